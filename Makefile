@@ -1,0 +1,41 @@
+# fraudfpga: every target depends on `setup`, so `make all` on a fresh clone sets itself up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CLI    := $(BIN)/fraudfpga
+RUN    ?= default
+# Extra arguments for the fraudfpga command, e.g. ARGS="--config my.yaml --set train.epochs=5"
+ARGS   ?=
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup data train all test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: fraudfpga needs Python 3.11 (TensorFlow 2.21/QKeras); set PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@command -v g++ >/dev/null || echo "warning: g++ not found; the firmware step needs it (apt-get install g++)"
+	touch $@
+
+data: setup
+	$(CLI) data --run $(RUN) $(ARGS)
+
+train: data
+	$(CLI) train --run $(RUN) $(ARGS)
+
+all: setup
+	$(CLI) all --run $(RUN) $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+bench: setup
+	$(CLI) bench --out fpga_projects/bench/bench.json
+
+clean:
+	find fpga_projects -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf .pytest_cache build *.egg-info

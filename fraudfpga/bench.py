@@ -1,0 +1,85 @@
+"""`make bench`: speed and memory figures written as JSON.
+
+Each benchmark runs in a fresh Python process so that its peak memory (ru_maxrss of that
+process) is its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from .runfolder import package_versions, write_json
+
+SIMULATE_FEATURIZE = """
+import json, resource, time
+from fraudfpga.models.simulator import SimulatorSettings, simulate
+from fraudfpga.models.features import add_features
+start = time.perf_counter()
+tx = simulate(SimulatorSettings(), seed=0, progress=lambda _: None)
+simulated = time.perf_counter()
+tx = add_features(tx)
+done = time.perf_counter()
+print(json.dumps({
+    "transactions": len(tx), "frauds": int(tx.TX_FRAUD.sum()),
+    "simulate_seconds": round(simulated - start, 3),
+    "features_seconds": round(done - simulated, 3),
+    "seconds": round(done - start, 3),
+    "peak_memory_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+}))
+"""
+
+BENCHMARKS = {
+    "simulate_featurize": {
+        "what": "simulate + featurise the default data (5,000 customers, 10,000 terminals, "
+                "183 days)",
+        "code": SIMULATE_FEATURIZE,
+        "targets": {"seconds": 120, "peak_memory_gb": 4.0},
+    },
+}
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"hostname": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
+            "platform": platform.platform()}
+
+
+def run_benchmarks(out: Path, only: list[str]) -> int:
+    unknown = [name for name in only if name not in BENCHMARKS]
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {list(BENCHMARKS)}")
+    results, failed = {}, []
+    for name, bench in BENCHMARKS.items():
+        if only and name not in only:
+            continue
+        print(f"[bench] {name}: {bench['what']}", flush=True)
+        done = subprocess.run([sys.executable, "-c", bench["code"]], capture_output=True,
+                              text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark {name} failed:\n{done.stderr[-3000:]}")
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        met = {key: figures[key] <= limit for key, limit in bench["targets"].items()}
+        results[name] = {"what": bench["what"], "kind": "measured on this machine",
+                         **figures, "targets": bench["targets"], "targets_met": met}
+        print(f"[bench] {name}: " + ", ".join(f"{k}={figures[k]}" for k in bench["targets"])
+              + f" (targets {bench['targets']}, met: {all(met.values())})", flush=True)
+        if not all(met.values()):
+            failed.append(name)
+    write_json(out, {"date": dt.datetime.now().isoformat(timespec="seconds"),
+                     "machine": machine(), "versions": package_versions(),
+                     "benchmarks": results})
+    print(f"[bench] results written to {out}")
+    return 1 if failed else 0

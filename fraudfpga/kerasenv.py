@@ -1,0 +1,26 @@
+"""The one place that prepares TensorFlow for QKeras.
+
+QKeras 0.9 is written for Keras 2, which TensorFlow 2.21 ships as the separate `tf_keras`
+package; TF_USE_LEGACY_KERAS=1 must be set before TensorFlow is first imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def keras():
+    """The Keras 2 API (`tf_keras`) that QKeras models are built with."""
+    import tf_keras
+
+    return tf_keras
+
+
+def set_seeds(seed: int) -> None:
+    import tensorflow as tf
+
+    keras().utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()

@@ -1,0 +1,91 @@
+"""A tiny end-to-end run of the data and train steps through the command line."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudfpga.cli import main
+
+TINY = [
+    "data.simulator.n_customers=600", "data.simulator.n_terminals=1500",
+    "data.simulator.n_days=50", "split.train_start=2018-04-25", "model.hidden=[16]",
+    "train.epochs=6", "train.patience=6", "gbdt.max_iter=50",
+]
+
+
+def cli(*args):
+    return main([*args, *[a for s in TINY for a in ("--set", s)]])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    projects = tmp_path_factory.mktemp("projects")
+    assert cli("all", "--run", "tiny", "--projects-dir", str(projects)) == 0
+    return projects / "tiny"
+
+
+def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
+    for name in ("data/train.parquet", "data/valid.parquet", "data/test.parquet",
+                 "data/scaler.json", "models/qkeras_model.h5", "models/float_model.h5",
+                 "models/gbdt.joblib", "models/summary.json", "models/test_scores.parquet",
+                 "metrics.json", "manifest.json"):
+        assert (tiny_run / name).is_file(), name
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    assert set(manifest["steps"]) == {"data", "train"}
+    assert "models/qkeras_model.h5" in manifest["steps"]["train"]["outputs"]
+    assert manifest["config"]["model"]["hidden"] == [16]
+    assert not list(tiny_run.rglob(".*partial*"))
+
+
+def test_every_model_beats_a_constant_score(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    prevalence = metrics["split"]["test"]["fraud_rate"]
+    for name in ("qkeras", "float", "gbdt"):
+        model = metrics["models"][name]
+        # A constant score has AP = prevalence and AUC = 0.5.
+        assert model["average_precision"] > 3 * prevalence, name
+        assert model["auc_roc"] > 0.6, name
+        assert model["card_precision_at_100"] is not None
+
+
+def test_saved_qkeras_model_reloads_with_identical_scores(tiny_run):
+    from fraudfpga.models.dataset import PreparedData
+    from fraudfpga.models.network import load_model
+
+    data = PreparedData(tiny_run / "data")
+    model = load_model(tiny_run / "models/qkeras_model.h5")
+    scores = pd.read_parquet(tiny_run / "models/test_scores.parquet")
+    reloaded = model.predict(data.inputs("test"), batch_size=8192, verbose=0).ravel()
+    np.testing.assert_array_equal(reloaded, scores["score_qkeras"].to_numpy().astype(np.float32))
+    summary = json.loads((tiny_run / "models/summary.json").read_text())
+    assert summary["models"]["qkeras"]["parameter_bits"] == (15 * 16 + 16 * 1) * 8 + (16 + 1) * 8
+
+
+def test_second_run_is_skipped(tiny_run, capsys):
+    before = (tiny_run / "manifest.json").read_text()
+    assert cli("all", "--run", "tiny", "--projects-dir", str(tiny_run.parent)) == 0
+    out = capsys.readouterr().out
+    assert out.count("up to date") == 2 and "Test-set metrics" in out
+    assert (tiny_run / "manifest.json").read_text() == before
+
+
+def test_bad_csv_gives_a_clear_error_and_exit_code(tmp_path, capsys):
+    csv = tmp_path / "tx.csv"
+    csv.write_text("amount,label\n1.0,0\n2.0,7\n")
+    code = main(["data", "--projects-dir", str(tmp_path), "--set", "data.source=csv",
+                 "--set", f"data.path={csv}", "--set", "data.label_column=label",
+                 "--set", "split.mode=fraction"])
+    assert code == 2
+    assert "tx.csv: label column 'label', row 2 (line 3): value '7' is not 0 or 1" in \
+        capsys.readouterr().err
+
+
+def test_book_split_on_csv_without_dates_is_refused(tmp_path, capsys):
+    csv = tmp_path / "tx.csv"
+    csv.write_text("amount,label\n" + "\n".join(f"{i},{i % 2}" for i in range(20)) + "\n")
+    code = main(["data", "--projects-dir", str(tmp_path), "--set", "data.source=csv",
+                 "--set", f"data.path={csv}", "--set", "data.label_column=label"])
+    assert code == 2
+    assert "split.mode=fraction" in capsys.readouterr().err

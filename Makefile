@@ -8,7 +8,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data train all test bench clean
+.PHONY: setup data train hls synth all test bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,12 @@ data: setup
 
 train: data
 	$(CLI) train --run $(RUN) $(ARGS)
+
+hls: train
+	$(CLI) hls --run $(RUN) $(ARGS)
+
+synth: hls
+	$(CLI) synth --run $(RUN) $(ARGS)
 
 all: setup
 	$(CLI) all --run $(RUN) $(ARGS)

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
+from .errors import ToolMissing
 
 STEP_HELP = {
     "data": "simulate (or load) transactions, compute features, split in time, fit the scaler",
     "train": "train the QKeras model, its float twin and the gradient-boosted reference",
+    "hls": "convert the QKeras model to HLS firmware with hls4ml; C simulation = golden model",
+    "synth": "synthesis: vendor HLS when installed (otherwise skipped, said so)",
 }
 
 
@@ -59,14 +62,16 @@ def main(argv: list[str] | None = None) -> int:
 
             print(yaml.safe_dump(config, sort_keys=False), end="")
             return 0
-        from .steps import STEPS, open_run
+        from .steps import STEPS, open_run, print_metrics
 
         run = open_run(config, args.projects_dir)
         names = list(STEPS) if args.command == "all" else [args.command]
         for name in names:
             STEPS[name](run, force=args.force)
+        if set(names) & {"train", "hls"}:
+            print_metrics(run)
         return 0
-    except (ConfigError, ValueError, FileNotFoundError) as error:
+    except (ConfigError, ValueError, FileNotFoundError, ToolMissing) as error:
         print(f"fraudfpga {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

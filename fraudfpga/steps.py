@@ -20,12 +20,16 @@ def open_run(config: dict, projects_dir: Path | None = None) -> RunFolder:
 
 def run_step(run: RunFolder, name: str, config_sections: tuple[str, ...], inputs: list[str],
              body: Callable[[RunFolder], tuple[list[str], dict]], force: bool = False,
-             progress=print) -> bool:
+             progress=print, environment: dict | None = None) -> bool:
     """Run `body` unless the step is current; returns True when it ran.
 
     `body` writes its files (atomically) and returns (outputs, extra manifest fields).
+    `environment` holds facts outside the configuration that change the result (which tools
+    are installed); they are part of the step's key.
     """
     config_part = section(run.config, *config_sections)
+    if environment:
+        config_part["environment"] = environment
     key, input_hashes = run.step_key(config_part, inputs)
     if not force and run.is_current(name, key):
         progress(f"[{name}] up to date in {run.root} (inputs and configuration unchanged)")
@@ -121,7 +125,7 @@ def step_train(run: RunFolder, force: bool = False, progress=print) -> bool:
                 score_frame[column] = values
         with atomic_path(run.path("models/test_scores.parquet")) as tmp:
             score_frame.to_parquet(tmp, index=False)
-        write_json(run.path("metrics.json"), {
+        write_json(run.path("models/metrics.json"), {
             "split": json.loads(run.path("data/summary.json").read_text())["split"],
             "operating_point": f"threshold at {cfg['evaluation']['target_fpr']:.2%} false-positive "
                                "rate on the validation window",
@@ -129,14 +133,30 @@ def step_train(run: RunFolder, force: bool = False, progress=print) -> bool:
             "models": metrics,
         })
         outputs = ["models/qkeras_model.h5", "models/float_model.h5", "models/gbdt.joblib",
-                   "models/summary.json", "models/test_scores.parquet", "metrics.json"]
+                   "models/summary.json", "models/test_scores.parquet", "models/metrics.json"]
         return outputs, {}
 
     inputs = ["data/train.parquet", "data/valid.parquet", "data/test.parquet", "data/scaler.json"]
     ran = run_step(run, "train", ("seed", "model", "train", "gbdt", "evaluation"), inputs, body,
                    force, progress)
-    print_metrics(run, progress)
+    merge_metrics(run)
     return ran
+
+
+def merge_metrics(run: RunFolder) -> dict:
+    """`metrics.json`: the models' metrics, plus the firmware's when it was built from the
+    current QKeras model. Each step writes its own part; this file is derived from them."""
+    from .runfolder import file_sha256
+
+    merged = json.loads(run.path("models/metrics.json").read_text())
+    firmware = run.path("hls/metrics.json")
+    if firmware.is_file():
+        part = json.loads(firmware.read_text())
+        if part["model_sha256"] == file_sha256(run.path("models/qkeras_model.h5")):
+            merged["models"]["firmware"] = part["firmware"]
+            merged["firmware_scores"] = "firmware: logit from the hls4ml C simulation"
+    write_json(run.path("metrics.json"), merged)
+    return merged
 
 
 def print_metrics(run: RunFolder, progress=print) -> None:
@@ -150,4 +170,25 @@ def print_metrics(run: RunFolder, progress=print) -> None:
              f"QKeras AP / GBDT AP = {ap['qkeras'] / ap['gbdt']:.3f}")
 
 
-STEPS = {"data": step_data, "train": step_train}
+def step_hls(run: RunFolder, force: bool = False, progress=print) -> bool:
+    from fraudfpga.hls.flow import build_firmware
+
+    inputs = ["models/qkeras_model.h5", "models/metrics.json", "data/valid.parquet",
+              "data/test.parquet", "data/scaler.json"]
+    ran = run_step(run, "hls", ("seed", "hls", "evaluation"), inputs,
+                   lambda run: build_firmware(run, progress), force, progress)
+    merge_metrics(run)
+    return ran
+
+
+def step_synth(run: RunFolder, force: bool = False, progress=print) -> bool:
+    from fraudfpga.hls.flow import vendor_synthesis
+    from fraudfpga.hls.vendor import find_vendor_tool
+
+    inputs = ["hls/hls4ml_config.json", "models/qkeras_model.h5"]
+    return run_step(run, "synth_vendor", ("hls",), inputs,
+                    lambda run: vendor_synthesis(run, progress), force, progress,
+                    environment={"vendor_tool": find_vendor_tool()})
+
+
+STEPS = {"data": step_data, "train": step_train, "hls": step_hls, "synth": step_synth}

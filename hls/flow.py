@@ -1,0 +1,164 @@
+"""The firmware step (`make hls`) and the vendor part of `make synth`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+
+from fraudfpga.runfolder import RunFolder, file_sha256, write_json
+
+from .codec import FirmwareCodec
+from .convert import convert, firmware_config
+from .csim import CSimulation, build_library
+from .network import FixedNetwork, network_from_hls_model
+from .vendor import VENDOR_TOOLS, find_vendor_tool, parse_vendor_reports, run_vendor_build
+
+PROJECT = "hls/project"
+MODEL = "models/qkeras_model.h5"
+
+
+def edge_vectors(network: FixedNetwork) -> np.ndarray:
+    """All-minimum, all-maximum, zero, +-1 LSB and alternating extreme input codes."""
+    t, n = network.input_type, network.n_inputs
+    rows = [np.full(n, t.min_code), np.full(n, t.max_code), np.zeros(n), np.full(n, 1),
+            np.full(n, -1), np.full(n, t.min_code + 1), np.full(n, t.max_code - 1),
+            np.where(np.arange(n) % 2, t.min_code, t.max_code),
+            np.where(np.arange(n) % 2, t.max_code, t.min_code)]
+    rows += [np.where(np.arange(n) == i, t.max_code, 0) for i in range(n)]
+    rows += [np.where(np.arange(n) == i, t.min_code, 0) for i in range(n)]
+    return np.asarray(rows, dtype=np.int64)
+
+
+def random_vectors(network: FixedNetwork, count: int, seed: int) -> np.ndarray:
+    """Uniform codes over the whole input range, then the edge vectors."""
+    t = network.input_type
+    rng = np.random.default_rng(seed)
+    uniform = rng.integers(t.min_code, t.max_code + 1, size=(count, network.n_inputs))
+    return np.concatenate([edge_vectors(network), uniform])
+
+
+def compare(expected: np.ndarray, actual: np.ndarray, inputs: np.ndarray, limit: int = 10) -> dict:
+    differ = np.flatnonzero((expected != actual).any(axis=1))
+    return {"vectors": int(len(expected)), "identical": int(len(expected) - differ.size),
+            "identical_fraction": float(1 - differ.size / max(len(expected), 1)),
+            "mismatches": [{"index": int(i), "input": inputs[i].tolist(),
+                            "expected": expected[i].tolist(), "actual": actual[i].tolist()}
+                           for i in differ[:limit]]}
+
+
+def build_firmware(run: RunFolder, progress=print):
+    from fraudfpga.models.dataset import PreparedData
+    from fraudfpga.models.metrics import evaluate, threshold_at_fpr
+    from fraudfpga.models.network import load_model
+
+    hls_cfg, eval_cfg = run.config["hls"], run.config["evaluation"]
+    model = load_model(run.path(MODEL))
+    data = PreparedData(run.path("data"))
+    config = firmware_config(model, hls_cfg)
+    write_json(run.path("hls/hls4ml_config.json"), config)
+    project = run.path(PROJECT)
+    shutil.rmtree(project, ignore_errors=True)
+    progress(f"[hls] hls4ml {hls_cfg['backend']} {hls_cfg['io_type']} {hls_cfg['strategy']} "
+             f"RF={hls_cfg['reuse_factor']} part {hls_cfg['part']} clock {hls_cfg['clock_period_ns']} ns")
+    hls_model = convert(model, config, hls_cfg, project)
+    network = network_from_hls_model(hls_model)
+    network.save(run.path("hls/network.json"))
+    for layer in network.layers:
+        progress(f"[hls] {layer.name}: {layer.weight_codes.shape[0]}x{layer.weight_codes.shape[1]} "
+                 f"weights {layer.weight_type}, accum {layer.accum_type}, out {layer.output_type}")
+    build_library(project, network, progress)
+    csim = CSimulation(project, network)
+    codec = FirmwareCodec(data.scaler, network.input_type, network.output_type)
+
+    scaled = {part: data.inputs(part) for part in ("valid", "test")}
+    codes = {part: codec.codes_from_scaled(x) for part, x in scaled.items()}
+    started = time.perf_counter()
+    golden = {part: csim.run(c) for part, c in codes.items()}
+    seconds = time.perf_counter() - started
+    rows = sum(len(c) for c in codes.values())
+    progress(f"[hls] C simulation: {rows:,} transactions in {seconds:.2f} s "
+             f"({rows / seconds:,.0f}/s, {csim.threads} threads)")
+
+    random_in = random_vectors(network, hls_cfg["random_vectors"], run.config["seed"])
+    random_out = csim.run(random_in)
+    test_vs_reference = compare(network.forward(codes["test"]), golden["test"], codes["test"])
+    random_vs_reference = compare(network.forward(random_in), random_out, random_in)
+
+    qkeras_logit = model.predict(scaled["test"], batch_size=8192, verbose=0)[:, 0].astype(np.float64)
+    firmware_logit = codec.logits(golden["test"])
+    lsb_diff = np.abs(qkeras_logit - firmware_logit) / network.output_type.lsb
+
+    threshold = threshold_at_fpr(data.labels("valid"), codec.logits(golden["valid"]),
+                                 eval_cfg["target_fpr"])
+    firmware_metrics = evaluate(data.labels("test"), firmware_logit, threshold,
+                                data.column("test", "day"), data.column("test", "card"),
+                                eval_cfg["top_k"])
+    qkeras_metrics = json.loads(run.path("models/metrics.json").read_text())["models"]["qkeras"]
+    ap_change = firmware_metrics["average_precision"] - qkeras_metrics["average_precision"]
+
+    exactness = {
+        "golden_model": "hls4ml C simulation (g++, ap_types) of hls/project",
+        "reference": "numpy integer reference from the hls4ml precisions (hls/network.json)",
+        "test_set_vs_reference": test_vs_reference,
+        "random_vs_reference": random_vs_reference | {"seed": run.config["seed"],
+                                                      "edge_vectors": len(edge_vectors(network))},
+        "firmware_vs_qkeras": {
+            "vectors": int(len(lsb_diff)),
+            "identical_fraction": float(np.mean(lsb_diff == 0)),
+            "max_difference_lsb": float(lsb_diff.max()),
+            "output_lsb": network.output_type.lsb,
+            "why_not_identical": f"ReLU outputs round with {hls_cfg['activation_rounding']} in the "
+                                 "firmware, half to even (RND_CONV) in QKeras",
+        },
+        "average_precision_change_vs_qkeras": ap_change,
+        "saturated_test_inputs": codec.saturated(scaled["test"]),
+        "csim_throughput": {"transactions_per_s": rows / seconds, "threads": csim.threads,
+                            "kind": "measured on this machine"},
+    }
+    write_json(run.path("hls/bit_exactness.json"), exactness)
+    np.savez_compressed(run.path("hls/.golden.partial.npz"), test_input_codes=codes["test"],
+                        test_output_codes=golden["test"], random_input_codes=random_in,
+                        random_output_codes=random_out)
+    run.path("hls/.golden.partial.npz").replace(run.path("hls/golden.npz"))
+    write_json(run.path("hls/metrics.json"), {"model_sha256": file_sha256(run.path(MODEL)),
+                                              "firmware": firmware_metrics})
+    for name, result in (("test set", test_vs_reference), ("random", random_vs_reference)):
+        progress(f"[hls] C simulation == numpy reference on {name}: "
+                 f"{result['identical']:,}/{result['vectors']:,}")
+    progress(f"[hls] firmware vs QKeras: {np.mean(lsb_diff == 0):.2%} identical, max "
+             f"{lsb_diff.max():.0f} LSB; AP {firmware_metrics['average_precision']:.4f} "
+             f"(QKeras {qkeras_metrics['average_precision']:.4f}, change {ap_change:+.4f})")
+    if test_vs_reference["identical_fraction"] < 1 or random_vs_reference["identical_fraction"] < 1:
+        raise RuntimeError(f"C simulation and numpy reference disagree; see "
+                           f"{run.path('hls/bit_exactness.json')}")
+    outputs = ["hls/hls4ml_config.json", "hls/network.json", "hls/bit_exactness.json",
+               "hls/golden.npz", "hls/metrics.json", f"{PROJECT}/firmware/myproject.cpp",
+               f"{PROJECT}/firmware/defines.h", f"{PROJECT}/firmware/parameters.h",
+               f"{PROJECT}/firmware/fraudfpga_batch.so"]
+    return outputs, {}
+
+
+def vendor_synthesis(run: RunFolder, progress=print):
+    """C synthesis with the vendor tool when installed; otherwise say so and write no figure."""
+    tool = find_vendor_tool()
+    if tool is None:
+        message = (f"no vendor HLS tool ({', '.join(VENDOR_TOOLS)}) on PATH: vendor synthesis "
+                   "skipped, no vendor figures written (the open-source synthesis still runs)")
+        progress(f"[synth] {message}")
+        write_json(run.path("synth/vendor.json"), {"status": "not run", "reason": message})
+        return ["synth/vendor.json"], {"vendor_tool": None}
+    from fraudfpga.models.network import load_model
+
+    hls_cfg = run.config["hls"]
+    config = json.loads(run.path("hls/hls4ml_config.json").read_text())
+    hls_model = convert(load_model(run.path(MODEL)), config, hls_cfg, run.path(PROJECT))
+    run_vendor_build(hls_model, hls_cfg["vendor"], progress)
+    figures = parse_vendor_reports(run.path(PROJECT))
+    write_json(run.path("synth/vendor.json"), {"status": "ok", "tool": tool, **figures})
+    progress(f"[synth] {tool} {figures['tool_version']}: latency {figures['latency_cycles']} "
+             f"cycles, II {figures['initiation_interval_cycles']}, clock "
+             f"{figures['clock_ns']['estimated']} ns (estimated), {figures['resources']}")
+    return ["synth/vendor.json"], {"vendor_tool": tool}

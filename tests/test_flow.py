@@ -30,10 +30,12 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
     for name in ("data/train.parquet", "data/valid.parquet", "data/test.parquet",
                  "data/scaler.json", "models/qkeras_model.h5", "models/float_model.h5",
                  "models/gbdt.joblib", "models/summary.json", "models/test_scores.parquet",
-                 "metrics.json", "manifest.json"):
+                 "metrics.json", "manifest.json", "hls/network.json", "hls/golden.npz",
+                 "hls/bit_exactness.json", "hls/project/firmware/myproject.cpp",
+                 "synth/vendor.json"):
         assert (tiny_run / name).is_file(), name
     manifest = json.loads((tiny_run / "manifest.json").read_text())
-    assert set(manifest["steps"]) == {"data", "train"}
+    assert set(manifest["steps"]) == {"data", "train", "hls", "synth_vendor"}
     assert "models/qkeras_model.h5" in manifest["steps"]["train"]["outputs"]
     assert manifest["config"]["model"]["hidden"] == [16]
     assert not list(tiny_run.rglob(".*partial*"))
@@ -42,7 +44,7 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
 def test_every_model_beats_a_constant_score(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     prevalence = metrics["split"]["test"]["fraud_rate"]
-    for name in ("qkeras", "float", "gbdt"):
+    for name in ("qkeras", "float", "gbdt", "firmware"):
         model = metrics["models"][name]
         # A constant score has AP = prevalence and AUC = 0.5.
         assert model["average_precision"] > 3 * prevalence, name
@@ -67,7 +69,7 @@ def test_second_run_is_skipped(tiny_run, capsys):
     before = (tiny_run / "manifest.json").read_text()
     assert cli("all", "--run", "tiny", "--projects-dir", str(tiny_run.parent)) == 0
     out = capsys.readouterr().out
-    assert out.count("up to date") == 2 and "Test-set metrics" in out
+    assert out.count("up to date") == 4 and "Test-set metrics" in out
     assert (tiny_run / "manifest.json").read_text() == before
 
 
@@ -89,3 +91,21 @@ def test_book_split_on_csv_without_dates_is_refused(tmp_path, capsys):
                  "--set", f"data.path={csv}", "--set", "data.label_column=label"])
     assert code == 2
     assert "split.mode=fraction" in capsys.readouterr().err
+
+
+def test_firmware_is_bit_exact_and_close_to_qkeras(tiny_run):
+    exact = json.loads((tiny_run / "hls/bit_exactness.json").read_text())
+    assert exact["test_set_vs_reference"]["identical_fraction"] == 1.0
+    assert exact["random_vs_reference"]["identical_fraction"] == 1.0
+    assert exact["test_set_vs_reference"]["vectors"] == len(
+        pd.read_parquet(tiny_run / "data/test.parquet"))
+    assert exact["firmware_vs_qkeras"]["identical_fraction"] > 0.3
+    assert abs(exact["average_precision_change_vs_qkeras"]) < 0.02
+    golden = np.load(tiny_run / "hls/golden.npz")
+    assert golden["test_input_codes"].shape[1] == 15
+
+
+def test_without_vendor_tool_synth_says_so(tiny_run):
+    vendor = json.loads((tiny_run / "synth/vendor.json").read_text())
+    assert vendor["status"] == "not run" and "no vendor HLS tool" in vendor["reason"]
+    assert "resources" not in vendor

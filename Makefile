@@ -8,7 +8,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data train hls synth all test bench clean
+.PHONY: setup data train hls rtl sim synth all test bench clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	@command -v g++ >/dev/null || echo "warning: g++ not found; the firmware step needs it (apt-get install g++)"
+	@command -v g++ >/dev/null || { echo "error: g++ not found; the firmware C simulation and Verilator need it (apt-get install g++ make)"; exit 1; }
+	@command -v iverilog >/dev/null || echo "note: Icarus Verilog not found; only needed for SIM=icarus (apt-get install iverilog)"
 	touch $@
 
 data: setup
@@ -30,7 +31,14 @@ train: data
 hls: train
 	$(CLI) hls --run $(RUN) $(ARGS)
 
-synth: hls
+rtl: hls
+	$(CLI) rtl --run $(RUN) $(ARGS)
+
+# SIM=verilator|icarus, VECTORS=all|<number of test-set vectors>
+sim: rtl
+	$(CLI) sim --run $(RUN) $(if $(SIM),--sim $(SIM)) $(if $(VECTORS),--vectors $(VECTORS)) $(ARGS)
+
+synth: rtl
 	$(CLI) synth --run $(RUN) $(ARGS)
 
 all: setup

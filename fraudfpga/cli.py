@@ -13,7 +13,9 @@ STEP_HELP = {
     "data": "simulate (or load) transactions, compute features, split in time, fit the scaler",
     "train": "train the QKeras model, its float twin and the gradient-boosted reference",
     "hls": "convert the QKeras model to HLS firmware with hls4ml; C simulation = golden model",
-    "synth": "synthesis: vendor HLS when installed (otherwise skipped, said so)",
+    "rtl": "generate pipelined Verilog (II = 1) of the firmware's network with da4ml",
+    "sim": "verify the RTL bit for bit against the C simulation with cocotb; latency and II",
+    "synth": "synthesis: vendor HLS when installed (otherwise skipped, said so), Yosys always",
 }
 
 
@@ -34,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "into fpga_projects/<run>/ and is skipped when its inputs are unchanged.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in STEP_HELP.items():
-        _common(commands.add_parser(name, help=text, description=text))
+        step = commands.add_parser(name, help=text, description=text)
+        _common(step)
+        if name == "sim":
+            step.add_argument("--sim", choices=["verilator", "icarus"],
+                              help="simulator (rtl.simulator; default verilator)")
+            step.add_argument("--vectors", help="test-set vectors to stream: all or a number "
+                                                "(rtl.vectors); random/edge vectors follow")
     flow = commands.add_parser("all", help="run every step in order",
                                description="Run " + " -> ".join(STEP_HELP) + ".")
     _common(flow)
@@ -54,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
             from .bench import run_benchmarks
 
             return run_benchmarks(args.out, args.only)
-        config = load_config(args.config, args.overrides)
+        overrides = list(args.overrides)
+        if getattr(args, "sim", None):
+            overrides.append(f"rtl.simulator={args.sim}")
+        if getattr(args, "vectors", None):
+            overrides.append(f"rtl.vectors={args.vectors}")
+        config = load_config(args.config, overrides)
         if args.run:
             config["run"] = args.run
         if args.command == "config":
@@ -71,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if set(names) & {"train", "hls"}:
             print_metrics(run)
         return 0
-    except (ConfigError, ValueError, FileNotFoundError, ToolMissing) as error:
+    except (ConfigError, ValueError, FileNotFoundError, ToolMissing, RuntimeError) as error:
         print(f"fraudfpga {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

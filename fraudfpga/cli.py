@@ -16,6 +16,9 @@ STEP_HELP = {
     "rtl": "generate pipelined Verilog (II = 1) of the firmware's network with da4ml",
     "sim": "verify the RTL bit for bit against the C simulation with cocotb; latency and II",
     "synth": "synthesis: vendor HLS when installed (otherwise skipped, said so), Yosys always",
+    "baseline": "TensorFlow latency/throughput of the float and QKeras models across batch sizes "
+                "(GPU when visible, else CPU fallback)",
+    "report": "write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
 }
 
 
@@ -38,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in STEP_HELP.items():
         step = commands.add_parser(name, help=text, description=text)
         _common(step)
+        if name == "baseline":
+            step.add_argument("--quick", action="store_true",
+                              help="few batch sizes and calls (baseline.quick)")
         if name == "sim":
             step.add_argument("--sim", choices=["verilator", "icarus"],
                               help="simulator (rtl.simulator; default verilator)")
@@ -65,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides = list(args.overrides)
         if getattr(args, "sim", None):
             overrides.append(f"rtl.simulator={args.sim}")
+        if getattr(args, "quick", False):
+            overrides.append("baseline.quick=true")
         if getattr(args, "vectors", None):
             overrides.append(f"rtl.vectors={args.vectors}")
         config = load_config(args.config, overrides)
@@ -81,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         names = list(STEPS) if args.command == "all" else [args.command]
         for name in names:
             STEPS[name](run, force=args.force)
-        if set(names) & {"train", "hls"}:
+        if set(names) & {"train", "hls"} and "report" not in names:
             print_metrics(run)
         return 0
     except (ConfigError, ValueError, FileNotFoundError, ToolMissing, RuntimeError) as error:

@@ -215,5 +215,32 @@ def step_sim(run: RunFolder, force: bool = False, progress=print) -> bool:
                     lambda run: verify(run, progress), force, progress)
 
 
+def step_baseline(run: RunFolder, force: bool = False, progress=print) -> bool:
+    from fraudfpga.gpu_baseline.benchmark import device_info
+    from fraudfpga.gpu_baseline.flow import measure
+
+    device = device_info()
+    return run_step(run, "baseline", ("baseline",),
+                    ["models/float_model.h5", "models/qkeras_model.h5", "data/test.parquet"],
+                    lambda run: measure(run, progress), force, progress,
+                    environment={"device": device["name"], "tensorflow": device["tensorflow"]})
+
+
+def step_report(run: RunFolder, force: bool = False, progress=print) -> bool:
+    from fraudfpga.report import build_report
+
+    inputs = ["metrics.json", "models/test_scores.parquet", "hls/golden.npz",
+              "hls/bit_exactness.json", "rtl/metadata.json", "sim/results.json",
+              "synth/yosys.json", "synth/vendor.json", "baseline/results.json"]
+    ran = run_step(run, "report", ("hls", "report"), inputs,
+                   lambda run: build_report(run, progress), force, progress)
+    if not ran:
+        summary = json.loads(run.path("report/summary.json").read_text())
+        progress(f"[report] {run.path('report/index.html')}")
+        for line in summary["summary"]:
+            progress("  " + line.replace("**", ""))
+    return ran
+
+
 STEPS = {"data": step_data, "train": step_train, "hls": step_hls, "rtl": step_rtl,
-         "sim": step_sim, "synth": step_synth}
+         "sim": step_sim, "synth": step_synth, "baseline": step_baseline, "report": step_report}

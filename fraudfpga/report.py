@@ -1,0 +1,303 @@
+"""`make report`: the FPGA/GPU comparison, model quality and verification, as HTML and Markdown
+with PNG plots, readable offline. Every figure says how it was obtained and on what machine."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .fpga_figures import fpga_figures
+from .runfolder import RunFolder, atomic_path, write_json
+
+PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "roc.png", "precision_recall.png")
+
+
+def _load(run: RunFolder, name: str) -> dict:
+    return json.loads(run.path(name).read_text())
+
+
+def _firmware_logits(run: RunFolder) -> np.ndarray:
+    from fraudfpga.hls.network import FixedNetwork
+
+    network = FixedNetwork.load(run.path("hls/network.json"))
+    codes = np.load(run.path("hls/golden.npz"))["test_output_codes"]
+    return network.output_type.to_float(codes[:, 0])
+
+
+def _plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    for kind, filename in (("roc", "roc.png"), ("pr", "precision_recall.png")):
+        fig, ax = plt.subplots(figsize=(6, 5))
+        for name, score in scores.items():
+            if kind == "roc":
+                x, y, _ = roc_curve(labels, score)
+                ax.plot(x, y, label=f"{name} (AUC {roc_auc_score(labels, score):.3f})")
+            else:
+                y, x, _ = precision_recall_curve(labels, score)
+                ax.plot(x, y, label=f"{name} (AP {average_precision_score(labels, score):.3f})")
+        if kind == "roc":
+            ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+            ax.set(xlabel="false-positive rate", ylabel="true-positive rate",
+                   title="ROC, test week")
+        else:
+            ax.axhline(labels.mean(), color="grey", lw=0.8, ls=":", label="constant score")
+            ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, test week")
+        ax.legend(loc="lower right" if kind == "roc" else "upper right", fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / filename, dpi=110)
+        plt.close(fig)
+
+
+def _plot_baseline(baseline: dict, fpga: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = pd.DataFrame([r for r in baseline["results"] if "p50_latency_ms" in r])
+    label = baseline["device"]["label"]
+    styles = {"device_resident": "-", "host_copy": "--"}
+    for metric, filename, ylabel in (
+            ("p50_latency_ms", "latency_vs_batch.png", "latency per call, p50 (ms)"),
+            ("transactions_per_s", "throughput_vs_batch.png", "transactions / s")):
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        for (model, compile_mode, variant), group in rows.groupby(["model", "compile", "variant"]):
+            group = group.sort_values("batch_size")
+            ax.plot(group["batch_size"], group[metric], styles[variant], marker=".",
+                    label=f"{label}: {model}, {compile_mode}, {variant.replace('_', ' ')}")
+        if metric == "p50_latency_ms":
+            ax.scatter([1], [fpga["latency_ns"] * 1e-6], marker="*", s=180, color="black", zorder=5,
+                       label=f"FPGA: {fpga['latency_cycles']} cycles = {fpga['latency_ns']:.0f} ns "
+                             f"(simulated cycles, {fpga['clock_mhz']:.0f} MHz)")
+        else:
+            ax.axhline(fpga["throughput_per_instance_tx_s"], color="black", lw=1.2,
+                       label=f"FPGA, one instance at II={fpga['initiation_interval_cycles']:g} (estimate)")
+            if fpga.get("card_throughput_tx_s"):
+                ax.axhline(fpga["card_throughput_tx_s"], color="black", lw=1.2, ls=":",
+                           label=f"FPGA, {fpga['instances_on_part']} instances on {fpga['part']} (estimate)")
+        ax.set(xscale="log", yscale="log", xlabel="batch size (transactions per call)", ylabel=ylabel,
+               title=f"TensorFlow on {baseline['device']['name']} ({label}) vs FPGA")
+        ax.legend(fontsize=7, loc="best")
+        ax.grid(alpha=0.3, which="both")
+        fig.tight_layout()
+        fig.savefig(out / filename, dpi=110)
+        plt.close(fig)
+
+
+def _fmt(value, digits=4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tuple]]:
+    metrics = _load(run, "metrics.json")
+    exact = _load(run, "hls/bit_exactness.json")
+    sim = _load(run, "sim/results.json")
+    yosys = _load(run, "synth/yosys.json")
+    vendor = _load(run, "synth/vendor.json")
+    manifest = _load(run, "manifest.json")
+    device = baseline["device"]
+    rows = pd.DataFrame([r for r in baseline["results"] if "p50_latency_ms" in r])
+    batch1 = rows[rows.batch_size == 1].sort_values("p50_latency_ms").iloc[0]
+    fastest = rows.sort_values("transactions_per_s", ascending=False).iloc[0]
+    where = f"{device['name']} ({device['label']})"
+    ratio = batch1["p50_latency_ms"] * 1e6 / fpga["latency_ns"]
+    headline = {
+        "fpga_latency_ns": fpga["latency_ns"], "fpga_latency_cycles": fpga["latency_cycles"],
+        "fpga_clock_mhz": fpga["clock_mhz"], "fpga_clock_source": fpga["clock_source"],
+        "baseline_device": where,
+        "baseline_best_batch1_p50_ms": float(batch1["p50_latency_ms"]),
+        "baseline_best_batch1_setting": f"{batch1['model']}, {batch1['compile']}, {batch1['variant']}",
+        "latency_ratio_baseline_over_fpga": ratio,
+        "fpga_throughput_per_instance_tx_s": fpga["throughput_per_instance_tx_s"],
+        "fpga_card_throughput_tx_s": fpga.get("card_throughput_tx_s"),
+        "baseline_best_throughput_tx_s": float(fastest["transactions_per_s"]),
+        "baseline_best_throughput_batch": int(fastest["batch_size"]),
+        "firmware_ap": metrics["models"].get("firmware", {}).get("average_precision"),
+        "rtl_vectors_checked": sim["vectors_checked"], "rtl_mismatches": sim["mismatch_count"],
+    }
+    summary = [
+        f"**FPGA**: {fpga['latency_cycles']} clock cycles per transaction (measured in simulation), "
+        f"{fpga['latency_ns']:.0f} ns at {fpga['clock_mhz']:.0f} MHz ({fpga['clock_source']}); "
+        f"one new transaction every {fpga['initiation_interval_cycles']:g} cycle(s): "
+        f"{fpga['throughput_per_instance_tx_s'] / 1e6:,.0f} M transactions/s per instance (estimate).",
+        f"**TensorFlow on {where}**: best p50 latency for one transaction "
+        f"{batch1['p50_latency_ms']:.3f} ms ({headline['baseline_best_batch1_setting']}), "
+        f"{ratio:,.0f} times the FPGA's; best throughput {fastest['transactions_per_s']:,.0f} "
+        f"transactions/s at batch {int(fastest['batch_size']):,} (measured on this machine).",
+        f"**Model quality**: the firmware's AP on the test week is "
+        f"{_fmt(headline['firmware_ap'])} (QKeras {metrics['models']['qkeras']['average_precision']:.4f}, "
+        f"float {metrics['models']['float']['average_precision']:.4f}, "
+        f"GBDT {metrics['models']['gbdt']['average_precision']:.4f}).",
+        f"**Trust**: the RTL reproduced the firmware's C simulation on {sim['vectors_checked']:,} "
+        f"vectors with {sim['mismatch_count']} mismatches; the C simulation equals an independent "
+        f"integer reference on {exact['test_set_vs_reference']['identical_fraction']:.2%} of the test "
+        f"set and {exact['random_vs_reference']['identical_fraction']:.2%} of random inputs.",
+    ]
+    if device["type"] == "CPU":
+        summary.append("**CPU fallback**: no GPU was visible to TensorFlow on this machine, so the "
+                       "baseline figures are CPU figures, not GPU figures.")
+
+    cp = "card_precision_at_100"
+    model_rows = [[name, _fmt(m["auc_roc"]), _fmt(m["average_precision"]), _fmt(m.get(cp), 3),
+                   _fmt(m["threshold"], 3), _fmt(m["precision"], 3), _fmt(m["recall"], 3),
+                   _fmt(m["f1"], 3), _fmt(m["false_positive_rate"], 4),
+                   f"{m['confusion_matrix']['tp']}/{m['confusion_matrix']['fp']}/"
+                   f"{m['confusion_matrix']['fn']}/{m['confusion_matrix']['tn']}"]
+                  for name, m in metrics["models"].items()]
+    fq = exact["firmware_vs_qkeras"]
+    exact_rows = [
+        ["C simulation == numpy integer reference, test set",
+         f"{exact['test_set_vs_reference']['identical']:,} / {exact['test_set_vs_reference']['vectors']:,}",
+         "measured (C simulation)"],
+        ["C simulation == numpy integer reference, random + edge inputs",
+         f"{exact['random_vs_reference']['identical']:,} / {exact['random_vs_reference']['vectors']:,}",
+         "measured (C simulation)"],
+        ["RTL == C simulation (cocotb)", f"{sim['vectors_checked'] - sim['mismatch_count']:,} / "
+                                         f"{sim['vectors_checked']:,}", sim["kind"]],
+        ["latency / II", f"{sim['latency_cycles']} cycles / {sim['initiation_interval_cycles']:g}",
+         sim["kind"]],
+        ["out_valid follows in_valid with idle cycles",
+         "yes" if sim["valid_tracking_with_idle_cycles"]["ok"] else "NO", sim["kind"]],
+        ["firmware output identical to QKeras", f"{fq['identical_fraction']:.2%} (max "
+         f"{fq['max_difference_lsb']:.0f} LSB)", fq["why_not_identical"]],
+        ["AP change firmware vs QKeras", f"{exact['average_precision_change_vs_qkeras']:+.4f}",
+         "measured on the test week"],
+        ["RTL simulation speed", f"{sim['vectors_per_second']:,.0f} vectors/s",
+         f"{sim['simulator_version']}, build {sim['build_seconds']} s"],
+    ]
+    res = yosys["resources"]
+    resource_rows = [["Yosys " + yosys["command"], _fmt(res["LUT"]), _fmt(res["FF"]), _fmt(res["CARRY"]),
+                      _fmt(res["DSP"]), _fmt(res["BRAM"]), yosys["kind"]]]
+    if vendor.get("status") == "ok":
+        v = vendor["resources"]
+        resource_rows.append([f"{vendor['tool']} {vendor['tool_version']} ({vendor['part']})",
+                              _fmt(v.get("LUT")), _fmt(v.get("FF")), "", _fmt(v.get("DSP")),
+                              _fmt(v.get("BRAM_18K")), vendor["kind"]])
+    else:
+        resource_rows.append(["vendor HLS", "", "", "", "", "", vendor.get("reason", "not run")])
+    fpga_rows = [["latency", f"{fpga['latency_cycles']} cycles = {fpga['latency_ns']:.1f} ns", fpga["latency_kind"]],
+                 ["clock", f"{fpga['clock_mhz']:.0f} MHz ({fpga['clock_ns']} ns)", fpga["clock_source"]],
+                 ["throughput, one instance", f"{fpga['throughput_per_instance_tx_s']:,.0f} tx/s",
+                  fpga["throughput_kind"]],
+                 ["instances on " + fpga["part"], _fmt(fpga.get("instances_on_part")), fpga["instances_kind"]]]
+    if fpga.get("card_throughput_tx_s"):
+        fpga_rows.append(["throughput, whole part", f"{fpga['card_throughput_tx_s']:,.0f} tx/s",
+                          fpga["card_throughput_kind"]])
+    best = (rows.sort_values("p50_latency_ms").groupby(["batch_size", "variant"]).head(1)
+            .sort_values(["variant", "batch_size"]))
+    baseline_rows = [[r.variant.replace("_", " "), _fmt(int(r.batch_size)), f"{r.model}, {r.compile}",
+                      f"{r.p50_latency_ms:.3f}", f"{r.p99_latency_ms:.3f}", f"{r.transactions_per_s:,.0f}"]
+                     for r in best.itertuples()]
+    versions = next(iter(manifest["steps"].values()))["versions"]
+    env_rows = [["baseline device", f"{device['name']} ({device['label']})"],
+                ["host CPU", f"{device['host_cpu']}, {device['host_cores']} cores ({device['host']})"],
+                ["TensorFlow", f"{device['tensorflow']} (built for CUDA {device.get('cuda_build')}, "
+                               f"cuDNN {device.get('cudnn_build')}); GPU driver {device.get('driver') or 'n/a'}"],
+                ["simulator", sim["simulator_version"]], ["Yosys", yosys["tool_version"].split(" (")[0]],
+                *[[k, v] for k, v in versions.items()]]
+    sections = [
+        ("Summary", summary, None, None),
+        ("Latency and throughput", [
+            "Latency per call and throughput of the TensorFlow models across batch sizes (p50 of "
+            "repeated calls after warm-up), with the FPGA point: one transaction, simulated cycles "
+            "at the clock named below. 'device resident': the batch is already on the device; "
+            "'host copy': copy to the device and read-back included.",
+            "![latency](latency_vs_batch.png)", "![throughput](throughput_vs_batch.png)"],
+         ["FPGA figure", "value", "how it was obtained"], fpga_rows),
+        ("TensorFlow baseline: fastest setting per batch size",
+         [f"Measured on {where} with TensorFlow {device['tensorflow']}."],
+         ["variant", "batch", "model, compile", "p50 ms", "p99 ms", "tx/s (p50)"], baseline_rows),
+        ("Model quality (test week)", [
+            f"Operating point: {metrics['operating_point']}. Confusion matrix as TP/FP/FN/TN.",
+            "![roc](roc.png)", "![pr](precision_recall.png)"],
+         ["model", "AUC ROC", "AP", "CP@100", "threshold", "precision", "recall", "F1", "FPR",
+          "TP/FP/FN/TN"], model_rows),
+        ("Bit-exactness and verification", [], ["check", "result", "kind"], exact_rows),
+        ("Resources", ["Estimates from synthesis tools; none is a placed-and-routed result."],
+         ["source", "LUT", "FF", "CARRY", "DSP", "BRAM", "kind"], resource_rows),
+        ("Environment", [], ["item", "value"], env_rows),
+    ]
+    return headline, sections
+
+
+def _markdown(title: str, sections) -> str:
+    lines = [f"# {title}", ""]
+    for heading, paragraphs, header, rows in sections:
+        lines += [f"## {heading}", ""]
+        for text in paragraphs:
+            lines += [f"- {text}" if heading == "Summary" else text, ""]
+        if header:
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _html(title: str, sections) -> str:
+    import re
+
+    def inline(text: str) -> str:
+        image = re.fullmatch(r"!\[(.*)\]\((.*)\)", text)
+        if image:
+            return f'<img alt="{html.escape(image.group(1))}" src="{html.escape(image.group(2))}">'
+        return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for heading, paragraphs, header, rows in sections:
+        body.append(f"<h2>{html.escape(heading)}</h2>")
+        if heading == "Summary":
+            body.append("<ul>" + "".join(f"<li>{inline(p)}</li>" for p in paragraphs) + "</ul>")
+        else:
+            body += [f"<p>{inline(p)}</p>" for p in paragraphs]
+        if header:
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                                  for row in rows) + "</table>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+             "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%;margin:0.5em 0}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def build_report(run: RunFolder, progress=print):
+    out = run.path("report")
+    out.mkdir(parents=True, exist_ok=True)
+    baseline = _load(run, "baseline/results.json")
+    fpga = fpga_figures(_load(run, "sim/results.json"), _load(run, "rtl/metadata.json"),
+                        _load(run, "synth/yosys.json"), _load(run, "synth/vendor.json"),
+                        run.config["hls"]["part"], run.config["report"]["max_utilization"])
+    scores_frame = pd.read_parquet(run.path("models/test_scores.parquet"))
+    scores = {name: scores_frame[f"score_{name}"].to_numpy() for name in ("float", "qkeras", "gbdt")}
+    scores["firmware"] = _firmware_logits(run)
+    _plot_curves(scores, scores_frame["label"].to_numpy(), out)
+    _plot_baseline(baseline, fpga, out)
+    headline, sections = _sections(run, fpga, baseline)
+    title = f"fraudfpga report: run '{run.root.name}'"
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(_markdown(title, sections))
+    with atomic_path(out / "index.html") as tmp:
+        tmp.write_text(_html(title, sections))
+    write_json(out / "summary.json", {"headline": headline, "fpga": fpga, "summary": sections[0][1]})
+    progress(f"[report] {out / 'index.html'}")
+    for line in sections[0][1]:
+        progress("  " + line.replace("**", ""))
+    return ["report/index.html", "report/report.md", "report/summary.json",
+            *(f"report/{p}" for p in PLOTS)], {}

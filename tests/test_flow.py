@@ -4,26 +4,9 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
+from conftest import cli
 
 from fraudfpga.cli import main
-
-TINY = [
-    "data.simulator.n_customers=600", "data.simulator.n_terminals=1500",
-    "data.simulator.n_days=50", "split.train_start=2018-04-25", "model.hidden=[16]",
-    "train.epochs=6", "train.patience=6", "gbdt.max_iter=50",
-]
-
-
-def cli(*args):
-    return main([*args, *[a for s in TINY for a in ("--set", s)]])
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    projects = tmp_path_factory.mktemp("projects")
-    assert cli("all", "--run", "tiny", "--projects-dir", str(projects)) == 0
-    return projects / "tiny"
 
 
 def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
@@ -37,7 +20,7 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
         assert (tiny_run / name).is_file(), name
     manifest = json.loads((tiny_run / "manifest.json").read_text())
     assert set(manifest["steps"]) == {"data", "train", "hls", "rtl", "sim", "synth_vendor",
-                                      "synth_yosys"}
+                                      "synth_yosys", "baseline", "report"}
     assert "models/qkeras_model.h5" in manifest["steps"]["train"]["outputs"]
     assert manifest["config"]["model"]["hidden"] == [16]
     assert not list(tiny_run.rglob(".*partial*"))
@@ -71,7 +54,7 @@ def test_second_run_is_skipped(tiny_run, capsys):
     before = (tiny_run / "manifest.json").read_text()
     assert cli("all", "--run", "tiny", "--projects-dir", str(tiny_run.parent)) == 0
     out = capsys.readouterr().out
-    assert out.count("up to date") == 7 and "Test-set metrics" in out
+    assert out.count("up to date") == 9 and "report/index.html" in out
     assert (tiny_run / "manifest.json").read_text() == before
 
 
@@ -134,9 +117,13 @@ def test_sim_options_and_a_failing_simulation(tiny_run, capsys):
     results = json.loads((tiny_run / "sim/results.json").read_text())
     assert results["vectors"]["test_set"] == 50
     golden_path = tiny_run / "hls/golden.npz"
+    original = golden_path.read_bytes()
     golden = dict(np.load(golden_path))
     golden["test_output_codes"][3, 0] += 1
     np.savez(golden_path, **golden)
-    assert cli("sim", "--run", "tiny", "--projects-dir", projects, "--vectors", "50") == 2
-    err = capsys.readouterr().err
-    assert "RTL simulation failed: 1 mismatches" in err and "'index': 3" in err
+    try:
+        assert cli("sim", "--run", "tiny", "--projects-dir", projects, "--vectors", "50") == 2
+        err = capsys.readouterr().err
+        assert "RTL simulation failed: 1 mismatches" in err and "'index': 3" in err
+    finally:
+        golden_path.write_bytes(original)

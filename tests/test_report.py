@@ -1,0 +1,83 @@
+"""The TensorFlow baseline in quick mode, the FPGA figures, and the report of a small run."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from fraudfpga.fpga_figures import fpga_figures
+from fraudfpga.gpu_baseline.benchmark import CPU_FALLBACK, QUICK_BATCH_SIZES, run_baseline
+from fraudfpga.kerasenv import set_seeds
+from fraudfpga.models.network import build_float_model
+
+
+def test_quick_baseline_writes_every_setting():
+    set_seeds(0)
+    model = build_float_model(15, {"hidden": [8]})
+    inputs = np.random.default_rng(0).normal(size=(100, 15)).astype(np.float32)
+    results = run_baseline({"float": model}, inputs, quick=True, progress=lambda _: None)
+    rows = results["results"]
+    combos = {(r["compile"], r["variant"], r["batch_size"]) for r in rows}
+    assert combos == {(c, v, b) for c in ("tf.function", "xla") for v in ("device_resident", "host_copy")
+                      for b in QUICK_BATCH_SIZES}
+    for row in rows:
+        assert row["calls"] == 5 and 0 < row["p50_latency_ms"] <= row["p99_latency_ms"]
+        assert row["transactions_per_s"] == pytest.approx(row["batch_size"] / row["p50_latency_ms"] * 1e3)
+    device = results["device"]
+    assert device["tensorflow"] and device["name"]
+    if device["type"] == "CPU":
+        assert device["label"] == CPU_FALLBACK and all(r["device"] == CPU_FALLBACK for r in rows)
+        assert CPU_FALLBACK in results["kind"]
+
+
+SIM = {"latency_cycles": 8, "initiation_interval_cycles": 1.0, "simulator": "verilator"}
+META = {"clock_period_ns": 4.0, "adder_level_ns_estimate": 0.7}
+YOSYS = {"resources": {"LUT": 10_000, "FF": 4_000, "DSP": 0}}
+
+
+def test_fpga_figures_from_the_target_clock_and_yosys():
+    figures = fpga_figures(SIM, META, YOSYS, {"status": "not run"}, "xcu250-figd2104-2L-e", 0.7)
+    assert figures["latency_ns"] == 32.0 and figures["clock_mhz"] == 250.0
+    assert "target clock" in figures["clock_source"] and "no vendor tool" in figures["clock_source"]
+    assert figures["throughput_per_instance_tx_s"] == 250e6
+    assert figures["instances_on_part"] == int(1_728_000 * 0.7 / 10_000)  # LUT-limited: 120
+    assert figures["limiting_resource"] == "LUT"
+    assert figures["card_throughput_tx_s"] == 120 * 250e6
+    assert "estimate" in figures["instances_kind"]
+
+
+def test_fpga_figures_prefer_the_vendor_clock_and_handle_unknown_parts():
+    vendor = {"status": "ok", "tool": "vitis_hls", "tool_version": "2023.2",
+              "clock_ns": {"estimated": 3.2}, "resources": {"LUT": 20_000, "FF": 10_000, "DSP": 100}}
+    figures = fpga_figures(SIM, META, YOSYS, vendor, "xcu250-figd2104-2L-e", 0.5)
+    assert figures["clock_ns"] == 3.2 and "vendor report" in figures["clock_source"]
+    assert figures["latency_ns"] == pytest.approx(25.6)
+    assert figures["instances_on_part"] == int(1_728_000 * 0.5 / 20_000)
+    unknown = fpga_figures(SIM, META, YOSYS, {"status": "not run"}, "xc7z020", 0.7)
+    assert unknown["instances_on_part"] is None and "no capacity" in unknown["instances_kind"]
+
+
+def test_report_renders_offline_with_every_plot(tiny_run):
+    report = tiny_run / "report"
+    for name in ("latency_vs_batch.png", "throughput_vs_batch.png", "roc.png", "precision_recall.png"):
+        data = (report / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000, name
+    page = (report / "index.html").read_text()
+    markdown = (report / "report.md").read_text()
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)  # nothing fetched from a CDN
+    for text in (page, markdown):
+        for heading in ("Summary", "Latency and throughput", "Model quality", "Bit-exactness",
+                        "Resources", "Environment"):
+            assert heading in text
+        for img in ("latency_vs_batch.png", "roc.png", "precision_recall.png"):
+            assert img in text
+        assert "measured in simulation" in text and "estimate" in text
+    baseline = json.loads((tiny_run / "baseline/results.json").read_text())
+    if baseline["device"]["type"] == "CPU":
+        assert "CPU fallback" in page and "CPU fallback" in markdown
+    summary = json.loads((report / "summary.json").read_text())
+    fpga, headline = summary["fpga"], summary["headline"]
+    assert fpga["latency_ns"] == fpga["latency_cycles"] * fpga["clock_ns"]
+    assert headline["rtl_mismatches"] == 0
+    assert headline["baseline_best_batch1_p50_ms"] > 0

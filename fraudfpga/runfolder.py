@@ -38,6 +38,24 @@ def json_sha256(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def code_fingerprint() -> str:
+    """SHA-256 over fraudfpga's own source files: a step reruns when the code that made its
+    outputs changed, not only its configuration or inputs."""
+    import fraudfpga
+
+    digest = hashlib.sha256()
+    roots = [Path(p) for p in fraudfpga.__path__]
+    for name in ("models", "hls", "sim", "gpu_baseline"):
+        module = __import__(f"fraudfpga.{name}", fromlist=["__path__"])
+        roots += [Path(p) for p in module.__path__]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".yaml", ".v", ".cpp") and "__pycache__" not in path.parts:
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in TRACKED_PACKAGES:
@@ -90,7 +108,8 @@ class RunFolder:
 
     def step_key(self, config_part: dict, inputs: list[str]) -> tuple[str, dict[str, str]]:
         input_hashes = {name: file_sha256(self.path(name)) for name in inputs}
-        return json_sha256({"config": config_part, "inputs": input_hashes}), input_hashes
+        key = {"config": config_part, "inputs": input_hashes, "code": code_fingerprint()}
+        return json_sha256(key), input_hashes
 
     def is_current(self, step: str, key: str) -> bool:
         """True when `step` last ran with `key` and all its outputs are intact."""
@@ -113,6 +132,7 @@ class RunFolder:
             "started": started.isoformat(timespec="seconds"),
             "finished": dt.datetime.now().isoformat(timespec="seconds"),
             "versions": package_versions(),
+            "code_sha256": code_fingerprint(),
             "command": " ".join(sys.argv),
             **(extra or {}),
         }

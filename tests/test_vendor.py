@@ -58,3 +58,43 @@ def test_vendor_tool_detection_follows_path(tmp_path, monkeypatch):
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
     assert find_vendor_tool() == "vivado_hls"
+
+
+def test_vendor_step_with_a_tool_on_path(tiny_run, tmp_path, monkeypatch):
+    """With a vendor tool on PATH the step runs hls4ml's build and writes the parsed figures.
+
+    No vendor tool can run here: the build is replaced by copying real report files to where
+    C synthesis writes them, so the step's own logic (detection, conversion from the saved
+    configuration, parsing, vendor.json) runs for real.
+    """
+    import json
+
+    from fraudfpga.config import load_config
+    from fraudfpga.hls import flow
+    from fraudfpga.runfolder import RunFolder
+
+    fake = tmp_path / "bin" / "vitis_hls"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{__import__('os').environ['PATH']}")
+    builds = []
+
+    def fake_build(hls_model, synth_cfg, progress=print):
+        builds.append(synth_cfg)
+        project = Path(hls_model.config.get_output_dir())
+        laid_out = hls4ml_layout(tmp_path / "layout")
+        shutil.copytree(laid_out / "myproject_prj", project / "myproject_prj", dirs_exist_ok=True)
+        shutil.copy(laid_out / "vivado_synth.rpt", project / "vivado_synth.rpt")
+
+    monkeypatch.setattr(flow, "run_vendor_build", fake_build)
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    run = RunFolder(tmp_path / "copy", manifest["config"])
+    shutil.copytree(tiny_run / "hls", run.path("hls"))
+    shutil.copytree(tiny_run / "models", run.path("models"))
+    outputs, extra = flow.vendor_synthesis(run, progress=lambda _: None)
+    assert extra == {"vendor_tool": "vitis_hls"} and builds == [load_config(None)["hls"]["vendor"]]
+    vendor = json.loads(run.path("synth/vendor.json").read_text())
+    assert vendor["status"] == "ok" and vendor["tool"] == "vitis_hls"
+    assert vendor["latency_cycles"] == {"min": 10, "max": 10}
+    assert vendor["resources"]["LUT"] == 2532

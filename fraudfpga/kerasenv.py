@@ -7,9 +7,14 @@ package; TF_USE_LEGACY_KERAS=1 must be set before TensorFlow is first imported.
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Known, harmless warnings of the pinned stack (HDF5 is the format QKeras' loader reads).
+warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")
+warnings.filterwarnings("ignore", category=DeprecationWarning, message="distutils Version")
 
 
 def keras():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -78,7 +79,7 @@ def _runner(sim: str):
     from cocotb_tools.runner import Verilator, get_runner
 
     if sim != "verilator":
-        return get_runner(sim)
+        return _quiet(get_runner(sim))
 
     class TopLevelVerilator(Verilator):
         """cocotb's runner makes every internal signal public (--public-flat-rw), which grows
@@ -90,7 +91,13 @@ def _runner(sim: str):
             commands[0] = [a for a in commands[0] if a != "--public-flat-rw"] + ["--public-depth", "1"]
             return commands
 
-    return TopLevelVerilator()
+    return _quiet(TopLevelVerilator())
+
+
+def _quiet(runner):
+    """cocotb's runner logs every command at INFO; the build log files keep them."""
+    logging.getLogger(type(runner).__qualname__).setLevel(logging.WARNING)
+    return runner
 
 
 def build(rtl_dir: Path, metadata: dict, sim: str, build_dir: Path, progress=print) -> float:

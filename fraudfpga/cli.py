@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "sim":
             step.add_argument("--sim", choices=["verilator", "icarus"],
                               help="simulator (rtl.simulator; default verilator)")
-            step.add_argument("--vectors", help="test-set vectors to stream: all or a number "
-                                                "(rtl.vectors); random/edge vectors follow")
+            step.add_argument("--vectors", help="how many test-set vectors, and how many random "
+                                                "and edge vectors, to stream: all or a number "
+                                                "(rtl.vectors, rtl.random_vectors)")
     flow = commands.add_parser("all", help="run every step in order",
                                description="Run " + " -> ".join(STEP_HELP) + ".")
     _common(flow)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "quick", False):
             overrides.append("baseline.quick=true")
         if getattr(args, "vectors", None):
-            overrides.append(f"rtl.vectors={args.vectors}")
+            overrides += [f"rtl.vectors={args.vectors}", f"rtl.random_vectors={args.vectors}"]
         config = load_config(args.config, overrides)
         if args.run:
             config["run"] = args.run

@@ -115,7 +115,7 @@ def test_sim_options_and_a_failing_simulation(tiny_run, capsys):
     projects = str(tiny_run.parent)
     assert cli("sim", "--run", "tiny", "--projects-dir", projects, "--vectors", "50") == 0
     results = json.loads((tiny_run / "sim/results.json").read_text())
-    assert results["vectors"]["test_set"] == 50
+    assert results["vectors"] == {"test_set": 50, "random_and_edge": 50}
     golden_path = tiny_run / "hls/golden.npz"
     original = golden_path.read_bytes()
     golden = dict(np.load(golden_path))

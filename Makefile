@@ -8,7 +8,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data train hls rtl sim synth baseline report all test bench clean
+.PHONY: setup data train hls rtl sim synth pnr baseline report all test bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ sim: rtl
 
 synth: rtl
 	$(CLI) synth --run $(RUN) $(ARGS)
+
+# Optional: nextpnr-ecp5 place and route for a real Fmax on an open FPGA family (minutes).
+pnr: rtl
+	$(CLI) pnr --run $(RUN) $(ARGS)
 
 baseline: train
 	$(CLI) baseline --run $(RUN) $(ARGS)

@@ -19,6 +19,8 @@ STEP_HELP = {
     "baseline": "TensorFlow latency/throughput of the float and QKeras models across batch sizes "
                 "(GPU when visible, else CPU fallback)",
     "report": "write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
+    "pnr": "optional: place and route the RTL on a Lattice ECP5 with nextpnr for a real Fmax "
+           "(minutes; not part of `all`)",
 }
 
 
@@ -51,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "and edge vectors, to stream: all or a number "
                                                 "(rtl.vectors, rtl.random_vectors)")
     flow = commands.add_parser("all", help="run every step in order",
-                               description="Run " + " -> ".join(STEP_HELP) + ".")
+                               description="Run " + " -> ".join(n for n in STEP_HELP if n != "pnr")
+                                           + " (pnr runs only when named).")
     _common(flow)
     config = commands.add_parser("config", help="print the effective configuration as YAML")
     _common(config)
@@ -84,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print(yaml.safe_dump(config, sort_keys=False), end="")
             return 0
-        from .steps import STEPS, open_run, print_metrics
+        from .steps import OPTIONAL_STEPS, STEPS, open_run, print_metrics
 
         run = open_run(config, args.projects_dir)
         names = list(STEPS) if args.command == "all" else [args.command]
         for name in names:
-            STEPS[name](run, force=args.force)
+            (STEPS | OPTIONAL_STEPS)[name](run, force=args.force)
         if set(names) & {"train", "hls"} and "report" not in names:
             print_metrics(run)
         return 0

@@ -199,6 +199,15 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
     if fpga.get("card_throughput_tx_s"):
         fpga_rows.append(["throughput, whole part", f"{fpga['card_throughput_tx_s']:,.0f} tx/s",
                           fpga["card_throughput_kind"]])
+    if run.path("synth/nextpnr_ecp5.json").is_file():
+        pnr = _load(run, "synth/nextpnr_ecp5.json")
+        fpga_rows.append([f"Fmax on {pnr['device']} (speed {pnr['speed_grade']})",
+                          f"{pnr['fmax_mhz']:.1f} MHz (latency there: "
+                          f"{fpga['latency_cycles'] * 1e3 / pnr['fmax_mhz']:.0f} ns)", pnr["kind"]])
+        comb = pnr["utilization"].get("TRELLIS_COMB", {})
+        resource_rows.append([f"nextpnr-ecp5 {pnr['device']}", f"{_fmt(comb.get('used'))} logic cells",
+                              _fmt(pnr["utilization"].get("TRELLIS_FF", {}).get("used")), "", "", "",
+                              pnr["kind"]])
     best = (rows.sort_values("p50_latency_ms").groupby(["batch_size", "variant"]).head(1)
             .sort_values(["variant", "batch_size"]))
     baseline_rows = [[r.variant.replace("_", " "), _fmt(int(r.batch_size)), f"{r.model}, {r.compile}",

@@ -12,6 +12,7 @@ from .config import section
 from .runfolder import RunFolder, atomic_path, write_json
 
 PROJECTS_DIR = Path("fpga_projects")
+PNR = "synth/nextpnr_ecp5.json"
 
 
 def open_run(config: dict, projects_dir: Path | None = None) -> RunFolder:
@@ -232,6 +233,8 @@ def step_report(run: RunFolder, force: bool = False, progress=print) -> bool:
     inputs = ["metrics.json", "models/test_scores.parquet", "hls/golden.npz",
               "hls/bit_exactness.json", "rtl/metadata.json", "sim/results.json",
               "synth/yosys.json", "synth/vendor.json", "baseline/results.json"]
+    if run.path(PNR).is_file():  # the optional place-and-route step has run
+        inputs.append(PNR)
     ran = run_step(run, "report", ("hls", "report"), inputs,
                    lambda run: build_report(run, progress), force, progress)
     if not ran:
@@ -242,5 +245,13 @@ def step_report(run: RunFolder, force: bool = False, progress=print) -> bool:
     return ran
 
 
+def step_pnr(run: RunFolder, force: bool = False, progress=print) -> bool:
+    from fraudfpga.sim.flow import ecp5_place_and_route
+
+    return run_step(run, "pnr", ("pnr",), _rtl_files(run),
+                    lambda run: ecp5_place_and_route(run, progress), force, progress)
+
+
 STEPS = {"data": step_data, "train": step_train, "hls": step_hls, "rtl": step_rtl,
          "sim": step_sim, "synth": step_synth, "baseline": step_baseline, "report": step_report}
+OPTIONAL_STEPS = {"pnr": step_pnr}  # run by name only, not by `all`

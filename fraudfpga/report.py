@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,17 @@ def _firmware_logits(run: RunFolder) -> np.ndarray:
     return network.output_type.to_float(codes[:, 0])
 
 
-def _plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, out: Path) -> None:
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, out: Path) -> None:
+    plt = _pyplot()
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
     for kind, filename in (("roc", "roc.png"), ("pr", "precision_recall.png")):
@@ -59,10 +66,7 @@ def _plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, out: Path) -
 
 
 def _plot_baseline(baseline: dict, fpga: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     rows = pd.DataFrame([r for r in baseline["results"] if "p50_latency_ms" in r])
     label = baseline["device"]["label"]
@@ -260,8 +264,6 @@ def _markdown(title: str, sections) -> str:
 
 
 def _html(title: str, sections) -> str:
-    import re
-
     def inline(text: str) -> str:
         image = re.fullmatch(r"!\[(.*)\]\((.*)\)", text)
         if image:
@@ -305,8 +307,5 @@ def build_report(run: RunFolder, progress=print):
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(_html(title, sections))
     write_json(out / "summary.json", {"headline": headline, "fpga": fpga, "summary": sections[0][1]})
-    progress(f"[report] {out / 'index.html'}")
-    for line in sections[0][1]:
-        progress("  " + line.replace("**", ""))
     return ["report/index.html", "report/report.md", "report/summary.json",
             *(f"report/{p}" for p in PLOTS)], {}

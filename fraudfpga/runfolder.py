@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -38,6 +40,7 @@ def json_sha256(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+@functools.cache
 def code_fingerprint() -> str:
     """SHA-256 over fraudfpga's own source files: a step reruns when the code that made its
     outputs changed, not only its configuration or inputs."""
@@ -78,8 +81,6 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             if tmp.is_dir():
-                import shutil
-
                 shutil.rmtree(tmp)
             else:
                 tmp.unlink()

@@ -237,11 +237,10 @@ def step_report(run: RunFolder, force: bool = False, progress=print) -> bool:
         inputs.append(PNR)
     ran = run_step(run, "report", ("hls", "report"), inputs,
                    lambda run: build_report(run, progress), force, progress)
-    if not ran:
-        summary = json.loads(run.path("report/summary.json").read_text())
-        progress(f"[report] {run.path('report/index.html')}")
-        for line in summary["summary"]:
-            progress("  " + line.replace("**", ""))
+    summary = json.loads(run.path("report/summary.json").read_text())
+    progress(f"[report] {run.path('report/index.html')}")
+    for line in summary["summary"]:
+        progress("  " + line.replace("**", ""))
     return ran
 
 

@@ -9,6 +9,7 @@ Python against the numpy fixed-point reference.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from importlib import resources
@@ -151,8 +152,6 @@ def generate_rtl(network: FixedNetwork, out_dir: Path, clock_period_ns: float,
     model = RTLModel(comb, CORE, work, latency_cutoff=levels, clock_period=clock_period_ns,
                      part_name=part, print_latency=False)
     model.write()
-    import json
-
     da4ml_meta = json.loads((work / "metadata.json").read_text())
     stages = int(da4ml_meta["latency"])
     latency = stages + 1  # input register, one register per stage boundary, output register

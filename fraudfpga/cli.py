@@ -1,102 +1,141 @@
-"""The `fraudfpga` command: one subcommand per step of the flow."""
+"""The `fraudfpga` command: one subcommand per step (from the step registry), `all`,
+`config`, `steps` and `bench`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_config
-from .errors import ToolMissing
+from .errors import FlowError
 
-STEP_HELP = {
-    "data": "simulate (or load) transactions, compute features, split in time, fit the scaler",
-    "train": "train the QKeras model, its float twin and the gradient-boosted reference",
-    "hls": "convert the QKeras model to HLS firmware with hls4ml; C simulation = golden model",
-    "rtl": "generate pipelined Verilog (II = 1) of the firmware's network with da4ml",
-    "sim": "verify the RTL bit for bit against the C simulation with cocotb; latency and II",
-    "synth": "synthesis: vendor HLS when installed (otherwise skipped, said so), Yosys always",
-    "baseline": "TensorFlow latency/throughput of the float and QKeras models across batch sizes "
-                "(GPU when visible, else CPU fallback)",
-    "report": "write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
-    "pnr": "optional: place and route the RTL on a Lattice ECP5 with nextpnr for a real Fmax "
-           "(minutes; not part of `all`)",
-}
+# Options of one step that change the run's configuration when given (an explicit request).
+STEP_OPTIONS = {"sim": ("rtl.simulator", "rtl.vectors", "rtl.random_vectors"),
+                "baseline": ("baseline.quick",)}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="YAML file merged over the defaults")
+    parser.add_argument("--config", type=Path, help="YAML file merged over the run's configuration")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override one key, e.g. --set train.epochs=5")
-    parser.add_argument("--run", help="run name (folder under --projects-dir)")
+    parser.add_argument("--run", default="default",
+                        help="run name: a folder under --projects-dir (letters, digits, . _ -)")
     parser.add_argument("--projects-dir", type=Path, default=Path("fpga_projects"),
                         help="where run folders live (default: fpga_projects)")
+    parser.add_argument("--reconfigure", action="store_true",
+                        help="change an existing run's configuration to the given --set/--config "
+                             "values (the steps that read them rerun)")
     parser.add_argument("--force", action="store_true", help="redo the step even if up to date")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .pipeline import steps_of
+    from .registry import commands
+
     parser = argparse.ArgumentParser(
         prog="fraudfpga",
         description="FPGA/GPU co-design flow for real-time fraud scoring. Each step writes "
-                    "into fpga_projects/<run>/ and is skipped when its inputs are unchanged.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in STEP_HELP.items():
-        step = commands.add_parser(name, help=text, description=text)
+                    "into fpga_projects/<run>/ and is skipped when what it reads is unchanged.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command, steps in commands().items():
+        text = "; ".join(s.help for s in steps)
+        step = sub.add_parser(command, help=text, description=text)
         _common(step)
-        if name == "baseline":
+        if command == "baseline":
             step.add_argument("--quick", action="store_true",
-                              help="few batch sizes and calls (baseline.quick)")
-        if name == "sim":
+                              help="few batch sizes and calls (sets baseline.quick for this run)")
+        if command == "sim":
             step.add_argument("--sim", choices=["verilator", "icarus"],
-                              help="simulator (rtl.simulator; default verilator)")
+                              help="simulator (sets rtl.simulator for this run)")
             step.add_argument("--vectors", help="how many test-set vectors, and how many random "
                                                 "and edge vectors, to stream: all or a number "
-                                                "(rtl.vectors, rtl.random_vectors)")
-    flow = commands.add_parser("all", help="run every step in order",
-                               description="Run " + " -> ".join(n for n in STEP_HELP if n != "pnr")
-                                           + " (pnr runs only when named).")
+                                                "(sets rtl.vectors, rtl.random_vectors)")
+    flow = sub.add_parser("all", help="run every step in order", description="Run " + " -> ".join(
+        s.name for s in steps_of("all")) + " (steps outside `all` run only when named).")
     _common(flow)
-    config = commands.add_parser("config", help="print the effective configuration as YAML")
+    config = sub.add_parser("config", help="print the run's effective configuration as YAML")
     _common(config)
-    bench = commands.add_parser("bench", help="run the benchmarks and write JSON")
+    config.add_argument("--documented", action="store_true",
+                        help="print the documented default configuration instead")
+    sub.add_parser("steps", help="list the registered steps: what each reads and writes")
+    bench = sub.add_parser("bench", help="run the benchmarks and write JSON")
     bench.add_argument("--out", type=Path, default=Path("fpga_projects/bench/bench.json"))
     bench.add_argument("--only", action="append", default=[],
                        help="run only this benchmark (repeatable)")
     return parser
 
 
+def _step_overrides(args) -> list[str]:
+    overrides = []
+    if getattr(args, "sim", None):
+        overrides.append(f"rtl.simulator={args.sim}")
+    if getattr(args, "quick", False):
+        overrides.append("baseline.quick=true")
+    if getattr(args, "vectors", None):
+        overrides += [f"rtl.vectors={args.vectors}", f"rtl.random_vectors={args.vectors}"]
+    return overrides
+
+
+def print_steps() -> None:
+    from .pipeline import steps_of
+    from .registry import STEPS
+
+    in_all = {s.name for s in steps_of("all")}
+    for step in STEPS.values():
+        where = "" if step.name in in_all else " (not in `all`)"
+        print(f"{step.name:<13} make {step.command:<9} {step.help}{where}\n"
+              f"{'':<13} reads: {', '.join(step.reads) or '-'}\n"
+              f"{'':<13} inputs: {', '.join(step.inputs + step.optional_inputs) or '-'}\n"
+              f"{'':<13} outputs: {', '.join(step.outputs)}")
+
+
+def run_command(args) -> int:
+    from .config import requested_settings
+    from .pipeline import print_metrics, steps_of
+    from .registry import run_step
+    from .runfolder import RunFolder
+
+    if args.command == "steps":
+        print_steps()
+        return 0
+    if args.command == "bench":
+        from .bench import run_benchmarks
+
+        return run_benchmarks(args.out, args.only)
+    if args.command == "config" and args.documented:
+        from .schema import documented_yaml
+
+        print(documented_yaml(), end="")
+        return 0
+    requested = requested_settings(args.config, args.overrides + _step_overrides(args))
+    run = RunFolder.open(args.projects_dir, args.run, requested, args.reconfigure,
+                         allowed_changes=STEP_OPTIONS.get(args.command, ()))
+    if args.command == "config":
+        import yaml
+
+        print(yaml.safe_dump(run.config, sort_keys=False), end="")
+        return 0
+    ran_models = False
+    for step in steps_of(args.command):
+        run_step(run, step, force=args.force)
+        ran_models |= step.name in ("train", "hls")
+    if ran_models:
+        print_metrics(run)
+    if args.command in ("report", "all"):
+        from .report import print_summary
+
+        print_summary(run)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "bench":
-            from .bench import run_benchmarks
-
-            return run_benchmarks(args.out, args.only)
-        overrides = list(args.overrides)
-        if getattr(args, "sim", None):
-            overrides.append(f"rtl.simulator={args.sim}")
-        if getattr(args, "quick", False):
-            overrides.append("baseline.quick=true")
-        if getattr(args, "vectors", None):
-            overrides += [f"rtl.vectors={args.vectors}", f"rtl.random_vectors={args.vectors}"]
-        config = load_config(args.config, overrides)
-        if args.run:
-            config["run"] = args.run
-        if args.command == "config":
-            import yaml
-
-            print(yaml.safe_dump(config, sort_keys=False), end="")
-            return 0
-        from .steps import OPTIONAL_STEPS, STEPS, open_run, print_metrics
-
-        run = open_run(config, args.projects_dir)
-        names = list(STEPS) if args.command == "all" else [args.command]
-        for name in names:
-            (STEPS | OPTIONAL_STEPS)[name](run, force=args.force)
-        if set(names) & {"train", "hls"} and "report" not in names:
-            print_metrics(run)
-        return 0
-    except (ConfigError, ValueError, FileNotFoundError, ToolMissing, RuntimeError) as error:
+        return run_command(args)
+    except (FlowError, ValueError, OSError, RuntimeError) as error:
+        if os.environ.get("FRAUDFPGA_TRACEBACK"):
+            raise
         print(f"fraudfpga {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

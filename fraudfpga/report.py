@@ -11,22 +11,43 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fraudfpga.gpu_baseline.artifacts import BASELINE
+from fraudfpga.hls.artifacts import BIT_EXACTNESS, FIRMWARE_METRICS, GOLDEN, NETWORK, VENDOR
+from fraudfpga.models.artifacts import DATA_SUMMARY, MODEL_METRICS, SCALER, TEST_SCORES
+from fraudfpga.sim.artifacts import PNR_ECP5, RTL_METADATA, SIM_RESULTS, YOSYS
+
 from .fpga_figures import fpga_figures
+from .registry import Step, register
 from .runfolder import RunFolder, atomic_path, write_json
 
+REPORT_DIR = "report"
 PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "roc.png", "precision_recall.png")
+REPORT_FILES = ("report/index.html", "report/report.md", "report/summary.json",
+                *(f"report/{p}" for p in PLOTS))
 
 
 def _load(run: RunFolder, name: str) -> dict:
     return json.loads(run.path(name).read_text())
 
 
-def _firmware_logits(run: RunFolder) -> np.ndarray:
-    from fraudfpga.hls.network import FixedNetwork
+def run_metrics(run: RunFolder) -> dict:
+    """The models' test metrics with the firmware's row (the report runs only on a current
+    firmware, so the row belongs to the current QKeras model)."""
+    metrics = _load(run, MODEL_METRICS)
+    metrics["models"]["firmware"] = _load(run, FIRMWARE_METRICS)["firmware"]
+    metrics["firmware_scores"] = "firmware: logit from the hls4ml C simulation"
+    return metrics
 
-    network = FixedNetwork.load(run.path("hls/network.json"))
-    codes = np.load(run.path("hls/golden.npz"))["test_output_codes"]
-    return network.output_type.to_float(codes[:, 0])
+
+def _firmware_logits(run: RunFolder) -> np.ndarray:
+    from fraudfpga.hls.codec import FirmwareCodec
+    from fraudfpga.hls.network import FixedNetwork
+    from fraudfpga.models.split import Scaler
+
+    network = FixedNetwork.load(run.path(NETWORK))
+    codec = FirmwareCodec(Scaler.from_dict(_load(run, SCALER)), network.input_type,
+                          network.output_type)
+    return codec.logits(np.load(run.path(GOLDEN))["test_output_codes"])
 
 
 def _pyplot():
@@ -38,7 +59,8 @@ def _pyplot():
     return plt
 
 
-def _plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, out: Path) -> None:
+def _plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, period: str,
+                 out: Path) -> None:
     plt = _pyplot()
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
@@ -54,10 +76,10 @@ def _plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, out: Path) -
         if kind == "roc":
             ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
             ax.set(xlabel="false-positive rate", ylabel="true-positive rate",
-                   title="ROC, test week")
+                   title=f"ROC, {period}")
         else:
             ax.axhline(labels.mean(), color="grey", lw=0.8, ls=":", label="constant score")
-            ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, test week")
+            ax.set(xlabel="recall", ylabel="precision", title=f"Precision-recall, {period}")
         ax.legend(loc="lower right" if kind == "roc" else "upper right", fontsize=8)
         ax.grid(alpha=0.3)
         fig.tight_layout()
@@ -109,12 +131,13 @@ def _fmt(value, digits=4) -> str:
 
 
 def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tuple]]:
-    metrics = _load(run, "metrics.json")
-    exact = _load(run, "hls/bit_exactness.json")
-    sim = _load(run, "sim/results.json")
-    yosys = _load(run, "synth/yosys.json")
-    vendor = _load(run, "synth/vendor.json")
-    manifest = _load(run, "manifest.json")
+    metrics = run_metrics(run)
+    period = metrics["test_period"]
+    exact = _load(run, BIT_EXACTNESS)
+    sim = _load(run, SIM_RESULTS)
+    yosys = _load(run, YOSYS)
+    vendor = _load(run, VENDOR)
+    manifest = run.manifest()
     device = baseline["device"]
     rows = pd.DataFrame([r for r in baseline["results"] if "p50_latency_ms" in r])
     batch1 = rows[rows.batch_size == 1].sort_values("p50_latency_ms").iloc[0]
@@ -144,7 +167,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         f"{batch1['p50_latency_ms']:.3f} ms ({headline['baseline_best_batch1_setting']}), "
         f"{ratio:,.0f} times the FPGA's; best throughput {fastest['transactions_per_s']:,.0f} "
         f"transactions/s at batch {int(fastest['batch_size']):,} (measured on this machine).",
-        f"**Model quality**: the firmware's AP on the test week is "
+        f"**Model quality**: the firmware's AP on the {period} is "
         f"{_fmt(headline['firmware_ap'])} (QKeras {metrics['models']['qkeras']['average_precision']:.4f}, "
         f"float {metrics['models']['float']['average_precision']:.4f}, "
         f"GBDT {metrics['models']['gbdt']['average_precision']:.4f}).",
@@ -181,7 +204,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         ["firmware output identical to QKeras", f"{fq['identical_fraction']:.2%} (max "
          f"{fq['max_difference_lsb']:.0f} LSB)", fq["why_not_identical"]],
         ["AP change firmware vs QKeras", f"{exact['average_precision_change_vs_qkeras']:+.4f}",
-         "measured on the test week"],
+         f"measured on the {period}"],
         ["RTL simulation speed", f"{sim['vectors_per_second']:,.0f} vectors/s",
          f"{sim['simulator_version']}, build {sim['build_seconds']} s"],
     ]
@@ -203,8 +226,8 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
     if fpga.get("card_throughput_tx_s"):
         fpga_rows.append(["throughput, whole part", f"{fpga['card_throughput_tx_s']:,.0f} tx/s",
                           fpga["card_throughput_kind"]])
-    if run.path("synth/nextpnr_ecp5.json").is_file():
-        pnr = _load(run, "synth/nextpnr_ecp5.json")
+    if PNR_ECP5 in run.optional_inputs:
+        pnr = _load(run, PNR_ECP5)
         fpga_rows.append([f"Fmax on {pnr['device']} (speed {pnr['speed_grade']})",
                           f"{pnr['fmax_mhz']:.1f} MHz (latency there: "
                           f"{fpga['latency_cycles'] * 1e3 / pnr['fmax_mhz']:.0f} ns)", pnr["kind"]])
@@ -212,6 +235,8 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         resource_rows.append([f"nextpnr-ecp5 {pnr['device']}", f"{_fmt(comb.get('used'))} logic cells",
                               _fmt(pnr["utilization"].get("TRELLIS_FF", {}).get("used")), "", "", "",
                               pnr["kind"]])
+    for path, why in run.stale_inputs.items():
+        fpga_rows.append([f"{path} (left out)", "stale", why])
     best = (rows.sort_values("p50_latency_ms").groupby(["batch_size", "variant"]).head(1)
             .sort_values(["variant", "batch_size"]))
     baseline_rows = [[r.variant.replace("_", " "), _fmt(int(r.batch_size)), f"{r.model}, {r.compile}",
@@ -236,7 +261,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         ("TensorFlow baseline: fastest setting per batch size",
          [f"Measured on {where} with TensorFlow {device['tensorflow']}."],
          ["variant", "batch", "model, compile", "p50 ms", "p99 ms", "tx/s (p50)"], baseline_rows),
-        ("Model quality (test week)", [
+        (f"Model quality ({period})", [
             f"Operating point: {metrics['operating_point']}. Confusion matrix as TP/FP/FN/TN.",
             "![roc](roc.png)", "![pr](precision_recall.png)"],
          ["model", "AUC ROC", "AP", "CP@100", "threshold", "precision", "recall", "F1", "FPR",
@@ -288,17 +313,17 @@ def _html(title: str, sections) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def build_report(run: RunFolder, progress=print):
-    out = run.path("report")
+def build_report(run: RunFolder, cfg, progress=print) -> None:
+    out = run.path(REPORT_DIR)
     out.mkdir(parents=True, exist_ok=True)
-    baseline = _load(run, "baseline/results.json")
-    fpga = fpga_figures(_load(run, "sim/results.json"), _load(run, "rtl/metadata.json"),
-                        _load(run, "synth/yosys.json"), _load(run, "synth/vendor.json"),
-                        run.config["hls"]["part"], run.config["report"]["max_utilization"])
-    scores_frame = pd.read_parquet(run.path("models/test_scores.parquet"))
+    baseline = _load(run, BASELINE)
+    fpga = fpga_figures(_load(run, SIM_RESULTS), _load(run, RTL_METADATA), _load(run, YOSYS),
+                        _load(run, VENDOR), cfg["hls"]["part"], cfg["report"]["max_utilization"])
+    scores_frame = pd.read_parquet(run.path(TEST_SCORES))
     scores = {name: scores_frame[f"score_{name}"].to_numpy() for name in ("float", "qkeras", "gbdt")}
     scores["firmware"] = _firmware_logits(run)
-    _plot_curves(scores, scores_frame["label"].to_numpy(), out)
+    period = _load(run, MODEL_METRICS)["test_period"]
+    _plot_curves(scores, scores_frame["label"].to_numpy(), period, out)
     _plot_baseline(baseline, fpga, out)
     headline, sections = _sections(run, fpga, baseline)
     title = f"fraudfpga report: run '{run.root.name}'"
@@ -306,6 +331,25 @@ def build_report(run: RunFolder, progress=print):
         tmp.write_text(_markdown(title, sections))
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(_html(title, sections))
-    write_json(out / "summary.json", {"headline": headline, "fpga": fpga, "summary": sections[0][1]})
-    return ["report/index.html", "report/report.md", "report/summary.json",
-            *(f"report/{p}" for p in PLOTS)], {}
+    write_json(out / "summary.json", {"headline": headline, "fpga": fpga, "summary": sections[0][1],
+                                      "stale_results_left_out": run.stale_inputs})
+    for path, why in run.stale_inputs.items():
+        progress(f"[report] left out {path}: {why}")
+
+
+register(Step(
+    name="report", command="report",
+    help="write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
+    reads=("hls.part", "report"),
+    inputs=(MODEL_METRICS, TEST_SCORES, DATA_SUMMARY, SCALER, FIRMWARE_METRICS, GOLDEN, NETWORK,
+            BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE),
+    optional_inputs=(PNR_ECP5,), outputs=REPORT_FILES, body=build_report,
+    code=("fraudfpga.report", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
+          "fraudfpga.hls.fixed", "fraudfpga.hls.network")))
+
+
+def print_summary(run: RunFolder, progress=print) -> None:
+    summary = _load(run, f"{REPORT_DIR}/summary.json")
+    progress(f"[report] {run.path(REPORT_DIR + '/index.html')}")
+    for line in summary["summary"]:
+        progress("  " + line.replace("**", ""))

@@ -8,7 +8,6 @@ score (sigmoid). The C simulation, the RTL testbench and the report all use this
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from fraudfpga.models.split import Scaler
 
@@ -34,21 +33,11 @@ class FirmwareCodec:
                              "the firmware needs finite inputs")
         return self.input_type.codes_from_float(scaled)
 
-    def input_codes(self, frame: pd.DataFrame) -> np.ndarray:
-        """Raw feature columns -> firmware input codes."""
-        return self.codes_from_scaled(self.scaler.transform(frame))
-
     def saturated(self, scaled: np.ndarray) -> dict[str, int]:
         """How many values of each feature the input type clips (information for the report)."""
-        low = self.input_type.to_float(self.input_type.min_code)
-        high = self.input_type.to_float(self.input_type.max_code)
-        scaled = np.asarray(scaled, dtype=np.float64)
-        counts = ((scaled < low - self.input_type.lsb / 2) | (scaled > high + self.input_type.lsb / 2)).sum(0)
+        rounded = self.input_type.round_codes(np.asarray(scaled, dtype=np.float64))
+        counts = ((rounded < self.input_type.min_code) | (rounded > self.input_type.max_code)).sum(0)
         return {name: int(c) for name, c in zip(self.features, counts) if c}
 
     def logits(self, output_codes: np.ndarray) -> np.ndarray:
         return self.output_type.to_float(np.asarray(output_codes)[:, 0])
-
-    def scores(self, output_codes: np.ndarray) -> np.ndarray:
-        """Fraud probability: the sigmoid of the logit (applied outside the firmware)."""
-        return 1.0 / (1.0 + np.exp(-self.logits(output_codes)))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from numpy import ctypeslib
 
-from fraudfpga.errors import ToolMissing
+from fraudfpga.errors import PrerequisiteError, ToolMissing
 
 from .network import FixedNetwork
 
@@ -50,7 +50,8 @@ class CSimulation:
     def __init__(self, project_dir: Path, network: FixedNetwork, threads: int | None = None):
         library = Path(project_dir).resolve() / LIBRARY
         if not library.is_file():
-            raise FileNotFoundError(f"{library}: C simulation library missing; run the hls step")
+            raise PrerequisiteError(f"{library}: C simulation library missing; run the hls step "
+                                    "(make hls)")
         self.network = network
         self.threads = threads or os.cpu_count() or 1
         self._lib = ctypes.CDLL(str(library))
@@ -64,10 +65,4 @@ class CSimulation:
         values = np.ascontiguousarray(self.network.input_type.to_float(codes))
         out = np.empty((codes.shape[0], self.network.n_outputs), dtype=np.float64)
         self._batch(values, out, codes.shape[0], self.threads)
-        output_type = self.network.output_type
-        scaled = out * 2.0 ** output_type.frac
-        result = np.rint(scaled).astype(np.int64)
-        if not np.array_equal(result, scaled):
-            raise RuntimeError("C simulation returned values that are not codes of "
-                               f"{output_type}")
-        return result
+        return self.network.output_type.exact_codes(out, "C simulation outputs")

@@ -67,10 +67,6 @@ class FixedType:
     def __str__(self) -> str:
         return f"{'' if self.signed else 'u'}fixed<{self.width},{self.integer},{self.rounding},{self.overflow}>"
 
-    def ap_type(self) -> str:
-        return (f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer},"
-                f"AP_{self.rounding},AP_{self.overflow}>")
-
     def overflow_codes(self, codes: np.ndarray) -> np.ndarray:
         """Apply this type's overflow mode to integer codes already at its `frac`."""
         if self.overflow == "SAT":
@@ -85,6 +81,7 @@ class FixedType:
         codes = np.asarray(codes, dtype=np.int64)
         shift = frac_in - self.frac
         if shift <= 0:
+            _check_int64(codes, -shift, f"cast to {self}")
             result = codes << -shift
         else:
             floor = codes >> shift  # arithmetic shift: floor division by 2**shift
@@ -98,19 +95,58 @@ class FixedType:
                 result = floor + ((remainder > half) | ((remainder == half) & (floor & 1 == 1)))
         return self.overflow_codes(result)
 
-    def codes_from_float(self, values: np.ndarray) -> np.ndarray:
-        """Quantize real values to codes with this type's rounding and overflow (exact in float64)."""
+    def round_codes(self, values: np.ndarray) -> np.ndarray:
+        """Real values -> codes rounded with this type's rounding, before overflow (float64)."""
         scaled = np.asarray(values, dtype=np.float64) * 2.0 ** self.frac
         if not np.isfinite(scaled).all():
             raise ValueError(f"{self}: cannot quantize NaN or infinite values")
         if self.rounding == "TRN":
-            rounded = np.floor(scaled)
-        elif self.rounding == "RND":
-            rounded = np.floor(scaled + 0.5)
-        else:
-            rounded = np.rint(scaled)  # half to even
+            return np.floor(scaled)
+        if self.rounding == "RND":
+            return np.floor(scaled + 0.5)
+        return np.rint(scaled)  # half to even
+
+    def codes_from_float(self, values: np.ndarray) -> np.ndarray:
+        """Quantize real values to codes with this type's rounding and overflow (exact in float64)."""
         limit = float(1 << 62)
-        return self.overflow_codes(np.clip(rounded, -limit, limit).astype(np.int64))
+        return self.overflow_codes(np.clip(self.round_codes(values), -limit, limit).astype(np.int64))
+
+    def exact_codes(self, values: np.ndarray, what: str) -> np.ndarray:
+        """Codes of values that must already be exact values of this type (weights, C-simulation
+        outputs); anything else is an error naming `what`."""
+        scaled = np.asarray(values, dtype=np.float64) * 2.0 ** self.frac
+        codes = np.rint(scaled)
+        if not np.array_equal(codes, scaled):
+            raise ValueError(f"{what}: values are not representable in {self}")
+        codes = codes.astype(np.int64)
+        if codes.min(initial=0) < self.min_code or codes.max(initial=0) > self.max_code:
+            raise ValueError(f"{what}: values exceed the range of {self}")
+        return codes
+
+    def from_bits(self, raw: np.ndarray) -> np.ndarray:
+        """Codes from the `width`-bit patterns a bus carries (two's complement when signed)."""
+        raw = np.asarray(raw, dtype=np.int64) & ((1 << self.width) - 1)
+        if not self.signed:
+            return raw
+        return np.where(raw > self.max_code, raw - (1 << self.width), raw)
 
     def to_float(self, codes: np.ndarray) -> np.ndarray:
         return np.asarray(codes, dtype=np.float64) * self.lsb
+
+
+def pack_rows(codes: np.ndarray, width: int) -> list[int]:
+    """Rows of codes -> bus values of `width` bits per element, element 0 in the least
+    significant bits (the RTL's input packing)."""
+    mask = (1 << width) - 1
+    packed = np.zeros(len(codes), dtype=object)
+    for i in range(codes.shape[1]):
+        packed += (np.asarray(codes[:, i]).astype(object) & mask) << (i * width)
+    return packed.tolist()
+
+
+def _check_int64(codes: np.ndarray, left_shift: int, what: str) -> None:
+    """Integer codes must stay within int64 (62 bits of magnitude) after a left shift."""
+    peak = int(np.abs(codes).max(initial=0))
+    if peak and peak.bit_length() + left_shift > 62:
+        raise OverflowError(f"{what}: codes of {peak.bit_length() + left_shift} bits exceed the "
+                            "62 bits the integer reference computes exactly")

@@ -8,16 +8,18 @@ import time
 
 import numpy as np
 
-from fraudfpga.runfolder import RunFolder, file_sha256, write_json
+from fraudfpga.models.artifacts import (DATA_SUMMARY, MODEL_METRICS, QKERAS_MODEL, SCALER,
+                                        SPLIT_FILES)
+from fraudfpga.registry import Step, register
+from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
+from .artifacts import (BIT_EXACTNESS, CSIM_LIBRARY, FIRMWARE_METRICS, FIRMWARE_SOURCES, GOLDEN,
+                        HLS4ML_CONFIG, NETWORK, PROJECT, VENDOR, VENDOR_PROJECT)
 from .codec import FirmwareCodec
 from .convert import convert, firmware_config
 from .csim import CSimulation, build_library
 from .network import FixedNetwork, network_from_hls_model
 from .vendor import VENDOR_TOOLS, find_vendor_tool, parse_vendor_reports, run_vendor_build
-
-PROJECT = "hls/project"
-MODEL = "models/qkeras_model.h5"
 
 
 def edge_vectors(network: FixedNetwork) -> np.ndarray:
@@ -49,23 +51,23 @@ def compare(expected: np.ndarray, actual: np.ndarray, inputs: np.ndarray, limit:
                            for i in differ[:limit]]}
 
 
-def build_firmware(run: RunFolder, progress=print):
+def build_firmware(run: RunFolder, cfg, progress=print) -> None:
     from fraudfpga.models.dataset import PreparedData
     from fraudfpga.models.metrics import evaluate, threshold_at_fpr
     from fraudfpga.models.network import load_model
 
-    hls_cfg, eval_cfg = run.config["hls"], run.config["evaluation"]
-    model = load_model(run.path(MODEL))
-    data = PreparedData(run.path("data"))
+    hls_cfg, eval_cfg = cfg["hls"], cfg["evaluation"]
+    model = load_model(run.path(QKERAS_MODEL))
+    data = PreparedData(run.root)
     config = firmware_config(model, hls_cfg)
-    write_json(run.path("hls/hls4ml_config.json"), config)
+    write_json(run.path(HLS4ML_CONFIG), config)
     project = run.path(PROJECT)
     shutil.rmtree(project, ignore_errors=True)
     progress(f"[hls] hls4ml {hls_cfg['backend']} {hls_cfg['io_type']} {hls_cfg['strategy']} "
              f"RF={hls_cfg['reuse_factor']} part {hls_cfg['part']} clock {hls_cfg['clock_period_ns']} ns")
     hls_model = convert(model, config, hls_cfg, project)
     network = network_from_hls_model(hls_model)
-    network.save(run.path("hls/network.json"))
+    network.save(run.path(NETWORK))
     for layer in network.layers:
         progress(f"[hls] {layer.name}: {layer.weight_codes.shape[0]}x{layer.weight_codes.shape[1]} "
                  f"weights {layer.weight_type}, accum {layer.accum_type}, out {layer.output_type}")
@@ -82,7 +84,7 @@ def build_firmware(run: RunFolder, progress=print):
     progress(f"[hls] C simulation: {rows:,} transactions in {seconds:.2f} s "
              f"({rows / seconds:,.0f}/s, {csim.threads} threads)")
 
-    random_in = random_vectors(network, hls_cfg["random_vectors"], run.config["seed"])
+    random_in = random_vectors(network, hls_cfg["random_vectors"], cfg["seed"])
     random_out = csim.run(random_in)
     test_vs_reference = compare(network.forward(codes["test"]), golden["test"], codes["test"])
     random_vs_reference = compare(network.forward(random_in), random_out, random_in)
@@ -96,14 +98,14 @@ def build_firmware(run: RunFolder, progress=print):
     firmware_metrics = evaluate(data.labels("test"), firmware_logit, threshold,
                                 data.column("test", "day"), data.column("test", "card"),
                                 eval_cfg["top_k"])
-    qkeras_metrics = json.loads(run.path("models/metrics.json").read_text())["models"]["qkeras"]
+    qkeras_metrics = json.loads(run.path(MODEL_METRICS).read_text())["models"]["qkeras"]
     ap_change = firmware_metrics["average_precision"] - qkeras_metrics["average_precision"]
 
     exactness = {
         "golden_model": "hls4ml C simulation (g++, ap_types) of hls/project",
         "reference": "numpy integer reference from the hls4ml precisions (hls/network.json)",
         "test_set_vs_reference": test_vs_reference,
-        "random_vs_reference": random_vs_reference | {"seed": run.config["seed"],
+        "random_vs_reference": random_vs_reference | {"seed": cfg["seed"],
                                                       "edge_vectors": len(edge_vectors(network))},
         "firmware_vs_qkeras": {
             "vectors": int(len(lsb_diff)),
@@ -118,47 +120,73 @@ def build_firmware(run: RunFolder, progress=print):
         "csim_throughput": {"transactions_per_s": rows / seconds, "threads": csim.threads,
                             "kind": "measured on this machine"},
     }
-    write_json(run.path("hls/bit_exactness.json"), exactness)
-    np.savez_compressed(run.path("hls/.golden.partial.npz"), test_input_codes=codes["test"],
-                        test_output_codes=golden["test"], random_input_codes=random_in,
-                        random_output_codes=random_out)
-    run.path("hls/.golden.partial.npz").replace(run.path("hls/golden.npz"))
-    write_json(run.path("hls/metrics.json"), {"model_sha256": file_sha256(run.path(MODEL)),
-                                              "firmware": firmware_metrics})
+    write_json(run.path(BIT_EXACTNESS), exactness)
+    with atomic_path(run.path(GOLDEN)) as tmp:
+        with open(tmp, "wb") as handle:  # np.savez would append .npz to a bare path
+            np.savez_compressed(handle, test_input_codes=codes["test"],
+                                test_output_codes=golden["test"], random_input_codes=random_in,
+                                random_output_codes=random_out)
+    write_json(run.path(FIRMWARE_METRICS), {"firmware": firmware_metrics})
     for name, result in (("test set", test_vs_reference), ("random", random_vs_reference)):
         progress(f"[hls] C simulation == numpy reference on {name}: "
                  f"{result['identical']:,}/{result['vectors']:,}")
     progress(f"[hls] firmware vs QKeras: {np.mean(lsb_diff == 0):.2%} identical, max "
              f"{lsb_diff.max():.0f} LSB; AP {firmware_metrics['average_precision']:.4f} "
              f"(QKeras {qkeras_metrics['average_precision']:.4f}, change {ap_change:+.4f})")
+    saturated = exactness["saturated_test_inputs"]
+    progress("[hls] test inputs saturated by the input type " + str(network.input_type) + ": "
+             + (", ".join(f"{k} {v:,}" for k, v in saturated.items()) or "none"))
     if test_vs_reference["identical_fraction"] < 1 or random_vs_reference["identical_fraction"] < 1:
         raise RuntimeError(f"C simulation and numpy reference disagree; see "
-                           f"{run.path('hls/bit_exactness.json')}")
-    outputs = ["hls/hls4ml_config.json", "hls/network.json", "hls/bit_exactness.json",
-               "hls/golden.npz", "hls/metrics.json", f"{PROJECT}/firmware/myproject.cpp",
-               f"{PROJECT}/firmware/defines.h", f"{PROJECT}/firmware/parameters.h",
-               f"{PROJECT}/firmware/fraudfpga_batch.so"]
-    return outputs, {}
+                           f"{run.path(BIT_EXACTNESS)}")
 
 
-def vendor_synthesis(run: RunFolder, progress=print):
-    """C synthesis with the vendor tool when installed; otherwise say so and write no figure."""
+def vendor_synthesis(run: RunFolder, cfg, progress=print) -> None:
+    """C synthesis with the vendor tool when installed; otherwise say so and write no figure.
+    The vendor tool works on its own copy of the project (`synth/vendor_project`)."""
     tool = find_vendor_tool()
     if tool is None:
         message = (f"no vendor HLS tool ({', '.join(VENDOR_TOOLS)}) on PATH: vendor synthesis "
                    "skipped, no vendor figures written (the open-source synthesis still runs)")
         progress(f"[synth] {message}")
-        write_json(run.path("synth/vendor.json"), {"status": "not run", "reason": message})
-        return ["synth/vendor.json"], {"vendor_tool": None}
+        write_json(run.path(VENDOR), {"status": "not run", "reason": message})
+        return
     from fraudfpga.models.network import load_model
 
-    hls_cfg = run.config["hls"]
-    config = json.loads(run.path("hls/hls4ml_config.json").read_text())
-    hls_model = convert(load_model(run.path(MODEL)), config, hls_cfg, run.path(PROJECT))
+    hls_cfg = cfg["hls"]
+    config = json.loads(run.path(HLS4ML_CONFIG).read_text())
+    project = run.path(VENDOR_PROJECT)
+    shutil.rmtree(project, ignore_errors=True)
+    hls_model = convert(load_model(run.path(QKERAS_MODEL)), config, hls_cfg, project)
     run_vendor_build(hls_model, hls_cfg["vendor"], progress)
-    figures = parse_vendor_reports(run.path(PROJECT))
-    write_json(run.path("synth/vendor.json"), {"status": "ok", "tool": tool, **figures})
+    figures = parse_vendor_reports(project)
+    write_json(run.path(VENDOR), {"status": "ok", "tool": tool, **figures})
     progress(f"[synth] {tool} {figures['tool_version']}: latency {figures['latency_cycles']} "
              f"cycles, II {figures['initiation_interval_cycles']}, clock "
              f"{figures['clock_ns']['estimated']} ns (estimated), {figures['resources']}")
-    return ["synth/vendor.json"], {"vendor_tool": tool}
+
+
+FIRMWARE_READS = ("seed", "hls.backend", "hls.io_type", "hls.strategy", "hls.reuse_factor",
+                  "hls.part", "hls.clock_period_ns", "hls.activation_rounding",
+                  "hls.random_vectors", "evaluation")
+
+register(Step(
+    name="hls", command="hls",
+    help="convert the QKeras model to HLS firmware with hls4ml; C simulation = golden model",
+    reads=FIRMWARE_READS,
+    inputs=(QKERAS_MODEL, MODEL_METRICS, SPLIT_FILES["valid"], SPLIT_FILES["test"], SCALER,
+            DATA_SUMMARY),
+    outputs=(HLS4ML_CONFIG, NETWORK, BIT_EXACTNESS, GOLDEN, FIRMWARE_METRICS, *FIRMWARE_SOURCES,
+             CSIM_LIBRARY),
+    body=build_firmware, code=("fraudfpga.hls", "fraudfpga.models.network",
+                               "fraudfpga.models.dataset", "fraudfpga.models.metrics")))
+
+register(Step(
+    name="synth_vendor", command="synth",
+    help="vendor HLS C synthesis when vitis_hls / vivado_hls is installed (otherwise skipped, "
+         "said so)",
+    reads=("hls.backend", "hls.io_type", "hls.strategy", "hls.reuse_factor", "hls.part",
+           "hls.clock_period_ns", "hls.vendor"),
+    inputs=(HLS4ML_CONFIG, QKERAS_MODEL), outputs=(VENDOR,),
+    body=vendor_synthesis, code=("fraudfpga.hls", "fraudfpga.models.network"),
+    environment=lambda: {"vendor_tool": find_vendor_tool()}))

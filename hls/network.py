@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fixed import FixedType
+from .fixed import FixedType, _check_int64
 
 
 @dataclass
@@ -74,6 +74,7 @@ class FixedNetwork:
             product_frac = frac + layer.weight_type.frac
             acc = np.broadcast_to(accum.cast_codes(layer.bias_codes, layer.bias_type.frac),
                                   (x.shape[0], layer.bias_codes.size)).copy()
+            _check_int64(x, layer.weight_type.width, f"{layer.name} products")
             for i in range(x.shape[1]):
                 product = accum.cast_codes(x[:, i:i + 1] * layer.weight_codes[i], product_frac)
                 acc = accum.overflow_codes(acc + product)
@@ -118,17 +119,6 @@ class FixedNetwork:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def _codes(values: np.ndarray, kind: FixedType, what: str) -> np.ndarray:
-    scaled = np.asarray(values, dtype=np.float64) * 2.0 ** kind.frac
-    codes = np.rint(scaled)
-    if not np.array_equal(codes, scaled):
-        raise ValueError(f"{what}: values are not representable in {kind}")
-    codes = codes.astype(np.int64)
-    if codes.min(initial=0) < kind.min_code or codes.max(initial=0) > kind.max_code:
-        raise ValueError(f"{what}: values exceed the range of {kind}")
-    return codes
-
-
 def network_from_hls_model(hls_model) -> FixedNetwork:
     """Read the dense/ReLU chain, precisions and quantized weights from an hls4ml model."""
     def precision(layer, attr) -> FixedType:
@@ -148,8 +138,8 @@ def network_from_hls_model(hls_model) -> FixedNetwork:
             weight_t, bias_t = precision(layer, "weight_t"), precision(layer, "bias_t")
             network.layers.append(DenseLayer(
                 name=layer.name,
-                weight_codes=_codes(layer.weights["weight"].data, weight_t, f"{layer.name} weights"),
-                bias_codes=_codes(layer.weights["bias"].data, bias_t, f"{layer.name} biases"),
+                weight_codes=weight_t.exact_codes(layer.weights["weight"].data, f"{layer.name} weights"),
+                bias_codes=bias_t.exact_codes(layer.weights["bias"].data, f"{layer.name} biases"),
                 weight_type=weight_t, bias_type=bias_t, accum_type=precision(layer, "accum_t"),
                 result_type=output_type(layer)))
         elif kind in ("Activation", "ReLU") and activation == "relu" and network.layers \

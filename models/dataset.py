@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .artifacts import DATA_SUMMARY, SCALER, SPLIT_FILES, SPLIT_PARTS
 from .features import FEATURE_COLUMNS, LABEL_COLUMN, add_features
-from .loaders import DataError, load_csv, load_ulb_csv
+from .loaders import DataError, load_csv, load_ulb_csv, row_and_line
 from .simulator import SimulatorSettings, simulate
 from .split import Scaler, Split, book_split, fraction_split
-
-SPLIT_PARTS = ("train", "valid", "test")
 
 
 def simulated_frame(config: dict, progress=print) -> pd.DataFrame:
@@ -29,22 +28,43 @@ def simulated_frame(config: dict, progress=print) -> pd.DataFrame:
     frame["card"] = tx["CUSTOMER_ID"].to_numpy()
     frame["datetime"] = tx["TX_DATETIME"].to_numpy()
     frame.attrs["feature_columns"] = list(FEATURE_COLUMNS)
+    frame.attrs["source"] = "simulated data"
     return frame
 
 
-def load_frame(config: dict, progress=print) -> pd.DataFrame:
+def load_frame(config, progress=print) -> pd.DataFrame:
     data = config["data"]
     if data["source"] == "simulator":
         return simulated_frame(config, progress)
-    if not data["path"]:
-        raise DataError(f"data.source={data['source']} needs data.path (the CSV file)")
     progress(f"[data] reading {data['path']}")
     if data["source"] == "ulb_csv":
-        return load_ulb_csv(data["path"])
-    if data["source"] == "csv":
-        return load_csv(data["path"], data["label_column"], data["feature_columns"],
-                        data["time_column"], data["card_column"])
-    raise DataError(f"data.source={data['source']!r}: expected simulator, ulb_csv or csv")
+        frame = load_ulb_csv(data["path"])
+    else:
+        frame = load_csv(data["path"], data["label_column"], data["feature_columns"],
+                         data["time_column"], data["card_column"])
+    frame.attrs["source"] = str(data["path"])
+    return frame
+
+
+def check_extreme_values(split: Split, scaler: Scaler, max_abs_scaled: float, source: str) -> None:
+    """Refuse a value so far from the training data that it would wreck training or the
+    fixed-point inputs, naming the column, the row and the value."""
+    for name in SPLIT_PARTS:
+        part = getattr(split, name)
+        scaled = np.abs(scaler.transform(part).astype(np.float64))
+        bad = scaled > max_abs_scaled
+        if bad.any():
+            rows, cols = np.nonzero(bad)
+            row, col = int(rows[0]), int(cols[0])
+            feature = scaler.features[col]
+            where = row_and_line(int(part.index[row])) if source != "simulated data" else \
+                f"transaction {int(part.index[row])}"
+            raise DataError(
+                f"{source}: column '{feature}', {where}: value {part[feature].iloc[row]:.6g} is "
+                f"{scaled[row, col]:.3g} standard deviations from the training mean (limit "
+                f"data.max_abs_scaled = {max_abs_scaled:g}); it would flatten this feature for "
+                f"every other row. Remove or correct it ({int(bad.sum())} such values in the "
+                f"{name} part)")
 
 
 def split_frame(frame: pd.DataFrame, config: dict) -> Split:
@@ -62,16 +82,20 @@ def split_frame(frame: pd.DataFrame, config: dict) -> Split:
 
 
 class PreparedData:
-    """The split and the scaler as the data step wrote them into `<run>/data/`."""
+    """The split and the scaler as the data step wrote them into the run folder."""
 
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.scaler = Scaler.from_dict(json.loads((self.folder / "scaler.json").read_text()))
-        self.parts = {name: pd.read_parquet(self.folder / f"{name}.parquet") for name in SPLIT_PARTS}
+    def __init__(self, run_root: Path):
+        root = Path(run_root)
+        self.scaler = Scaler.from_dict(json.loads((root / SCALER).read_text()))
+        self.parts = {name: pd.read_parquet(root / SPLIT_FILES[name]) for name in SPLIT_PARTS}
+        self.summary = json.loads((root / DATA_SUMMARY).read_text())
 
-    @property
-    def features(self) -> list[str]:
-        return self.scaler.features
+    def test_period(self) -> str:
+        """How the report names the test set: a date range in book mode, rows otherwise."""
+        test = self.summary["split"]["test"]
+        if self.summary.get("split_mode") == "book" and "first" in test:
+            return f"test period {test['first'][:10]} to {test['last'][:10]}"
+        return "test set (the last rows in time order)"
 
     def inputs(self, part: str) -> np.ndarray:
         return self.scaler.transform(self.parts[part])

@@ -12,20 +12,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fraudfpga.errors import FlowError
+
 ULB_FEATURES = [f"V{i}" for i in range(1, 29)] + ["Amount"]
 ULB_COLUMNS = ["Time", *ULB_FEATURES, "Class"]
 SECONDS_PER_DAY = 86400
 
 
-class DataError(ValueError):
+class DataError(FlowError, ValueError):
     """Input data that cannot be used; the message names the file, column and row."""
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a CSV file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read the file: {error}") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty (no header, no rows)") from None
     except pd.errors.ParserError as error:
@@ -35,8 +41,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _line(index: int) -> str:
-    """Row position -> the line number a user sees in an editor (header is line 1)."""
+def row_and_line(index: int) -> str:
+    """Row position -> the row and the line number a user sees in an editor (header: line 1)."""
     return f"row {index + 1} (line {index + 2})"
 
 
@@ -46,14 +52,14 @@ def _numeric_column(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
     bad_text = np.isnan(values) & ~raw.str.lower().isin(["nan", "", "inf", "-inf", "+inf"]).to_numpy()
     if bad_text.any():
         first = int(np.flatnonzero(bad_text)[0])
-        raise DataError(f"{path}: column '{column}', {_line(first)}: "
+        raise DataError(f"{path}: column '{column}', {row_and_line(first)}: "
                         f"non-numeric value {frame[column].iloc[first]!r}"
                         f" ({int(bad_text.sum())} such rows)")
     missing = ~np.isfinite(values) | (raw == "").to_numpy()
     if missing.any():
         first = int(np.flatnonzero(missing)[0])
         shown = frame[column].iloc[first] or "empty"
-        raise DataError(f"{path}: column '{column}', {_line(first)}: missing or infinite value "
+        raise DataError(f"{path}: column '{column}', {row_and_line(first)}: missing or infinite value "
                         f"({shown}); {int(missing.sum())} such rows in this column")
     return values
 
@@ -70,7 +76,7 @@ def _labels(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
     invalid = (values != 0) & (values != 1)
     if invalid.any():
         first = int(np.flatnonzero(invalid)[0])
-        raise DataError(f"{path}: label column '{column}', {_line(first)}: value "
+        raise DataError(f"{path}: label column '{column}', {row_and_line(first)}: value "
                         f"{frame[column].iloc[first]!r} is not 0 or 1 "
                         f"({int(invalid.sum())} such rows)")
     classes = np.unique(values)

@@ -87,6 +87,9 @@ def fraction_split(frame: pd.DataFrame, train_fraction: float, valid_fraction: f
                               ordered.iloc[n_train + n_valid:]), "split (fraction mode)")
 
 
+WINSOR_QUANTILE = 0.001
+
+
 @dataclass
 class Scaler:
     """Standardisation fitted on training rows only; saved with the run because the
@@ -98,9 +101,16 @@ class Scaler:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, features: list[str]) -> "Scaler":
+        """Mean and standard deviation of the training rows winsorised at the 0.1 % and 99.9 %
+        quantiles, so that a few wild values cannot flatten a feature for every other row.
+        A feature constant within those quantiles (a rare flag) keeps its plain statistics."""
         values = frame[features].to_numpy(np.float64)
-        scale = values.std(axis=0)
-        return cls(list(features), values.mean(axis=0), np.where(scale > 0, scale, 1.0))
+        low, high = np.quantile(values, [WINSOR_QUANTILE, 1 - WINSOR_QUANTILE], axis=0)
+        clipped = np.clip(values, low, high)
+        robust = clipped.std(axis=0) > 0
+        mean = np.where(robust, clipped.mean(axis=0), values.mean(axis=0))
+        scale = np.where(robust, clipped.std(axis=0), values.std(axis=0))
+        return cls(list(features), mean, np.where(scale > 0, scale, 1.0))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         missing = [f for f in self.features if f not in frame.columns]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fraudfpga.errors import ToolMissing
+from fraudfpga.errors import FlowError, ToolFailed, ToolMissing, cause_line
 
 SIMULATORS = ("verilator", "icarus")
 MIN_VERILATOR = (5, 36)
@@ -105,12 +105,22 @@ def build(rtl_dir: Path, metadata: dict, sim: str, build_dir: Path, progress=pri
     simulator_version(sim)
     sources = [Path(rtl_dir) / s for s in metadata["sources"]]
     args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"] if sim == "verilator" else []
+    build_dir = Path(build_dir).resolve()
+    if any(c.isspace() for c in str(build_dir)):
+        raise FlowError(f"{build_dir}: the simulator's build uses GNU Make, which cannot build in a "
+                        "folder whose path contains spaces; use a projects folder without spaces")
     started = time.perf_counter()
     progress(f"[sim] building {metadata['top']} with {sim} in {build_dir}")
+    log = build_dir / "build.log"
     with simulator_environment(sim):
         runner = _runner(sim)
-        runner.build(sources=sources, hdl_toplevel=metadata["top"], build_dir=build_dir,
-                     build_args=args, timescale=("1ns", "1ps"), log_file=Path(build_dir) / "build.log")
+        try:
+            runner.build(sources=sources, hdl_toplevel=metadata["top"], build_dir=build_dir,
+                         build_args=args, timescale=("1ns", "1ps"), log_file=log)
+        except (RuntimeError, SystemExit) as error:
+            cause = cause_line(log) if log.is_file() else str(error)
+            raise ToolFailed(f"{sim} could not build {metadata['top']}: {cause} (log: {log})") \
+                from None
     return time.perf_counter() - started
 
 
@@ -143,7 +153,9 @@ def simulate(rtl_dir: Path, metadata: dict, input_codes: np.ndarray, expected_co
     wall = time.perf_counter() - started
     _, failures = get_results(xml)
     if not results.is_file():
-        raise RuntimeError(f"the testbench wrote no results; see {work_dir / 'sim.log'}")
+        log = work_dir / "sim.log"
+        cause = cause_line(log) if log.is_file() else "no log"
+        raise ToolFailed(f"the {sim} simulation wrote no results: {cause} (log: {log})")
     figures = json.loads(results.read_text())
     figures.update({"simulator": sim, "simulator_version": simulator_version(sim),
                     "testbench_failures": int(failures), "junit_xml": str(xml),

@@ -20,23 +20,20 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
-
-def pack(codes: np.ndarray, width: int) -> list[int]:
-    """Rows of input codes -> bus values, input 0 in the least significant bits."""
-    mask = (1 << width) - 1
-    packed = np.zeros(len(codes), dtype=object)
-    for i in range(codes.shape[1]):
-        packed += (codes[:, i].astype(object) & mask) << (i * width)
-    return packed.tolist()
+from fraudfpga.hls.fixed import FixedType, pack_rows
 
 
 UNRESOLVED = 1 << 62  # an output sample holding X or Z bits (4-state simulators)
+CLOCK_NS = 10          # simulation clock; cycles, not nanoseconds, are what is measured
+DRAIN_CYCLES = 4       # idle cycles after the last vector, beyond the pipeline's latency
+REPLAY_VECTORS = 200   # vectors replayed with idle cycles in between (phase 2)
+MISMATCHES_KEPT = 20
 
 
-def to_signed(raw: np.ndarray, width: int) -> np.ndarray:
+def decode(raw: np.ndarray, output_type: FixedType) -> np.ndarray:
+    """Sampled output bits -> output codes; unresolved samples stay UNRESOLVED."""
     raw = np.asarray(raw, dtype=np.int64)
-    signed = np.where(raw >= 1 << (width - 1), raw - (1 << width), raw)
-    return np.where(raw == UNRESOLVED, UNRESOLVED, signed)
+    return np.where(raw == UNRESOLVED, UNRESOLVED, output_type.from_bits(raw))
 
 
 async def stream(dut, bus: list[int], valid: list[int], cycles: int):
@@ -68,11 +65,11 @@ async def stream_vectors(dut):
     vectors = np.load(job["vectors"])
     inputs, expected = vectors["input_codes"], vectors["expected_codes"].ravel()
     in_width = meta["ports"]["in_data"] // meta["n_inputs"]
-    out_width = meta["ports"]["out_data"]
+    output_type = FixedType.parse(meta["output_type"])
     latency = meta["latency_cycles"]
     n = len(inputs)
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     dut.rst.value = 1
     dut.in_valid.value = 0
     dut.in_data.value = 0
@@ -80,11 +77,11 @@ async def stream_vectors(dut):
     dut.rst.value = 0
     await FallingEdge(dut.clk)
 
-    bus = pack(inputs, in_width)
+    bus = pack_rows(inputs, in_width)
     started = time.perf_counter()
-    valid_log, data_log = await stream(dut, bus, [1] * n, n + latency + 4)
+    valid_log, data_log = await stream(dut, bus, [1] * n, n + latency + DRAIN_CYCLES)
     seconds = time.perf_counter() - started
-    data = to_signed(data_log.astype(np.int64), out_width)
+    data = decode(data_log.astype(np.int64), output_type)
 
     out_cycles = np.flatnonzero(valid_log)
     got = data[out_cycles]
@@ -96,11 +93,11 @@ async def stream_vectors(dut):
     count = min(len(got), n)
     bad = np.flatnonzero(got[:count] != expected[:count])
     mismatches = [{"index": int(i), "input": inputs[i].tolist(), "expected": int(expected[i]),
-                   "actual": "X" if got[i] == UNRESOLVED else int(got[i])} for i in bad[:20]]
+                   "actual": "X" if got[i] == UNRESOLVED else int(got[i])} for i in bad[:MISMATCHES_KEPT]]
 
     # Phase 2: the first vectors again with random idle cycles; out_valid must follow.
     rng = np.random.default_rng(0)
-    replay = min(n, 200)
+    replay = min(n, REPLAY_VECTORS)
     pattern, replay_bus = [], []
     for index in range(replay):
         for _ in range(int(rng.integers(0, 3))):
@@ -108,8 +105,8 @@ async def stream_vectors(dut):
             replay_bus.append(0)
         pattern.append(1)
         replay_bus.append(bus[index])
-    valid2, data2 = await stream(dut, replay_bus, pattern, len(pattern) + latency + 4)
-    got2 = to_signed(data2.astype(np.int64), out_width)[np.flatnonzero(valid2)]
+    valid2, data2 = await stream(dut, replay_bus, pattern, len(pattern) + latency + DRAIN_CYCLES)
+    got2 = decode(data2.astype(np.int64), output_type)[np.flatnonzero(valid2)]
     bubbles_ok = bool(len(got2) == replay and np.array_equal(got2, expected[:replay]))
 
     results = {

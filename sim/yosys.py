@@ -15,7 +15,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from fraudfpga.errors import ToolMissing
+from fraudfpga.errors import ToolFailed, ToolMissing, cause_line
 
 CELL_GROUPS = {
     "LUT": re.compile(r"^LUT\d$"),
@@ -60,7 +60,7 @@ def run_in_common_folder(command: list[str], args, rtl_dir: Path, out_dir: Path,
     started = time.perf_counter()
     done = subprocess.run([*command, *args(rtl, out)], capture_output=True, text=True, cwd=base)
     if done.returncode != 0:
-        raise RuntimeError(f"{what} failed (see {out_dir}):\n{(done.stderr or done.stdout)[-3000:]}")
+        raise ToolFailed(f"{what} failed: {cause_line(done.stderr + done.stdout)} (files: {out_dir})")
     return time.perf_counter() - started
 
 

@@ -1,0 +1,50 @@
+"""The flow: every stage's steps, registered by importing the stage, plus user steps.
+
+Stages register their steps in their `flow` module. Packages can add steps through the
+`fraudfpga.steps` entry-point group (each entry point is a module that calls
+`fraudfpga.registry.register` when imported).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+
+# Registration order is the order of the flow where the data dependencies leave a choice.
+import fraudfpga.models.flow  # noqa: F401, I001  (registers data, train)
+import fraudfpga.hls.flow  # noqa: F401  (registers hls, synth_vendor)
+import fraudfpga.sim.flow  # noqa: F401  (registers rtl, sim, synth_yosys, pnr)
+import fraudfpga.gpu_baseline.flow  # noqa: F401  (registers baseline)
+import fraudfpga.report  # noqa: F401  (registers report)
+from fraudfpga.hls.artifacts import FIRMWARE_METRICS
+from fraudfpga.models.artifacts import MODEL_METRICS
+
+from .registry import STEPS, Checker, Step, commands, ordered_steps
+from .runfolder import RunFolder
+
+for _entry in metadata.entry_points(group="fraudfpga.steps"):
+    _entry.load()
+
+
+def steps_of(command: str) -> list[Step]:
+    """The steps a CLI command or make target runs (`all`: every step with in_all)."""
+    if command == "all":
+        return [s for s in ordered_steps() if s.in_all]
+    return commands()[command]
+
+
+def print_metrics(run: RunFolder, progress=print) -> None:
+    """The test-set metrics table; the firmware's row only while the hls step is current."""
+    from fraudfpga.models.metrics import format_table
+
+    if not run.path(MODEL_METRICS).is_file():
+        return
+    metrics = json.loads(run.path(MODEL_METRICS).read_text())
+    models = metrics["models"]
+    if run.path(FIRMWARE_METRICS).is_file() and Checker(run).state(STEPS["hls"]).current:
+        models["firmware"] = json.loads(run.path(FIRMWARE_METRICS).read_text())["firmware"]
+    progress(f"\nTest-set metrics, {metrics['test_period']} ({run.path(MODEL_METRICS)})\n"
+             + format_table(models, run.config["evaluation"]["top_k"]))
+    ap = {k: v["average_precision"] for k, v in models.items()}
+    progress(f"QKeras AP - float AP = {ap['qkeras'] - ap['float']:+.4f}; "
+             f"QKeras AP / GBDT AP = {ap['qkeras'] / ap['gbdt']:.3f}")

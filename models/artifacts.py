@@ -1,0 +1,13 @@
+"""Files the data and train steps write in the run folder (other stages import these names)."""
+
+SPLIT_PARTS = ("train", "valid", "test")
+SPLIT_FILES = {part: f"data/{part}.parquet" for part in SPLIT_PARTS}
+SCALER = "data/scaler.json"
+DATA_SUMMARY = "data/summary.json"
+
+QKERAS_MODEL = "models/qkeras_model.h5"
+FLOAT_MODEL = "models/float_model.h5"
+GBDT_MODEL = "models/gbdt.joblib"
+MODEL_SUMMARY = "models/summary.json"
+TEST_SCORES = "models/test_scores.parquet"
+MODEL_METRICS = "models/metrics.json"

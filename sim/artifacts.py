@@ -1,0 +1,17 @@
+"""Files the rtl, sim, open-synthesis and place-and-route steps write in the run folder."""
+
+RTL_DIR = "rtl"
+RTL_METADATA = "rtl/metadata.json"
+TOP_VERILOG = "rtl/fraud_mlp_top.v"
+SIM_RESULTS = "sim/results.json"
+SIM_JUNIT = "sim/results.xml"
+YOSYS = "synth/yosys.json"
+PNR_ECP5 = "synth/nextpnr_ecp5.json"
+
+
+def rtl_sources(run) -> list[str]:
+    """The Verilog files the rtl step wrote, as listed in its metadata."""
+    import json
+
+    metadata = json.loads(run.path(RTL_METADATA).read_text())
+    return [f"{RTL_DIR}/{s}" for s in metadata["sources"]]

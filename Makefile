@@ -4,11 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CLI    := $(BIN)/fraudfpga
 RUN    ?= default
-# Extra arguments for the fraudfpga command, e.g. ARGS="--config my.yaml --set train.epochs=5"
+# Extra arguments for the fraudfpga command, e.g. ARGS="--config my.yaml --set train.epochs=5".
+# A run keeps its configuration (fpga_projects/<run>/config.yaml): later targets on the run
+# need no ARGS; changing it needs ARGS="--reconfigure --set ...".
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data train hls rtl sim synth pnr baseline report all test bench clean
+.PHONY: help setup data train hls rtl sim synth pnr baseline report all test bench clean
+
+# The targets below run the steps of the flow; `make help` lists each step with what it reads
+# and writes (from the step registry, fraudfpga/registry.py).
+help: setup
+	@echo "make all | test | bench | clean, or one step (RUN=name, ARGS=...):"
+	@$(CLI) steps
 
 setup: $(STAMP)
 

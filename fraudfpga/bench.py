@@ -37,12 +37,12 @@ print(json.dumps({
 def default_firmware(folder: Path):
     """hls4ml firmware and its compiled C simulation for the default architecture, with
     seeded random weights (weights do not change the speed). Used by the benchmarks."""
-    from .config import default_config
-    from .hls.convert import convert, firmware_config
-    from .hls.csim import CSimulation, build_library
-    from .hls.network import network_from_hls_model
-    from .kerasenv import set_seeds
-    from .models.network import build_qkeras_model
+    from fraudfpga.config import default_config
+    from fraudfpga.hls.convert import convert, firmware_config
+    from fraudfpga.hls.csim import CSimulation, build_library
+    from fraudfpga.hls.network import network_from_hls_model
+    from fraudfpga.kerasenv import set_seeds
+    from fraudfpga.models.network import build_qkeras_model
 
     config = default_config()
     set_seeds(0)
@@ -81,7 +81,7 @@ from fraudfpga.sim.runner import build, simulate
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
     config, network, csim = default_firmware(tmp / "hls")
-    codes = random_vectors(network, 58_000, seed=0)  # the size of the default test week
+    codes = random_vectors(network, 59_660, seed=0)  # rows of the default test period (seed 0)
     golden = csim.run(codes)
     meta = generate_rtl(network, tmp / "rtl", config["hls"]["clock_period_ns"],
                         config["rtl"]["adder_level_ns"], config["hls"]["part"], codes[:1000],
@@ -113,7 +113,7 @@ BENCHMARKS = {
         "higher_is_better": True,
     },
     "rtl_sim_throughput": {
-        "what": "cocotb + Verilator streaming 58,000 vectors through the default-size RTL, "
+        "what": "cocotb + Verilator streaming 59,660 vectors through the default-size RTL, "
                 "every output compared with the C simulation (Verilator build excluded)",
         "code": RTL_SIM_THROUGHPUT,
         "targets": {"vectors_per_s": 10_000},

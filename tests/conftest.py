@@ -1,11 +1,11 @@
-import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import fraudfpga.kerasenv  # noqa: F401  (TensorFlow's environment, before any test imports it)
+
 sys.path.insert(0, str(Path(__file__).parent))  # test modules share helpers (test_hls)
 
 # A small configuration of the whole flow: 600 customers, 50 days, a 16-unit hidden layer.
@@ -16,15 +16,25 @@ TINY = [
 ]
 
 
-def cli(*args):
+def cli(*args, settings=TINY):
     from fraudfpga.cli import main
 
-    return main([*args, *[a for s in TINY for a in ("--set", s)]])
+    return main([*args, *[a for s in settings for a in ("--set", s)]])
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """One run of every step (`fraudfpga all`) on the tiny configuration."""
+    """One run of every step (`fraudfpga all`) on the tiny configuration. Tests only read it;
+    a test that changes a run works on `tiny_copy`."""
     projects = tmp_path_factory.mktemp("projects")
     assert cli("all", "--run", "tiny", "--projects-dir", str(projects)) == 0
     return projects / "tiny"
+
+
+@pytest.fixture
+def tiny_copy(tiny_run, tmp_path):
+    """A private copy of the tiny run (the simulator build folders are left out: they hold
+    absolute paths and are rebuilt on demand)."""
+    target = tmp_path / "projects" / "tiny"
+    shutil.copytree(tiny_run, target, ignore=shutil.ignore_patterns("build_*", "work_*"))
+    return target

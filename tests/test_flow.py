@@ -1,4 +1,4 @@
-"""A tiny end-to-end run of the data and train steps through the command line."""
+"""A tiny end-to-end run of every step through the command line."""
 
 import json
 
@@ -13,7 +13,7 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
     for name in ("data/train.parquet", "data/valid.parquet", "data/test.parquet",
                  "data/scaler.json", "models/qkeras_model.h5", "models/float_model.h5",
                  "models/gbdt.joblib", "models/summary.json", "models/test_scores.parquet",
-                 "metrics.json", "manifest.json", "hls/network.json", "hls/golden.npz",
+                 "models/metrics.json", "hls/metrics.json", "manifest.json", "config.yaml", "hls/network.json", "hls/golden.npz",
                  "hls/bit_exactness.json", "hls/project/firmware/myproject.cpp",
                  "synth/vendor.json", "rtl/metadata.json", "rtl/fraud_mlp_top.v",
                  "sim/results.json", "sim/results.xml", "synth/yosys.json"):
@@ -22,12 +22,13 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
     assert set(manifest["steps"]) == {"data", "train", "hls", "rtl", "sim", "synth_vendor",
                                       "synth_yosys", "baseline", "report"}
     assert "models/qkeras_model.h5" in manifest["steps"]["train"]["outputs"]
-    assert manifest["config"]["model"]["hidden"] == [16]
+    assert manifest["steps"]["train"]["parts"]["config"]["model"]["hidden"] == [16]
     assert not list(tiny_run.rglob(".*partial*"))
 
 
 def test_every_model_beats_a_constant_score(tiny_run):
-    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    metrics = json.loads((tiny_run / "models/metrics.json").read_text())
+    metrics["models"]["firmware"] = json.loads((tiny_run / "hls/metrics.json").read_text())["firmware"]
     prevalence = metrics["split"]["test"]["fraud_rate"]
     for name in ("qkeras", "float", "gbdt", "firmware"):
         model = metrics["models"][name]
@@ -41,7 +42,7 @@ def test_saved_qkeras_model_reloads_with_identical_scores(tiny_run):
     from fraudfpga.models.dataset import PreparedData
     from fraudfpga.models.network import load_model
 
-    data = PreparedData(tiny_run / "data")
+    data = PreparedData(tiny_run)
     model = load_model(tiny_run / "models/qkeras_model.h5")
     scores = pd.read_parquet(tiny_run / "models/test_scores.parquet")
     reloaded = model.predict(data.inputs("test"), batch_size=8192, verbose=0).ravel()
@@ -61,7 +62,7 @@ def test_second_run_is_skipped(tiny_run, capsys):
 def test_bad_csv_gives_a_clear_error_and_exit_code(tmp_path, capsys):
     csv = tmp_path / "tx.csv"
     csv.write_text("amount,label\n1.0,0\n2.0,7\n")
-    code = main(["data", "--projects-dir", str(tmp_path), "--set", "data.source=csv",
+    code = main(["data", "--projects-dir", str(tmp_path / "p"), "--set", "data.source=csv",
                  "--set", f"data.path={csv}", "--set", "data.label_column=label",
                  "--set", "split.mode=fraction"])
     assert code == 2
@@ -72,7 +73,7 @@ def test_bad_csv_gives_a_clear_error_and_exit_code(tmp_path, capsys):
 def test_book_split_on_csv_without_dates_is_refused(tmp_path, capsys):
     csv = tmp_path / "tx.csv"
     csv.write_text("amount,label\n" + "\n".join(f"{i},{i % 2}" for i in range(20)) + "\n")
-    code = main(["data", "--projects-dir", str(tmp_path), "--set", "data.source=csv",
+    code = main(["data", "--projects-dir", str(tmp_path / "p"), "--set", "data.source=csv",
                  "--set", f"data.path={csv}", "--set", "data.label_column=label"])
     assert code == 2
     assert "split.mode=fraction" in capsys.readouterr().err
@@ -110,20 +111,38 @@ def test_rtl_simulation_checked_every_vector(tiny_run):
     assert yosys["resources"]["LUT"] > 0
 
 
-def test_sim_options_and_a_failing_simulation(tiny_run, capsys):
-    """--vectors limits the stream; a corrupted golden model makes `sim` fail clearly."""
-    projects = str(tiny_run.parent)
+def test_sim_options_and_a_failing_simulation(tiny_copy, capsys, monkeypatch):
+    """--vectors limits the stream (and becomes the run's setting); a failing simulation
+    exits 2 with the first mismatch and leaves no sim entry that looks current."""
+    from fraudfpga.sim import flow
+
+    projects = str(tiny_copy.parent)
     assert cli("sim", "--run", "tiny", "--projects-dir", projects, "--vectors", "50") == 0
-    results = json.loads((tiny_run / "sim/results.json").read_text())
+    results = json.loads((tiny_copy / "sim/results.json").read_text())
     assert results["vectors"] == {"test_set": 50, "random_and_edge": 50}
-    golden_path = tiny_run / "hls/golden.npz"
-    original = golden_path.read_bytes()
+    assert "rtl.vectors: 'all' -> 50" in capsys.readouterr().out
+    real_simulate = flow.simulate
+
+    def one_wrong_output(rtl_dir, metadata, inputs, expected, *args, **kwargs):
+        expected = expected.copy()
+        expected[3, 0] += 1
+        return real_simulate(rtl_dir, metadata, inputs, expected, *args, **kwargs)
+
+    monkeypatch.setattr(flow, "simulate", one_wrong_output)
+    assert cli("sim", "--run", "tiny", "--projects-dir", projects, "--force") == 2
+    err = capsys.readouterr().err
+    assert "RTL simulation failed: 1 mismatches" in err and "'index': 3" in err
+    assert "sim" not in json.loads((tiny_copy / "manifest.json").read_text())["steps"]
+    assert cli("report", "--run", "tiny", "--projects-dir", projects) == 2
+    assert "needs sim/results.json from step 'sim', which has not run" in capsys.readouterr().err
+
+
+def test_a_changed_golden_model_is_never_used_as_current(tiny_copy, capsys):
+    golden_path = tiny_copy / "hls/golden.npz"
     golden = dict(np.load(golden_path))
     golden["test_output_codes"][3, 0] += 1
     np.savez(golden_path, **golden)
-    try:
-        assert cli("sim", "--run", "tiny", "--projects-dir", projects, "--vectors", "50") == 2
-        err = capsys.readouterr().err
-        assert "RTL simulation failed: 1 mismatches" in err and "'index': 3" in err
-    finally:
-        golden_path.write_bytes(original)
+    assert cli("sim", "--run", "tiny", "--projects-dir", str(tiny_copy.parent)) == 2
+    err = capsys.readouterr().err
+    assert "step 'hls', which is out of date: its output hls/golden.npz was changed" in err
+    assert "fraudfpga hls --run tiny" in err

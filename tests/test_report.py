@@ -26,9 +26,28 @@ def test_quick_baseline_writes_every_setting():
         assert row["transactions_per_s"] == pytest.approx(row["batch_size"] / row["p50_latency_ms"] * 1e3)
     device = results["device"]
     assert device["tensorflow"] and device["name"]
-    if device["type"] == "CPU":
-        assert device["label"] == CPU_FALLBACK and all(r["device"] == CPU_FALLBACK for r in rows)
-        assert CPU_FALLBACK in results["kind"]
+    import tensorflow as tf
+
+    expected = "GPU" if tf.config.list_physical_devices("GPU") else CPU_FALLBACK
+    assert device["label"] == expected and all(r["device"] == expected for r in rows)
+    assert (CPU_FALLBACK in results["kind"]) == (expected == CPU_FALLBACK)
+
+
+def test_device_info_labels_a_gpu_as_gpu(monkeypatch):
+    """The GPU branch, with TensorFlow made to report one: no "CPU fallback" label."""
+    import tensorflow as tf
+
+    from fraudfpga.gpu_baseline.benchmark import device_info
+
+    gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda device: {"device_name": "NVIDIA H100 80GB HBM3",
+                                        "compute_capability": (9, 0)})
+    info = device_info()
+    assert info["type"] == "GPU" and info["label"] == "GPU" and info["device"] == "/GPU:0"
+    assert info["name"] == "NVIDIA H100 80GB HBM3" and info["compute_capability"] == (9, 0)
+    assert "note" not in info
 
 
 SIM = {"latency_cycles": 8, "initiation_interval_cycles": 1.0, "simulator": "verilator"}
@@ -74,8 +93,10 @@ def test_report_renders_offline_with_every_plot(tiny_run):
             assert img in text
         assert "measured in simulation" in text and "estimate" in text
     baseline = json.loads((tiny_run / "baseline/results.json").read_text())
-    if baseline["device"]["type"] == "CPU":
-        assert "CPU fallback" in page and "CPU fallback" in markdown
+    label = baseline["device"]["label"]
+    assert label in page and label in markdown
+    assert ("CPU fallback" in page) == (baseline["device"]["type"] == "CPU")
+    assert "test period 2018-05-09 to 2018-05-15" in markdown  # book mode: dates, not "week"
     summary = json.loads((report / "summary.json").read_text())
     fpga, headline = summary["fpga"], summary["headline"]
     assert fpga["latency_ns"] == fpga["latency_cycles"] * fpga["clock_ns"]

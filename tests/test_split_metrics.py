@@ -60,7 +60,7 @@ def test_fraction_split_keeps_time_order():
 
 
 def test_scaler_uses_training_statistics_only():
-    train = pd.DataFrame({"a": [1.0, 3.0], "b": [5.0, 5.0]})
+    train = pd.DataFrame({"a": [1.0, 3.0] * 500, "b": [5.0, 5.0] * 500})
     scaler = Scaler.fit(train, ["a", "b"])
     test = pd.DataFrame({"a": [101.0], "b": [7.0]})
     # a: mean 2, std 1; b: constant, so its scale is 1 (no division by zero).

@@ -60,7 +60,7 @@ def test_vendor_tool_detection_follows_path(tmp_path, monkeypatch):
     assert find_vendor_tool() == "vivado_hls"
 
 
-def test_vendor_step_with_a_tool_on_path(tiny_run, tmp_path, monkeypatch):
+def test_vendor_step_with_a_tool_on_path(tiny_copy, tmp_path, monkeypatch):
     """With a vendor tool on PATH the step runs hls4ml's build and writes the parsed figures.
 
     No vendor tool can run here: the build is replaced by copying real report files to where
@@ -71,6 +71,7 @@ def test_vendor_step_with_a_tool_on_path(tiny_run, tmp_path, monkeypatch):
 
     from fraudfpga.config import load_config
     from fraudfpga.hls import flow
+    from fraudfpga.registry import STEPS, run_step
     from fraudfpga.runfolder import RunFolder
 
     fake = tmp_path / "bin" / "vitis_hls"
@@ -88,12 +89,13 @@ def test_vendor_step_with_a_tool_on_path(tiny_run, tmp_path, monkeypatch):
         shutil.copy(laid_out / "vivado_synth.rpt", project / "vivado_synth.rpt")
 
     monkeypatch.setattr(flow, "run_vendor_build", fake_build)
-    manifest = json.loads((tiny_run / "manifest.json").read_text())
-    run = RunFolder(tmp_path / "copy", manifest["config"])
-    shutil.copytree(tiny_run / "hls", run.path("hls"))
-    shutil.copytree(tiny_run / "models", run.path("models"))
-    outputs, extra = flow.vendor_synthesis(run, progress=lambda _: None)
-    assert extra == {"vendor_tool": "vitis_hls"} and builds == [load_config(None)["hls"]["vendor"]]
+    run = RunFolder.open(tiny_copy.parent, "tiny", [])
+    before = {p: p.read_bytes() for p in run.path("hls/project").rglob("*") if p.is_file()}
+    assert run_step(run, STEPS["synth_vendor"], progress=lambda _: None)
+    assert run.entry("synth_vendor")["parts"]["environment"] == {"vendor_tool": "vitis_hls"}
+    assert builds == [load_config(None)["hls"]["vendor"]]
+    # The vendor build works on its own copy: the hls step's project is untouched.
+    assert {p: p.read_bytes() for p in run.path("hls/project").rglob("*") if p.is_file()} == before
     vendor = json.loads(run.path("synth/vendor.json").read_text())
     assert vendor["status"] == "ok" and vendor["tool"] == "vitis_hls"
     assert vendor["latency_cycles"] == {"min": 10, "max": 10}

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .schema import ConfigError, defaults, validate
+from .schema import ConfigError, defaults, lookup, validate
 
 __all__ = ["ConfigError", "default_config", "load_config", "read_yaml", "requested_settings",
            "merge", "changed_keys", "lookup"]
@@ -93,13 +93,6 @@ def apply(config: dict, requested: list[tuple[str, dict]]) -> dict:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
     """Defaults, then the YAML file, then the overrides; validated."""
     return validate(apply(default_config(), requested_settings(path, overrides)))
-
-
-def lookup(config: dict, dotted: str) -> Any:
-    value = config
-    for part in dotted.split("."):
-        value = value[part]
-    return value
 
 
 def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -35,6 +35,11 @@ def setting(default, doc: str, *, choices: tuple | None = None, min: float | Non
     return field(default=default, metadata=meta)
 
 
+def section(cls, doc: str):
+    """A nested section of keys (a dataclass of settings)."""
+    return field(default_factory=cls, metadata={"doc": doc})
+
+
 @dataclass
 class SimulatorConfig:
     n_customers: int = setting(5000, "customers", min=1)
@@ -60,8 +65,7 @@ class DataConfig:
         None, "csv: feature columns (null: every numeric column except label/time/card)")
     time_column: str | None = setting(None, "csv: time column (seconds), used for ordering")
     card_column: str | None = setting(None, "csv: card/customer id column (for CP@k)")
-    simulator: SimulatorConfig = field(default_factory=SimulatorConfig, metadata={
-        "doc": "the transaction simulator (shared spec: ULB fraud handbook, ch. 3)"})
+    simulator: SimulatorConfig = section(SimulatorConfig, "the transaction simulator (shared spec: ULB fraud handbook, ch. 3)")
     feature_delay_days: int = setting(7, "terminal risk features only see labels older than this",
                                       min=0)
     max_abs_scaled: float = setting(
@@ -140,8 +144,7 @@ class HlsConfig:
                "generator rounds only TRN or RND", choices=("TRN", "RND", "RND_CONV"))
     random_vectors: int = setting(20000, "random full-range input codes checked against the "
                                          "numpy reference", min=0)
-    vendor: VendorConfig = field(default_factory=VendorConfig, metadata={
-        "doc": "used only when vitis_hls / vitis-run / vivado_hls is on PATH"})
+    vendor: VendorConfig = section(VendorConfig, "used only when vitis_hls / vitis-run / vivado_hls is on PATH")
 
 
 @dataclass
@@ -191,25 +194,17 @@ class Config:
                                   "digits, '.', '_', '-')")
     seed: int = setting(0, "one seed for the simulator, model initialisation and training",
                         min=0, max=2**32 - 1)
-    data: DataConfig = field(default_factory=DataConfig, metadata={"doc": "input data"})
-    split: SplitConfig = field(default_factory=SplitConfig, metadata={
-        "doc": "time-ordered train / validation / test split"})
-    model: ModelConfig = field(default_factory=ModelConfig, metadata={
-        "doc": "the QKeras MLP and its float twin"})
-    train: TrainConfig = field(default_factory=TrainConfig, metadata={"doc": "network training"})
-    gbdt: GbdtConfig = field(default_factory=GbdtConfig, metadata={
-        "doc": "scikit-learn HistGradientBoostingClassifier reference"})
-    hls: HlsConfig = field(default_factory=HlsConfig, metadata={
-        "doc": "hls4ml firmware (make hls) and vendor synthesis (make synth)"})
-    rtl: RtlConfig = field(default_factory=RtlConfig, metadata={
-        "doc": "Verilog from da4ml (make rtl), cocotb simulation (make sim), Yosys"})
-    pnr: PnrConfig = field(default_factory=PnrConfig, metadata={
-        "doc": "optional `make pnr`: nextpnr-ecp5 place and route on a Lattice ECP5"})
-    baseline: BaselineConfig = field(default_factory=BaselineConfig, metadata={
-        "doc": "TensorFlow latency/throughput (make baseline)"})
-    report: ReportConfig = field(default_factory=ReportConfig, metadata={"doc": "the report"})
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig, metadata={
-        "doc": "test-set metrics"})
+    data: DataConfig = section(DataConfig, "input data")
+    split: SplitConfig = section(SplitConfig, "time-ordered train / validation / test split")
+    model: ModelConfig = section(ModelConfig, "the QKeras MLP and its float twin")
+    train: TrainConfig = section(TrainConfig, "network training")
+    gbdt: GbdtConfig = section(GbdtConfig, "scikit-learn HistGradientBoostingClassifier reference")
+    hls: HlsConfig = section(HlsConfig, "hls4ml firmware (make hls) and vendor synthesis (make synth)")
+    rtl: RtlConfig = section(RtlConfig, "Verilog from da4ml (make rtl), cocotb simulation (make sim), Yosys")
+    pnr: PnrConfig = section(PnrConfig, "optional `make pnr`: nextpnr-ecp5 place and route on a Lattice ECP5")
+    baseline: BaselineConfig = section(BaselineConfig, "TensorFlow latency/throughput (make baseline)")
+    report: ReportConfig = section(ReportConfig, "the report")
+    evaluation: EvaluationConfig = section(EvaluationConfig, "test-set metrics")
 
 
 def defaults() -> dict[str, Any]:
@@ -351,8 +346,7 @@ def _cross_checks(config: dict) -> list[str]:
                       f"{split['train_fraction'] + split['valid_fraction']:g} must be below 1 "
                       "(the rest is the test set)")
     for key in ("split.train_start", "data.simulator.start_date"):
-        section, _, name = key.rpartition(".")
-        value = _lookup(config, section)[name]
+        value = lookup(config, key)
         if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             errors.append(f"{key}: {value!r} is not a date YYYY-MM-DD")
     data = config["data"]
@@ -383,7 +377,8 @@ def _readable(path: Path) -> bool:
         return False
 
 
-def _lookup(config: dict, dotted: str) -> Any:
+def lookup(config: dict, dotted: str) -> Any:
+    """The value of a dotted key (`rtl.simulator`)."""
     value = config
     for part in dotted.split("."):
         value = value[part]

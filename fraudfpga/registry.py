@@ -232,13 +232,12 @@ class Checker:
         block = self.blocking(step)
         if block:
             _, maker, state = block
-            first = state.first or maker
-            if first is None:
+            if maker is None:
                 return State(False, f"{own}: {state.reason}")
-            first_reason = self.state(first).reason if first is not maker else state.reason
-            return State(False, f"{own} and waits for step '{first.name}', which {first_reason}"
-                         if first is not maker else f"{own} and waits for step '{maker.name}', "
-                         f"which {state.reason}", first)
+            first = state.first or maker
+            first_reason = state.reason if first is maker else self.state(first).reason
+            return State(False, f"{own} and waits for step '{first.name}', which {first_reason}",
+                         first)
         if entry is None:
             return State(False, own, step)
         used, _ = self.usable_optional(step)

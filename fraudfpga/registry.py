@@ -127,16 +127,6 @@ def commands() -> dict[str, list[Step]]:
     return grouped
 
 
-def producer(run: RunFolder, path: str) -> Step | None:
-    """The step that writes `path` (declared, or listed as written in the manifest)."""
-    for step in STEPS.values():
-        if path in step.outputs:
-            return step
-    manifest = run.manifest()["steps"]
-    return next((STEPS[name] for name, entry in manifest.items()
-                 if name in STEPS and path in entry.get("outputs", {})), None)
-
-
 def _run_hint(run: RunFolder, step: Step) -> str:
     return (f"`fraudfpga {step.command} --run {run.root.name}` (make {step.command} "
             f"RUN={run.root.name})")
@@ -154,7 +144,16 @@ class Checker:
 
     def __init__(self, run: RunFolder):
         self.run = run
+        self.entries = run.manifest()["steps"]  # read once per check
         self._states: dict[str, State] = {}
+
+    def producer(self, path: str) -> Step | None:
+        """The step that writes `path` (declared, or listed as written in the manifest)."""
+        for step in STEPS.values():
+            if path in step.outputs:
+                return step
+        return next((STEPS[name] for name, entry in self.entries.items()
+                     if name in STEPS and path in entry.get("outputs", {})), None)
 
     def inputs(self, step: Step) -> list[str]:
         names = list(step.inputs)
@@ -182,7 +181,7 @@ class Checker:
         for path in step.optional_inputs:
             if not self.run.path(path).is_file():
                 continue
-            maker = producer(self.run, path)
+            maker = self.producer(path)
             state = self.state(maker) if maker else State(True)
             if state.current:
                 used.append(path)
@@ -194,7 +193,7 @@ class Checker:
     def blocking(self, step: Step) -> tuple[str, Step | None, State] | None:
         """The first input of `step` that is missing or comes from a step not current."""
         for path in step.inputs:
-            maker = producer(self.run, path)
+            maker = self.producer(path)
             if maker is None:
                 if not self.run.path(path).is_file():
                     return path, None, State(False, "is missing")
@@ -227,7 +226,7 @@ class Checker:
 
     def _state(self, step: Step) -> State:
         run = self.run
-        entry = run.entry(step.name)
+        entry = self.entries.get(step.name)
         own = "has not run (or its last run failed)" if entry is None else "is out of date"
         block = self.blocking(step)
         if block:

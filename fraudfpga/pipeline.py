@@ -7,7 +7,6 @@ Stages register their steps in their `flow` module. Packages can add steps throu
 
 from __future__ import annotations
 
-import json
 from importlib import metadata
 
 # Registration order is the order of the flow where the data dependencies leave a choice.
@@ -16,8 +15,8 @@ import fraudfpga.hls.flow  # noqa: F401  (registers hls, synth_vendor)
 import fraudfpga.sim.flow  # noqa: F401  (registers rtl, sim, synth_yosys, pnr)
 import fraudfpga.gpu_baseline.flow  # noqa: F401  (registers baseline)
 import fraudfpga.report  # noqa: F401  (registers report)
-from fraudfpga.hls.artifacts import FIRMWARE_METRICS
 from fraudfpga.models.artifacts import MODEL_METRICS
+from fraudfpga.report import run_metrics
 
 from .registry import STEPS, Checker, Step, commands, ordered_steps
 from .runfolder import RunFolder
@@ -39,10 +38,8 @@ def print_metrics(run: RunFolder, progress=print) -> None:
 
     if not run.path(MODEL_METRICS).is_file():
         return
-    metrics = json.loads(run.path(MODEL_METRICS).read_text())
+    metrics = run_metrics(run, firmware=Checker(run).state(STEPS["hls"]).current)
     models = metrics["models"]
-    if run.path(FIRMWARE_METRICS).is_file() and Checker(run).state(STEPS["hls"]).current:
-        models["firmware"] = json.loads(run.path(FIRMWARE_METRICS).read_text())["firmware"]
     progress(f"\nTest-set metrics, {metrics['test_period']} ({run.path(MODEL_METRICS)})\n"
              + format_table(models, run.config["evaluation"]["top_k"]))
     ap = {k: v["average_precision"] for k, v in models.items()}

@@ -137,6 +137,12 @@ class State:
     current: bool
     reason: str = ""
     first: Step | None = None  # the step to run first (itself, or an earlier one it waits for)
+    # Computed once the inputs are there: the key, what it covers, the optional inputs used
+    # and those left out as stale.
+    key: str = ""
+    parts: dict = field(default_factory=dict)
+    optional_used: list[str] = field(default_factory=list)
+    optional_stale: dict[str, str] = field(default_factory=dict)
 
 
 class Checker:
@@ -237,18 +243,19 @@ class Checker:
             first_reason = state.reason if first is maker else self.state(first).reason
             return State(False, f"{own} and waits for step '{first.name}', which {first_reason}",
                          first)
-        if entry is None:
-            return State(False, own, step)
-        used, _ = self.usable_optional(step)
+        used, stale = self.usable_optional(step)
         key, parts = self.key(step, used)
+        computed = {"key": key, "parts": parts, "optional_used": used, "optional_stale": stale}
+        if entry is None:
+            return State(False, own, step, **computed)
         if entry.get("key") != key:
-            return State(False, f"is out of date: {_what_changed(entry, parts)}", step)
+            return State(False, f"is out of date: {_what_changed(entry, parts)}", step, **computed)
         for name, digest in entry.get("outputs", {}).items():
             path = run.path(name)
             if not path.is_file() or run.hashes(path) != digest:
                 return State(False, f"is out of date: its output {name} was changed or removed",
-                             step)
-        return State(True, "is up to date")
+                             step, **computed)
+        return State(True, "is up to date", **computed)
 
 
 def _what_changed(entry: dict, parts: dict) -> str:
@@ -278,12 +285,10 @@ def run_step(run: RunFolder, step: Step, force: bool = False, progress: Progress
         progress(f"[{step.name}] up to date in {run.root} (inputs, configuration and code "
                  "unchanged)")
         return False
-    used, stale = checker.usable_optional(step)
-    key, parts = checker.key(step, used)
     view = ConfigView(run.config, step.reads, step.name)
     started = dt.datetime.now()
     run.forget(step.name)  # a step that fails leaves no entry that looks current
-    run.optional_inputs, run.stale_inputs = used, stale
+    run.optional_inputs, run.stale_inputs = state.optional_used, state.optional_stale
     try:
         extra = step.body(run, view, progress) or []
     finally:
@@ -293,9 +298,9 @@ def run_step(run: RunFolder, step: Step, force: bool = False, progress: Progress
     if missing:
         raise RuntimeError(f"step '{step.name}' did not write its output(s) {', '.join(missing)}")
     run.record(step.name, {
-        "key": key, "parts": parts,
+        "key": state.key, "parts": state.parts,
         "outputs": {name: run.hashes(run.path(name)) for name in outputs},
-        "stale_inputs_ignored": stale,
+        "stale_inputs_ignored": state.optional_stale,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now().isoformat(timespec="seconds"),
         "versions": package_versions(),

@@ -30,12 +30,13 @@ def _load(run: RunFolder, name: str) -> dict:
     return json.loads(run.path(name).read_text())
 
 
-def run_metrics(run: RunFolder) -> dict:
-    """The models' test metrics with the firmware's row (the report runs only on a current
-    firmware, so the row belongs to the current QKeras model)."""
+def run_metrics(run: RunFolder, firmware: bool = True) -> dict:
+    """The models' test metrics, with the firmware's row when `firmware` (the caller knows
+    that the hls step is current, so the row belongs to the current QKeras model)."""
     metrics = _load(run, MODEL_METRICS)
-    metrics["models"]["firmware"] = _load(run, FIRMWARE_METRICS)["firmware"]
-    metrics["firmware_scores"] = "firmware: logit from the hls4ml C simulation"
+    if firmware:
+        metrics["models"]["firmware"] = _load(run, FIRMWARE_METRICS)["firmware"]
+        metrics["firmware_scores"] = "firmware: logit from the hls4ml C simulation"
     return metrics
 
 

@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup data train hls rtl sim synth pnr baseline report all test bench clean
+.PHONY: help setup data train hls rtl sim synth pnr timing delay-model baseline report all test bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -49,14 +49,23 @@ sim: rtl
 synth: rtl
 	$(CLI) synth --run $(RUN) $(ARGS)
 
-# Optional: nextpnr-ecp5 place and route for a real Fmax on an open FPGA family (minutes).
+# Place and route on the open FPGA family (fpga.family: ecp5 | nexus) for a timed Fmax (minutes).
 pnr: rtl
 	$(CLI) pnr --run $(RUN) $(ARGS)
+
+# Place and route several pipeline depths (fpga.timing_stages) and seeds, pick one by
+# fpga.objective and verify it in cocotb (tens of minutes; not part of `all`).
+timing: hls
+	$(CLI) timing --run $(RUN) $(ARGS)
+
+# Refit the family's delay model (sim/delay_models/<family>.json) from the timing points.
+delay-model: timing
+	$(CLI) delay-model --run $(RUN)
 
 baseline: train
 	$(CLI) baseline --run $(RUN) $(ARGS)
 
-report: sim synth baseline
+report: sim synth pnr baseline
 	$(CLI) report --run $(RUN) $(ARGS)
 
 all: setup

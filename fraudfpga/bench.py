@@ -76,16 +76,15 @@ import json, resource, tempfile
 from pathlib import Path
 from fraudfpga.bench import default_firmware
 from fraudfpga.hls.flow import random_vectors
-from fraudfpga.sim.rtl import generate_rtl
+from fraudfpga.sim.rtl import PipelineChoice, generate_rtl
 from fraudfpga.sim.runner import build, simulate
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
     config, network, csim = default_firmware(tmp / "hls")
     codes = random_vectors(network, 59_660, seed=0)  # rows of the default test period (seed 0)
     golden = csim.run(codes)
-    meta = generate_rtl(network, tmp / "rtl", config["hls"]["clock_period_ns"],
-                        config["rtl"]["adder_level_ns"], config["hls"]["part"], codes[:1000],
-                        progress=lambda _: None)
+    meta = generate_rtl(network, tmp / "rtl", PipelineChoice.from_config(config["fpga"]),
+                        codes[:1000], progress=lambda _: None)
     build_seconds = build(tmp / "rtl", meta, "verilator", tmp / "build", progress=lambda _: None)
     result = simulate(tmp / "rtl", meta, codes, golden, "verilator", tmp / "build", tmp / "work",
                       progress=lambda _: None)

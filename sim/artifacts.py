@@ -6,7 +6,12 @@ TOP_VERILOG = "rtl/fraud_mlp_top.v"
 SIM_RESULTS = "sim/results.json"
 SIM_JUNIT = "sim/results.xml"
 YOSYS = "synth/yosys.json"
-PNR_ECP5 = "synth/nextpnr_ecp5.json"
+PNR_DIR = "synth/pnr"
+PNR = "synth/pnr.json"
+TIMING_POINTS = "timing/points.json"
+TIMING_CHOSEN = "timing/chosen.json"
+TIMING_PLOT = "timing/latency_vs_fmax.png"
+TIMING_TABLE = "timing/points.md"
 
 
 def rtl_sources(run) -> list[str]:

@@ -2,24 +2,29 @@
 
 The network is read from `hls/network.json` (the hls4ml layer precisions and quantized
 weights), traced with da4ml's functional API (constant matrix-vector products become
-multiplier-free adder graphs), split into pipeline stages (II = 1) and written as Verilog with
-a top level that adds `in_valid`/`out_valid`. Before writing, the traced logic is checked in
+multiplier-free adder graphs), split into pipeline stages (II = 1) where the FPGA family's
+delay model (`delay_model.py`) says, and written as Verilog with a top level that adds
+`in_valid`/`out_valid`. Before writing, the traced logic is checked in
 Python against the numpy fixed-point reference.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from fraudfpga.errors import FlowError
 from fraudfpga.hls.fixed import FixedType
 from fraudfpga.hls.network import FixedNetwork
 from fraudfpga.runfolder import write_json
+
+from .delay_model import (DelayModel, DesignPoint, balanced_point, choose_point, design_points,
+                          pipeline, stage_path_vectors)
 
 CORE = "fraud_mlp"
 TOP = "fraud_mlp_top"
@@ -39,11 +44,14 @@ def _check_rtl_type(t: FixedType, where: str) -> None:
                          "(set hls.activation_rounding to RND or TRN)")
 
 
-def check_exact_accumulation(network: FixedNetwork) -> None:
+def check_exact_accumulation(network: FixedNetwork) -> list[float]:
     """da4ml sums exactly; the firmware casts each product and partial sum to the accumulator.
-    They agree only when the accumulator holds every product and partial sum exactly."""
+    They agree only when the accumulator holds every product and partial sum exactly.
+
+    Returns each layer's worst-case magnitude of `x @ w + b` (in real units)."""
     bound_in = max(abs(network.input_type.min_code), abs(network.input_type.max_code))
     frac_in = network.input_type.frac
+    worst_values = []
     for layer in network.layers:
         acc = layer.accum_type
         product_frac = frac_in + layer.weight_type.frac
@@ -56,40 +64,78 @@ def check_exact_accumulation(network: FixedNetwork) -> None:
         if worst.max() > acc.max_code:
             raise ValueError(f"{layer.name}: accumulator {acc} can overflow (worst case "
                              f"{int(worst.max())} codes); widen it in the hls4ml configuration")
+        worst_values.append(float(worst.max()) * 2.0 ** -acc.frac)
         bound_in = max(abs(layer.output_type.min_code), abs(layer.output_type.max_code))
         frac_in = layer.output_type.frac
+    return worst_values
 
 
-def trace_network(network: FixedNetwork):
-    """The da4ml combinational logic of the network (inputs: the firmware's input codes)."""
+def _half_lsb(t: FixedType) -> float:
+    return 2.0 ** -(t.frac + 1) if t.rounding == "RND" else 0.0
+
+
+def fusable_relu(layer, worst: float) -> bool:
+    """Whether the ReLU's rounding and saturation can take the cheaper form of `_relu_saturate`
+    with the same result: an unsigned saturating ReLU type after a truncating result type that
+    keeps the rounding constant's bit and cannot overflow with it added."""
+    relu_t, result = layer.relu_type, layer.result_type
+    return (relu_t is not None and not relu_t.signed and relu_t.overflow == "SAT"
+            and result.rounding == "TRN" and relu_t.frac + 1 <= result.frac
+            and worst + _half_lsb(relu_t) <= result.max_code * 2.0 ** -result.frac)
+
+
+def _relu_saturate(x, t: FixedType):
+    """ReLU, truncation to `t`'s fractional bits and saturation at its maximum, with one short
+    carry chain instead of two full-width ones: the rounding constant is already in the bias
+    (round(relu(v)) = trunc(relu(v + h)) for h half an LSB), and "above the maximum" is
+    decided on the bits above the integer field alone (their value minus one is negative only
+    when they are all zero) rather than by subtracting the maximum from the whole word."""
+    from da4ml.trace import FixedVariableArray
+    from da4ml.trace.ops import quantize
+
+    k, i, f = _kif(t)
+    high = 2.0 ** i - 2.0 ** -f
+    out = []
+    for v in x._vars.ravel():  # noqa: SLF001  (da4ml has no per-element map)
+        v = v.relu(f=f, round_mode="TRN")
+        if v.high <= high:
+            out.append(v)
+            continue
+        above = quantize(v, 0, int(v.kif[1]), -i) * 2.0 ** -i  # the integer v // 2**i
+        out.append((above - 1).msb_mux(quantize(v, k, i, f), high))
+    return FixedVariableArray(np.array(out).reshape(x._vars.shape), x.solver_options,  # noqa: SLF001
+                              hwconf=x.hwconf)
+
+
+def trace_network(network: FixedNetwork, cheaper_relu: bool = True):
+    """The da4ml combinational logic of the network (inputs: the firmware's input codes).
+
+    With `cheaper_relu`, a ReLU layer that allows it rounds through its bias and saturates with
+    an OR of the high bits (`_relu_saturate`); otherwise the firmware's casts are traced as
+    written (a rounding add and a comparison, each a carry chain)."""
     from da4ml.trace import FixedVariableArrayInput, HWConfig, comb_trace
     from da4ml.trace.ops import quantize, relu
 
-    check_exact_accumulation(network)
+    worst = check_exact_accumulation(network)
     inputs = FixedVariableArrayInput(network.n_inputs, hwconf=HWConfig(1, -1, -1))
     # The RTL receives input codes: the input type's own rounding never applies in hardware.
     x = quantize(inputs, *_kif(network.input_type))
-    for layer in network.layers:
+    for layer, bound in zip(network.layers, worst):
         _check_rtl_type(layer.result_type, f"{layer.name} result")
+        fused = cheaper_relu and fusable_relu(layer, bound)
         weights = layer.weight_codes * 2.0 ** -layer.weight_type.frac
         bias = layer.bias_codes * 2.0 ** -layer.bias_type.frac
+        if fused:
+            bias = bias + _half_lsb(layer.relu_type)
         x = x @ weights + bias
         t = layer.result_type
         x = quantize(x, *_kif(t), overflow_mode=t.overflow, round_mode=t.rounding)
         if layer.relu_type is not None:
             t = layer.relu_type
             _check_rtl_type(t, f"{layer.relu_name} result")
-            x = quantize(relu(x), *_kif(t), overflow_mode=t.overflow, round_mode=t.rounding)
+            x = (_relu_saturate(x, t) if fused else
+                 quantize(relu(x), *_kif(t), overflow_mode=t.overflow, round_mode=t.rounding))
     return comb_trace(inputs, x)
-
-
-def adder_levels_per_stage(clock_period_ns: float, adder_level_ns: float) -> int:
-    """Pipeline depth from the target clock: how many adder levels fit in one period.
-
-    `adder_level_ns` is an estimate of one carry-chain adder plus routing on the target family;
-    Yosys/nextpnr or the vendor tool say whether the clock is met.
-    """
-    return max(1, math.floor(clock_period_ns / adder_level_ns))
 
 
 def _widths(comb) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
@@ -133,10 +179,39 @@ def _top_verilog(network: FixedNetwork, comb, latency: int) -> str:
         core_in_msb=offset - 1, core_in=core_in, core_out_msb=core_bits - 1, out_assign=out_assign)
 
 
-def generate_rtl(network: FixedNetwork, out_dir: Path, clock_period_ns: float,
-                 adder_level_ns: float, part: str, check_vectors: np.ndarray,
-                 progress=print) -> dict:
-    """Write the Verilog into `out_dir` and return its metadata (also `metadata.json`)."""
+@dataclass(frozen=True)
+class PipelineChoice:
+    """How the rtl step picks its stage cuts: the family's delay model and an objective, or an
+    explicit number of stages (`stages` > 0)."""
+    family: str
+    objective: str = "latency"
+    min_fmax_mhz: float = 100.0
+    stages: int = 0
+
+    @classmethod
+    def from_config(cls, fpga_cfg) -> "PipelineChoice":
+        return cls(fpga_cfg["family"], fpga_cfg["objective"], fpga_cfg["min_fmax_mhz"],
+                   fpga_cfg["stages"])
+
+
+def _point(comb, model: DelayModel, choice: PipelineChoice) -> tuple[DesignPoint, list[DesignPoint]]:
+    points = design_points(comb, model)
+    if not choice.stages:
+        return choose_point(points, choice.objective, choice.min_fmax_mhz), points
+    finest = points[-1].stages
+    if choice.stages > finest:
+        raise FlowError(f"fpga.stages = {choice.stages}: this network has at most {finest} "
+                        "pipeline stages (one operation per stage)")
+    return balanced_point(comb, model, choice.stages), points
+
+
+def generate_rtl(network: FixedNetwork, out_dir: Path, choice: PipelineChoice,
+                 check_vectors: np.ndarray, progress=print, model: DelayModel | None = None) -> dict:
+    """Write the Verilog into `out_dir` and return its metadata (also `metadata.json`).
+
+    The stage cuts come from the delay model of `choice.family` (timing-driven pipelining):
+    every depth is balanced and the objective picks one, unless `choice.stages` fixes it.
+    """
     from da4ml.codegen import RTLModel
 
     comb = trace_network(network)
@@ -145,16 +220,19 @@ def generate_rtl(network: FixedNetwork, out_dir: Path, clock_period_ns: float,
     traced = comb.predict(network.input_type.to_float(check_vectors))
     if not np.array_equal(np.asarray(traced, dtype=np.float64).reshape(expected.shape), expected):
         raise RuntimeError("the da4ml trace differs from the fixed-point reference")
-    levels = adder_levels_per_stage(clock_period_ns, adder_level_ns)
+    model = model or DelayModel.load(choice.family)
+    point, points = _point(comb, model, choice)
+    pipe = pipeline(comb, model, point)
     out_dir = Path(out_dir)
     work = out_dir / "da4ml"
     shutil.rmtree(work, ignore_errors=True)
-    model = RTLModel(comb, CORE, work, latency_cutoff=levels, clock_period=clock_period_ns,
-                     part_name=part, print_latency=False)
-    model.write()
+    RTLModel(pipe, CORE, work, clock_period=round(point.predicted_period_ns, 3),
+             part_name=choice.family, print_latency=False).write()
     da4ml_meta = json.loads((work / "metadata.json").read_text())
     stages = int(da4ml_meta["latency"])
-    latency = stages + 1  # input register, one register per stage boundary, output register
+    if stages != point.stages:
+        raise RuntimeError(f"da4ml cut {stages} stages where the delay model placed {point.stages}")
+    latency = stages + 1  # one register per stage boundary and the output register
     sources = sorted((work / "src").glob(f"{CORE}*.v"))
     sources = [s for s in sources if s.name != f"{CORE}_wrapper.v"]
     # lookup_table.v reads a placeholder memory file and is only needed for table lookups.
@@ -162,15 +240,18 @@ def generate_rtl(network: FixedNetwork, out_dir: Path, clock_period_ns: float,
     top_file = out_dir / f"{TOP}.v"
     top_file.write_text(_top_verilog(network, comb, latency))
     in_kifs, out_kifs = _widths(comb)
+    out_bits = network.output_type.width
+    estimate = "estimated by the delay model of the FPGA family (not timed)"
     metadata = {
         "top": TOP,
         "core": CORE,
-        "generator": "da4ml RTLModel (verilog), fraudfpga top level",
+        "generator": "da4ml RTLModel (verilog), fraudfpga top level, stage cuts from the "
+                     f"{choice.family} delay model",
         "sources": [str(p.relative_to(out_dir)) for p in [top_file, *sources]],
         "ports": {
             "clk": 1, "rst": 1, "in_valid": 1, "out_valid": 1,
             "in_data": network.n_inputs * network.input_type.width,
-            "out_data": network.output_type.width,
+            "out_data": out_bits,
         },
         "n_inputs": network.n_inputs,
         "input_type": str(network.input_type),
@@ -179,17 +260,24 @@ def generate_rtl(network: FixedNetwork, out_dir: Path, clock_period_ns: float,
         "latency_cycles": latency,
         "initiation_interval_cycles": 1,
         "pipeline_stages": stages,
-        "adder_levels_per_stage": levels,
-        "adder_levels_total": int(max(comb.latency)),
-        "clock_period_ns": clock_period_ns,
-        "part": part,
-        "adder_level_ns_estimate": adder_level_ns,
+        "family": choice.family,
+        "objective": "fpga.stages" if choice.stages else choice.objective,
+        "delay_model": model.as_dict(),
+        "predicted": {"period_ns": round(point.predicted_period_ns, 3),
+                      "fmax_mhz": round(point.predicted_fmax_mhz, 1),
+                      "latency_ns": round(point.predicted_latency_ns, 1), "kind": estimate},
+        "design_points": [{"stages": p.stages, "cycles": p.cycles,
+                           "predicted_fmax_mhz": round(p.predicted_fmax_mhz, 1),
+                           "predicted_latency_ns": round(p.predicted_latency_ns, 1)} for p in points],
+        "path_vectors": stage_path_vectors(pipe, out_bits),
+        "path_vector_fields": ["carry-chain ops", "carry bits", "LUT ops"],
         "da4ml_estimates": {"lut_cost": da4ml_meta.get("cost"), "register_bits": da4ml_meta.get("reg_bits"),
                             "kind": "estimated by da4ml's cost model"},
         "core_port_formats": {"inputs": in_kifs, "outputs": out_kifs},
     }
     write_json(out_dir / "metadata.json", metadata)
-    progress(f"[rtl] {stages} pipeline stages ({levels} adder levels per stage for "
-             f"{clock_period_ns} ns), latency {latency} cycles, II 1; {len(metadata['sources'])} "
-             f"Verilog files in {out_dir}")
+    progress(f"[rtl] {stages} pipeline stages ({metadata['objective']}, {choice.family} delay "
+             f"model: {point.predicted_fmax_mhz:.0f} MHz, {point.predicted_latency_ns:.0f} ns "
+             f"predicted), latency {latency} cycles, II 1; {len(metadata['sources'])} Verilog "
+             f"files in {out_dir}")
     return metadata

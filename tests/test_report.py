@@ -51,29 +51,42 @@ def test_device_info_labels_a_gpu_as_gpu(monkeypatch):
 
 
 SIM = {"latency_cycles": 8, "initiation_interval_cycles": 1.0, "simulator": "verilator"}
-META = {"clock_period_ns": 4.0, "adder_level_ns_estimate": 0.7}
 YOSYS = {"resources": {"LUT": 10_000, "FF": 4_000, "DSP": 0}}
+PNR = {"fmax_mhz": 80.0, "device": "LIFCL-40-9BG400C", "family_title": "Lattice CrossLink-NX",
+       "seed": 1, "utilization": {"OXIDE_COMB": {"used": 3_000, "available": 32_256},
+                                  "OXIDE_FF": {"used": 1_000, "available": 32_256}}}
+U250 = "xcu250-figd2104-2L-e"
 
 
-def test_fpga_figures_from_the_target_clock_and_yosys():
-    figures = fpga_figures(SIM, META, YOSYS, {"status": "not run"}, "xcu250-figd2104-2L-e", 0.7)
+def test_without_timing_the_fpga_figures_say_not_timed():
+    figures = fpga_figures(SIM, YOSYS, {"status": "not run"}, None, U250, 4.0, 0.7)
     assert figures["latency_ns"] == 32.0 and figures["clock_mhz"] == 250.0
-    assert "target clock" in figures["clock_source"] and "no vendor tool" in figures["clock_source"]
-    assert figures["throughput_per_instance_tx_s"] == 250e6
+    assert figures["timing"] == "not timed" and "not timed" in figures["clock_source"]
+    assert "uncalibrated" in figures["clock_source"]
     assert figures["instances_on_part"] == int(1_728_000 * 0.7 / 10_000)  # LUT-limited: 120
     assert figures["limiting_resource"] == "LUT"
     assert figures["card_throughput_tx_s"] == 120 * 250e6
-    assert "estimate" in figures["instances_kind"]
+    assert "not timed" in figures["card_throughput_kind"]
+
+
+def test_a_place_and_route_result_is_the_headline_over_the_target_clock():
+    figures = fpga_figures(SIM, YOSYS, {"status": "not run"}, PNR, U250, 4.0, 0.7)
+    assert figures["timing"] == "pnr" and figures["clock_mhz"] == 80.0
+    assert figures["latency_ns"] == 100.0  # 8 cycles at 80 MHz, not 32 ns at 250 MHz
+    assert "LIFCL-40-9BG400C" in figures["clock_source"] and figures["timed_on"] == "LIFCL-40-9BG400C"
+    assert figures["instances_on_device"] == int(32_256 * 0.7 / 3_000)
+    # The U250 estimate stays, at the hls4ml clock, labelled not timed.
+    assert figures["part_clock_mhz"] == 250.0 and "not timed" in figures["part_clock_kind"]
 
 
 def test_fpga_figures_prefer_the_vendor_clock_and_handle_unknown_parts():
     vendor = {"status": "ok", "tool": "vitis_hls", "tool_version": "2023.2",
               "clock_ns": {"estimated": 3.2}, "resources": {"LUT": 20_000, "FF": 10_000, "DSP": 100}}
-    figures = fpga_figures(SIM, META, YOSYS, vendor, "xcu250-figd2104-2L-e", 0.5)
+    figures = fpga_figures(SIM, YOSYS, vendor, PNR, U250, 4.0, 0.5)
     assert figures["clock_ns"] == 3.2 and "vendor report" in figures["clock_source"]
     assert figures["latency_ns"] == pytest.approx(25.6)
     assert figures["instances_on_part"] == int(1_728_000 * 0.5 / 20_000)
-    unknown = fpga_figures(SIM, META, YOSYS, {"status": "not run"}, "xc7z020", 0.7)
+    unknown = fpga_figures(SIM, YOSYS, {"status": "not run"}, None, "xc7z020", 4.0, 0.7)
     assert unknown["instances_on_part"] is None and "no capacity" in unknown["instances_kind"]
 
 
@@ -99,6 +112,9 @@ def test_report_renders_offline_with_every_plot(tiny_run):
     assert "test period 2018-05-09 to 2018-05-15" in markdown  # book mode: dates, not "week"
     summary = json.loads((report / "summary.json").read_text())
     fpga, headline = summary["fpga"], summary["headline"]
-    assert fpga["latency_ns"] == fpga["latency_cycles"] * fpga["clock_ns"]
+    pnr = json.loads((tiny_run / "synth/pnr.json").read_text())
+    assert headline["fpga_timing"] == "pnr" and headline["fpga_timed_on"] == pnr["device"]
+    assert fpga["latency_ns"] == pytest.approx(fpga["latency_cycles"] * 1e3 / pnr["fmax_mhz"], abs=0.01)
+    assert f"Fmax after place and route on Lattice ECP5 {pnr['device']}" in markdown
     assert headline["rtl_mismatches"] == 0
     assert headline["baseline_best_batch1_p50_ms"] > 0

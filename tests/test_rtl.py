@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from fraudfpga.errors import ToolMissing
+from fraudfpga.errors import FlowError, ToolMissing
 from fraudfpga.hls.flow import random_vectors
 from fraudfpga.sim import runner as sim_runner
-from fraudfpga.sim.rtl import TOP, adder_levels_per_stage, generate_rtl
+from fraudfpga.sim.rtl import TOP, PipelineChoice, generate_rtl
 from fraudfpga.sim.runner import build, simulate, simulator_version
 from fraudfpga.sim.yosys import synthesize
 
@@ -20,12 +20,12 @@ from test_hls import firmware, random_qkeras_model
 CASES = [(4, [8]), (6, [8, 6]), (8, [6, 5, 4]), (12, [7])]
 
 
-def design(tmp_path, bits, hidden, clock_ns=2.0, seed=0):
+def design(tmp_path, bits, hidden, objective="fmax", seed=0, family="ecp5"):
     """Firmware (C simulation) and RTL of one random network; golden vectors included."""
     _, network, csim = firmware(random_qkeras_model(bits, hidden, seed), tmp_path)
     codes = random_vectors(network, 400, seed=5)
     golden = csim.run(codes)
-    meta = generate_rtl(network, tmp_path / "rtl", clock_ns, 0.7, "xcu250-figd2104-2L-e", codes,
+    meta = generate_rtl(network, tmp_path / "rtl", PipelineChoice(family, objective), codes,
                         progress=lambda _: None)
     return network, codes, golden, meta
 
@@ -73,27 +73,33 @@ def test_broken_rtl_fails_the_testbench(tmp_path):
 def test_icarus_runs_a_few_vectors(tmp_path):
     if shutil.which("iverilog") is None:
         pytest.skip("Icarus Verilog not installed (apt-get install iverilog)")
-    _, codes, golden, meta = design(tmp_path, 6, [5], clock_ns=4.0)
+    _, codes, golden, meta = design(tmp_path, 6, [5], objective="latency")
     result = run_sim(tmp_path, meta, codes[:60], golden[:60], sim="icarus")
     assert result["mismatch_count"] == 0 and result["testbench_failures"] == 0
     assert result["latency_cycles_data"] == meta["latency_cycles"]
     assert result["simulator"] == "icarus"
 
 
-def test_deeper_pipeline_for_a_faster_clock(tmp_path):
+def test_fmax_objective_pipelines_deeper_than_latency_and_stages_can_be_fixed(tmp_path):
     _, network, _ = firmware(random_qkeras_model(8, [8, 6]), tmp_path)
     codes = random_vectors(network, 50, seed=1)
-    slow = generate_rtl(network, tmp_path / "slow", 8.0, 0.7, "xcu250", codes, progress=lambda _: None)
-    fast = generate_rtl(network, tmp_path / "fast", 1.5, 0.7, "xcu250", codes, progress=lambda _: None)
-    assert fast["latency_cycles"] > slow["latency_cycles"]
-    assert adder_levels_per_stage(4.0, 0.7) == 5 and adder_levels_per_stage(0.1, 0.7) == 1
+    quiet = {"progress": lambda _: None}
+    fast = generate_rtl(network, tmp_path / "fast", PipelineChoice("ecp5", "fmax"), codes, **quiet)
+    low = generate_rtl(network, tmp_path / "low", PipelineChoice("ecp5", "latency"), codes, **quiet)
+    assert fast["latency_cycles"] > low["latency_cycles"]
+    assert fast["predicted"]["fmax_mhz"] > low["predicted"]["fmax_mhz"]
+    assert low["predicted"]["latency_ns"] == min(p["predicted_latency_ns"] for p in low["design_points"])
+    fixed = generate_rtl(network, tmp_path / "fixed", PipelineChoice("nexus", stages=2), codes, **quiet)
+    assert fixed["pipeline_stages"] == 2 and fixed["latency_cycles"] == 3
+    with pytest.raises(FlowError, match="fpga.stages = 999: this network has at most"):
+        generate_rtl(network, tmp_path / "x", PipelineChoice("ecp5", stages=999), codes, **quiet)
 
 
 def test_rtl_generator_refuses_convergent_rounding(tmp_path):
     _, network, _ = firmware(random_qkeras_model(6, [5]), tmp_path, rounding="RND_CONV")
     with pytest.raises(ValueError, match="RND_CONV.*cannot be generated as RTL"):
-        generate_rtl(network, tmp_path / "rtl", 4.0, 0.7, "xcu250", random_vectors(network, 5, 0),
-                     progress=lambda _: None)
+        generate_rtl(network, tmp_path / "rtl", PipelineChoice("ecp5"),
+                     random_vectors(network, 5, 0), progress=lambda _: None)
 
 
 def test_missing_or_old_simulators_say_how_to_install(monkeypatch):
@@ -108,21 +114,10 @@ def test_missing_or_old_simulators_say_how_to_install(monkeypatch):
 
 
 def test_yosys_synthesises_a_small_design(tmp_path):
-    _, _, _, meta = design(tmp_path, 4, [4], clock_ns=4.0)
+    _, _, _, meta = design(tmp_path, 4, [4], objective="latency")
     figures = synthesize(tmp_path / "rtl", meta, tmp_path / "synth", progress=lambda _: None)
     assert figures["top"] == TOP
     assert figures["resources"]["LUT"] > 0 and figures["resources"]["FF"] > 0
     assert figures["resources"]["DSP"] == 0  # constant multiplications become adders
     assert "Yosys" in figures["tool_version"] and "estimated" in figures["kind"]
     assert figures["logic_depth_cells"] > 0
-
-
-def test_nextpnr_places_and_routes_a_small_design_on_ecp5(tmp_path):
-    from fraudfpga.sim.yosys import place_and_route_ecp5
-
-    _, _, _, meta = design(tmp_path, 4, [3], clock_ns=4.0)
-    figures = place_and_route_ecp5(tmp_path / "rtl", meta, tmp_path / "pnr", "25k", "CABGA381", 6,
-                                   progress=lambda _: None)
-    assert figures["fmax_mhz"] > 0 and figures["constraint_mhz"] == 250
-    assert figures["utilization"]["TRELLIS_COMB"]["used"] > 0
-    assert "ECP5" in figures["kind"] and "another FPGA family" in figures["kind"]

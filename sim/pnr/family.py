@@ -1,0 +1,231 @@
+"""Place and route on an open FPGA family: the plug-in interface, the registry and the driver.
+
+A family plug-in (one small module: `ecp5.py`, `nexus.py`) declares its devices (capacity and
+timing model), the Yosys synthesis command, any netlist repair its nextpnr needs, the nextpnr
+arguments and its pin constraints. The driver here wraps the RTL in a pin harness, runs Yosys
+and nextpnr from PyPI (YoWASP), checks that the design fits the device and parses nextpnr's
+JSON report into Fmax, utilization and the critical path with its routing share. The result
+file is written last, only when every tool succeeded, so a failed run leaves none.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from fraudfpga.errors import FlowError, ToolFailed, cause_line
+from fraudfpga.runfolder import write_json
+from fraudfpga.sim.yosys import run_in_common_folder, yosys_command, yosys_version, yowasp_command
+
+HARNESS = "pnr_harness"
+HARNESS_PORTS = ("clk", "rst", "serial_in", "serial_valid", "serial_out")
+RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device of a family: its nextpnr name and arguments, speed grade and capacity.
+
+    `capacity` holds the resources the fit check compares Yosys' cell counts with; the counts
+    are the `available` figures nextpnr reports for that device.
+    """
+    name: str
+    args: tuple[str, ...]
+    speed_grade: int
+    capacity: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Family:
+    """An open FPGA family placed and routed by a nextpnr from PyPI."""
+    name: str
+    title: str
+    nextpnr: str
+    synth_command: str
+    devices: dict[str, Device]
+    default_device: str
+    logic_bel: str
+    ff_bel: str
+    # Yosys cell type -> (capacity resource, cells of that resource per Yosys cell)
+    cell_resources: dict[str, tuple[str, int]]
+    extra_args: tuple[str, ...] = ()
+    constraint_suffix: str = ""
+    constraint_flag: str = ""
+    pins: dict[str, str] = field(default_factory=dict)
+
+    def device(self, name: str) -> Device:
+        if name in ("", "default"):
+            name = self.default_device
+        if name not in self.devices:
+            raise FlowError(f"fpga.device: {name!r} is not a supported {self.title} device; "
+                            f"supported: {', '.join(self.devices)}")
+        return self.devices[name]
+
+    def constraints(self) -> str:
+        """Pin constraints for the harness's ports (empty when the family places I/O itself)."""
+        return ""
+
+    def fix_netlist(self, netlist: dict) -> int:
+        """Repair what this family's nextpnr refuses in Yosys' netlist; the number of changes."""
+        return 0
+
+    def tool_command(self) -> list[str]:
+        return yowasp_command(self.nextpnr, self.nextpnr, f"pip install yowasp-{self.nextpnr}")
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register_family(family: Family) -> Family:
+    FAMILIES[family.name] = family
+    return family
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise FlowError(f"fpga.family: {name!r} is not a supported FPGA family; supported: "
+                        f"{', '.join(sorted(FAMILIES))}")
+    return FAMILIES[name]
+
+
+def harness_verilog(metadata: dict) -> str:
+    in_bits, out_bits = metadata["ports"]["in_data"], metadata["ports"]["out_data"]
+    template = resources.files("fraudfpga.sim").joinpath("templates/pnr_harness.v").read_text()
+    return template.format(harness=HARNESS, top=metadata["top"], in_bits=in_bits,
+                           out_bits=out_bits, in_msb=in_bits - 1, in_msb_m1=max(in_bits - 2, 0),
+                           out_msb=out_bits - 1)
+
+
+def fit_check(fam: Family, device: Device, cells: dict[str, int]) -> dict[str, dict]:
+    """Resource use from Yosys' cells against the device; raise when the design cannot fit."""
+    used: dict[str, int] = {}
+    for cell, count in cells.items():
+        if cell in fam.cell_resources:
+            resource, per_cell = fam.cell_resources[cell]
+            used[resource] = used.get(resource, 0) + count * per_cell
+    usage = {r: {"used": n, "available": device.capacity[r]} for r, n in used.items()}
+    over = [(r, u) for r, u in usage.items() if u["used"] > u["available"]]
+    if over:
+        text = "; ".join(f"{r}: {u['used']:,} of {u['available']:,} "
+                         f"({100 * u['used'] / u['available']:.0f} %)" for r, u in over)
+        raise FlowError(f"the design does not fit {device.name}: {text}; choose a larger device "
+                        "(fpga.device) or a smaller network")
+    return usage
+
+
+def critical_path(report: dict) -> dict | None:
+    """The slowest path of nextpnr's report: its cells, logic and routing delay."""
+    paths = report.get("critical_paths") or []
+    if not paths:
+        return None
+    worst = max(paths, key=lambda p: sum(step["delay"] for step in p["path"]))
+    steps = worst["path"]
+    routing = sum(s["delay"] for s in steps if s["type"] == "routing")
+    total = sum(s["delay"] for s in steps)
+    cells = []
+    for s in steps:
+        if s["type"] != "routing":
+            cell = s.get("to", {}).get("cell") or s.get("from", {}).get("cell")
+            if cell and (not cells or cells[-1] != cell):
+                cells.append(cell)
+    return {
+        "from": worst.get("from"), "to": worst.get("to"),
+        "delay_ns": round(total, 3), "routing_ns": round(routing, 3),
+        "routing_share": round(routing / total, 3) if total else None,
+        "cells": cells, "cell_count": len(cells),
+        "steps": [{"type": s["type"], "delay_ns": round(s["delay"], 3),
+                   "net": s.get("net"), "to": s.get("to", {}).get("cell")} for s in steps],
+    }
+
+
+def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict, out_dir: Path,
+                    target_mhz: float, seed: int = 1, progress=print,
+                    extra: dict | None = None) -> dict:
+    """Synthesise with Yosys, place and route with nextpnr; return (and write) the result.
+
+    `out_dir/result.json` is removed first and written only after nextpnr succeeded; `extra`
+    is recorded in it (the hash of the RTL it came from).
+    """
+    device = fam.device(device_name)
+    rtl_dir, out_dir = Path(rtl_dir).resolve(), Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (RESULT, "report.json", "netlist.json"):
+        (out_dir / stale).unlink(missing_ok=True)
+    (out_dir / f"{HARNESS}.v").write_text(harness_verilog(metadata))
+    constraints = fam.constraints()
+    if constraints:
+        (out_dir / f"pins{fam.constraint_suffix}").write_text(constraints)
+
+    def synth_args(rtl: Path, out: Path) -> list[str]:
+        sources = " ".join(str(rtl / s) for s in metadata["sources"])
+        (out_dir / "synth.ys").write_text(
+            f"read_verilog -sv {sources} {out / (HARNESS + '.v')}\n"
+            f"{fam.synth_command} -top {HARNESS} -json {out / 'netlist.json'}\n"
+            f"tee -q -o {out / 'yosys_stat.json'} stat -json\n")
+        return ["-q", "-l", str(out / "yosys.log"), "-s", str(out / "synth.ys")]
+
+    progress(f"[pnr] yosys {fam.synth_command} on {metadata['top']} in a {len(HARNESS_PORTS)}-pin "
+             "harness")
+    synth_seconds = run_in_common_folder(yosys_command(), synth_args, rtl_dir, out_dir, "Yosys")
+    stat = json.loads((out_dir / "yosys_stat.json").read_text())
+    module = stat["modules"].get(f"\\{HARNESS}") or next(iter(stat["modules"].values()))
+    cells = module.get("num_cells_by_type", {})
+    yosys_usage = fit_check(fam, device, cells)
+    netlist_path = out_dir / "netlist.json"
+    netlist = json.loads(netlist_path.read_text())
+    repaired = fam.fix_netlist(netlist)
+    if repaired:
+        netlist_path.write_text(json.dumps(netlist))
+
+    def pnr_args(rtl: Path, out: Path) -> list[str]:
+        args = [*device.args, *fam.extra_args, "--json", str(out / "netlist.json"),
+                "--freq", f"{target_mhz:.3f}", "--report", str(out / "report.json"),
+                "--log", str(out / "nextpnr.log"), "--timing-allow-fail", "--seed", str(seed), "-q"]
+        if constraints:
+            args += [fam.constraint_flag, str(out / f"pins{fam.constraint_suffix}")]
+        return args
+
+    progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed} (minutes for a large design)")
+    try:
+        pnr_seconds = run_in_common_folder(fam.tool_command(), pnr_args, rtl_dir, out_dir,
+                                           fam.nextpnr)
+    except ToolFailed as failed:
+        log = out_dir / "nextpnr.log"
+        cause = cause_line(log) if log.exists() else str(failed)
+        raise ToolFailed(f"{fam.nextpnr} failed on {device.name}: {cause} (log: {log})") from None
+    report = json.loads((out_dir / "report.json").read_text())
+    clocks = {name: {"fmax_mhz": round(c["achieved"], 2), "constraint_mhz": round(c["constraint"], 2)}
+              for name, c in report.get("fmax", {}).items()}
+    if not clocks:
+        raise ToolFailed(f"{fam.nextpnr} reported no clock in {out_dir / 'report.json'}; the "
+                         "design has no register-to-register path")
+    fmax = min(c["fmax_mhz"] for c in clocks.values())
+    utilization = {name: {"used": u["used"], "available": u["available"]}
+                   for name, u in report.get("utilization", {}).items() if u["used"]}
+    result = {
+        "kind": f"placed and routed by {fam.nextpnr} (static timing of the routed design)",
+        "family": fam.name, "family_title": fam.title, "device": device.name,
+        "speed_grade": device.speed_grade, "seed": seed,
+        "fmax_mhz": fmax, "clocks": clocks, "constraint_mhz": round(target_mhz, 3),
+        "timing_met": fmax >= target_mhz,
+        "latency_cycles": metadata["latency_cycles"],
+        "latency_ns": round(metadata["latency_cycles"] * 1e3 / fmax, 2),
+        "pipeline_stages": metadata["pipeline_stages"],
+        "utilization": utilization,
+        "logic_cells": utilization.get(fam.logic_bel, {}).get("used"),
+        "flip_flops": utilization.get(fam.ff_bel, {}).get("used"),
+        "harness_flip_flops": metadata["ports"]["in_data"] + 2,
+        "yosys_cells": cells, "yosys_usage": yosys_usage,
+        "critical_path": critical_path(report),
+        "harness": f"{HARNESS} ({len(HARNESS_PORTS)} pins: serial input shift register, "
+                   "XOR-reduced output register)",
+        "netlist_repairs": repaired,
+        "tools": {"yosys": yosys_version(), "nextpnr": fam.nextpnr},
+        "seconds": {"yosys": round(synth_seconds, 1), "nextpnr": round(pnr_seconds, 1)},
+        **(extra or {}),
+    }
+    write_json(out_dir / RESULT, result)
+    return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ import pandas as pd
 from fraudfpga.gpu_baseline.artifacts import BASELINE
 from fraudfpga.hls.artifacts import BIT_EXACTNESS, FIRMWARE_METRICS, GOLDEN, NETWORK, VENDOR
 from fraudfpga.models.artifacts import DATA_SUMMARY, MODEL_METRICS, SCALER, TEST_SCORES
-from fraudfpga.sim.artifacts import (PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOSEN, TIMING_POINTS,
-                                     YOSYS)
+from fraudfpga.sim.artifacts import (PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOSEN, TIMING_PLOT,
+                                     TIMING_POINTS, YOSYS)
 
 from .fpga_figures import fpga_figures
 from .registry import Step, register
@@ -289,6 +290,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
             "![roc](roc.png)", "![pr](precision_recall.png)"],
          ["model", "AUC ROC", "AP", "CP@100", "threshold", "precision", "recall", "F1", "FPR",
           "TP/FP/FN/TN"], model_rows),
+        *_timing_section(run),
         ("Bit-exactness and verification", [], ["check", "result", "kind"], exact_rows),
         ("Resources", ["Yosys and vendor HLS rows are synthesis estimates; the nextpnr row is "
                        "placed and routed."],
@@ -296,6 +298,31 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         ("Environment", [], ["item", "value"], env_rows),
     ]
     return headline, sections
+
+
+def _timing_section(run: RunFolder) -> list[tuple]:
+    """The `make timing` exploration, while it belongs to the current network."""
+    if TIMING_POINTS not in run.optional_inputs:
+        return []
+    data = _load(run, TIMING_POINTS)
+    rows = [[p["stages"], p["seed"], "failed", p["failed"], "", "", "", "", ""] if "failed" in p else
+            [p["stages"], p["seed"], p["cycles"], f"{p['fmax_mhz']:.1f}", f"{p['predicted_fmax_mhz']:.0f}",
+             f"{p['latency_ns']:.1f}", _fmt(p["logic_cells"]), _fmt(p["flip_flops"]),
+             f"{p['critical_path_ns']} ns, {100 * p['routing_share']:.0f} % routing"]
+            for p in sorted(data["points"], key=lambda p: (p["stages"], p["seed"]))]
+    text = [f"Pipeline depths of this network placed and routed on {data['device']} ({data['kind']}); "
+            f"objective: {data['objective']}. Crosses: the delay model's prediction."]
+    if data.get("goals"):
+        g = data["goals"]
+        text.append(f"Targets for this family: latency <= {g['targets']['latency_ns']:.0f} ns "
+                    f"(best {g['lowest_latency']['latency_ns']:.1f} ns, "
+                    f"{'met' if g['lowest_latency']['met'] else 'not met'}), Fmax >= "
+                    f"{g['targets']['fmax_mhz']:.0f} MHz (best {g['highest_fmax']['fmax_mhz']:.1f} MHz, "
+                    f"{'met' if g['highest_fmax']['met'] else 'not met'}).")
+    text.append(f"![timing]({Path(TIMING_PLOT).name})")
+    return [("Timing closure (make timing)", text,
+             ["stages", "seed", "cycles", "Fmax MHz", "model MHz", "latency ns", "logic cells", "FF",
+              "critical path"], rows)]
 
 
 def _markdown(title: str, sections) -> str:
@@ -337,7 +364,7 @@ def _html(title: str, sections) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def build_report(run: RunFolder, cfg, progress=print) -> None:
+def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     out = run.path(REPORT_DIR)
     out.mkdir(parents=True, exist_ok=True)
     baseline = _load(run, BASELINE)
@@ -351,6 +378,10 @@ def build_report(run: RunFolder, cfg, progress=print) -> None:
     period = _load(run, MODEL_METRICS)["test_period"]
     _plot_curves(scores, scores_frame["label"].to_numpy(), period, out)
     _plot_baseline(baseline, fpga, out)
+    timing_plot = out / Path(TIMING_PLOT).name
+    timing_plot.unlink(missing_ok=True)
+    if TIMING_PLOT in run.optional_inputs:
+        shutil.copy(run.path(TIMING_PLOT), timing_plot)
     headline, sections = _sections(run, fpga, baseline)
     title = f"fraudfpga report: run '{run.root.name}'"
     with atomic_path(out / "report.md") as tmp:
@@ -361,6 +392,7 @@ def build_report(run: RunFolder, cfg, progress=print) -> None:
                                       "stale_results_left_out": run.stale_inputs})
     for path, why in run.stale_inputs.items():
         progress(f"[report] left out {path}: {why}")
+    return [f"{REPORT_DIR}/{timing_plot.name}"] if timing_plot.exists() else []
 
 
 register(Step(
@@ -369,7 +401,7 @@ register(Step(
     reads=("hls.part", "hls.clock_period_ns", "report"),
     inputs=(MODEL_METRICS, TEST_SCORES, DATA_SUMMARY, SCALER, FIRMWARE_METRICS, GOLDEN, NETWORK,
             BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE),
-    optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN), outputs=REPORT_FILES, body=build_report,
+    optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT), outputs=REPORT_FILES, body=build_report,
     code=("fraudfpga.report", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
           "fraudfpga.hls.fixed", "fraudfpga.hls.network")))
 

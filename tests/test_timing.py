@@ -175,7 +175,9 @@ def test_timing_explores_depths_picks_one_and_verifies_it(tiny_copy):
     assert all(math.isfinite(p["fmax_mhz"]) for p in again)
     # The report shows the chosen point while it is current.
     assert cli("report", "--run", "tiny", "--projects-dir", projects, settings=[]) == 0
-    assert "make timing: chosen by latency" in (tiny_copy / "report/report.md").read_text()
+    markdown = (tiny_copy / "report/report.md").read_text()
+    assert "make timing: chosen by latency" in markdown and "## Timing closure" in markdown
+    assert (tiny_copy / "report/latency_vs_fmax.png").exists()
 
 
 def test_the_stored_delay_models_were_fitted_on_their_runs():

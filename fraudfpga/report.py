@@ -169,7 +169,8 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         f"**FPGA**: {fpga['latency_cycles']} clock cycles per transaction (measured in simulation), "
         f"{fpga['latency_ns']:.0f} ns at {fpga['clock_mhz']:.0f} MHz ({fpga['clock_source']}); "
         f"one new transaction every {fpga['initiation_interval_cycles']:g} cycle(s): "
-        f"{fpga['throughput_per_instance_tx_s'] / 1e6:,.0f} M transactions/s per instance (estimate).",
+        f"{fpga['throughput_per_instance_tx_s'] / 1e6:,.0f} M transactions/s per instance "
+        f"({fpga['throughput_kind']}).",
         f"**TensorFlow on {where}**: best p50 latency for one transaction "
         f"{batch1['p50_latency_ms']:.3f} ms ({headline['baseline_best_batch1_setting']}), "
         f"{ratio:,.0f} times the FPGA's; best throughput {fastest['transactions_per_s']:,.0f} "
@@ -243,7 +244,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         fpga_rows.append([f"critical path on {pnr['device']}",
                           f"{path.get('delay_ns')} ns through {path.get('cell_count')} cells, "
                           f"{100 * (path.get('routing_share') or 0):.0f} % routing",
-                          f"{pnr['kind']}; from {path.get('from')} to {path.get('to')}"])
+                          f"{pnr['kind']}; from {path.get('start')} to {path.get('end')}"])
         rtl = _load(run, RTL_METADATA)
         fpga_rows.append(["delay model prediction", f"{rtl['predicted']['fmax_mhz']} MHz, "
                           f"{rtl['predicted']['latency_ns']} ns", rtl["predicted"]["kind"]])

@@ -76,9 +76,15 @@ def explore(run, network, golden, fpga: dict, progress=print) -> list[dict]:
     points = []
     for stages in depths:
         rtl_rel = f"timing/stages_{stages}/rtl"
-        metadata = generate_rtl(network, run.path(rtl_rel),
-                                PipelineChoice(fam.name, stages=stages),
-                                golden["random_input_codes"], progress, model)
+        try:
+            metadata = generate_rtl(network, run.path(rtl_rel),
+                                    PipelineChoice(fam.name, stages=stages),
+                                    golden["random_input_codes"], progress, model)
+        except FlowError as error:  # a depth this network cannot have
+            progress(f"[timing] {stages} stages: skipped: {error}")
+            points += [{"stages": stages, "seed": seed, "device": device, "failed": str(error),
+                        "rtl": rtl_rel} for seed in fpga["timing_seeds"]]
+            continue
         digest = rtl_hash(run.path(rtl_rel), metadata)
         for seed in fpga["timing_seeds"]:
             out = run.path(f"timing/stages_{stages}/{fam.name}_seed_{seed}")

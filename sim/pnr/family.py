@@ -132,7 +132,8 @@ def critical_path(report: dict) -> dict | None:
             if cell and (not cells or cells[-1] != cell):
                 cells.append(cell)
     return {
-        "from": worst.get("from"), "to": worst.get("to"),
+        "clock": worst.get("from"), "start": cells[0] if cells else None,
+        "end": cells[-1] if cells else None,
         "delay_ns": round(total, 3), "routing_ns": round(routing, 3),
         "routing_share": round(routing / total, 3) if total else None,
         "cells": cells, "cell_count": len(cells),

@@ -17,7 +17,7 @@ from fraudfpga.schema import register_check
 from .artifacts import (PNR, PNR_DIR, RTL_DIR, RTL_METADATA, SIM_JUNIT, SIM_RESULTS, TIMING_CHOSEN,
                         TIMING_PLOT, TIMING_POINTS, TIMING_TABLE, TOP_VERILOG, YOSYS, rtl_sources)
 from .delay_model import model_file
-from .pnr import family, place_and_route
+from .pnr import constraint_mhz, family, place_and_route
 from .rtl import PipelineChoice, generate_rtl
 from .runner import build, simulate
 from .timing import choose, explore, goals, plot, summary_table
@@ -122,12 +122,6 @@ def fpga_place_and_route(run: RunFolder, cfg, progress=print) -> None:
              f"{result['latency_cycles']} cycles = {result['latency_ns']:.1f} ns; "
              f"{result['logic_cells']:,} logic cells, {result['flip_flops']:,} FF; critical path "
              f"{path.get('delay_ns')} ns, {100 * (path.get('routing_share') or 0):.0f} % routing")
-
-
-def constraint_mhz(metadata: dict) -> float:
-    """The clock nextpnr is asked for: 20 % above the delay model's prediction, so that the
-    timing-driven placer keeps working on the critical paths."""
-    return round(1.2 * metadata["predicted"]["fmax_mhz"], 1)
 
 
 def timing(run: RunFolder, cfg, progress=print) -> list[str]:

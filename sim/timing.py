@@ -16,7 +16,7 @@ from pathlib import Path
 from fraudfpga.errors import FlowError, ToolFailed
 
 from .delay_model import DelayModel, choose_point, design_points
-from .pnr import family, place_and_route
+from .pnr import constraint_mhz, family, place_and_route
 from .rtl import PipelineChoice, generate_rtl, trace_network
 
 AUTO_POINTS = 6
@@ -96,10 +96,10 @@ def explore(run, network, golden, fpga: dict, progress=print) -> list[dict]:
                     progress(f"[timing] {stages} stages, seed {seed}: reusing {previous}")
                     points.append(_measured(result, metadata, rtl_rel))
                     continue
-            target = round(1.2 * metadata["predicted"]["fmax_mhz"], 1)
             try:
-                result = place_and_route(fam, device, run.path(rtl_rel), metadata, out, target,
-                                         seed, progress, extra={"rtl_sha256": digest})
+                result = place_and_route(fam, device, run.path(rtl_rel), metadata, out,
+                                         constraint_mhz(metadata), seed, progress,
+                                         extra={"rtl_sha256": digest})
             except ToolFailed as failed:
                 progress(f"[timing] {stages} stages, seed {seed}: failed: {failed}")
                 points.append({"stages": stages, "seed": seed, "device": device,

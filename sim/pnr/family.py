@@ -91,6 +91,12 @@ def family(name: str) -> Family:
     return FAMILIES[name]
 
 
+def constraint_mhz(metadata: dict) -> float:
+    """The clock nextpnr is asked for: 20 % above the delay model's prediction for the RTL, so
+    that the timing-driven placer keeps working on the critical paths."""
+    return round(1.2 * metadata["predicted"]["fmax_mhz"], 1)
+
+
 def harness_verilog(metadata: dict) -> str:
     in_bits, out_bits = metadata["ports"]["in_data"], metadata["ports"]["out_data"]
     template = resources.files("fraudfpga.sim").joinpath("templates/pnr_harness.v").read_text()

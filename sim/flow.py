@@ -139,12 +139,12 @@ def timing(run: RunFolder, cfg, progress=print) -> list[str]:
                                  cfg["rtl"]["simulator"], rtl_dir.parent / "sim", progress)
     raise_on_mismatch(check, run.path(TIMING_CHOSEN))
     fam = family(fpga["family"])
-    title = (f"{fam.title} {fam.device(fpga['device']).name}: {len(points)} place-and-route runs "
-             f"(nextpnr)")
+    placed = sum("failed" not in p for p in points)
+    title = f"{fam.title} {fam.device(fpga['device']).name}: {placed} place-and-route runs (nextpnr)"
     plot(points, chosen, title, run.path(TIMING_PLOT))
     write_json(run.path(TIMING_POINTS), {
-        "kind": "placed and routed by nextpnr on this machine; latency = simulated-depth cycles / "
-                "Fmax", "family": fam.name, "device": fam.device(fpga["device"]).name,
+        "kind": "placed and routed by nextpnr on this machine; latency = the RTL's pipeline cycles "
+                "(measured in cocotb for the chosen point) / Fmax", "family": fam.name, "device": fam.device(fpga["device"]).name,
         "objective": fpga["objective"], "goals": goals(points, fam.name), "points": points})
     write_json(run.path(TIMING_CHOSEN), chosen | {
         "objective": fpga["objective"], "verified": {k: check[k] for k in (

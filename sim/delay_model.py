@@ -191,20 +191,30 @@ def design_points(comb, model: DelayModel) -> list[DesignPoint]:
 OBJECTIVES = ("latency", "fmax", "throughput")
 
 
-def choose_point(points: list[DesignPoint], objective: str, min_fmax_mhz: float) -> DesignPoint:
-    """The design point the objective asks for (ties go to fewer stages)."""
-    if objective == "latency":
-        return min(points, key=lambda p: (round(p.predicted_latency_ns, 3), p.stages))
+def pick(points: list, objective: str, min_fmax_mhz: float, fmax, latency, stages):
+    """The point `objective` asks for, predicted or measured alike (`fmax`, `latency`, `stages`
+    read a point); ties go to fewer stages. None when no point reaches `min_fmax_mhz` for the
+    throughput objective."""
+    if objective not in OBJECTIVES:
+        raise FlowError(f"fpga.objective: {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     if objective == "fmax":
-        return min(points, key=lambda p: (round(p.predicted_period_ns, 3), p.stages))
+        return max(points, key=lambda p: (round(fmax(p), 3), -stages(p)))
     if objective == "throughput":
-        fast = [p for p in points if p.predicted_fmax_mhz >= min_fmax_mhz]
-        if not fast:
-            best = max(p.predicted_fmax_mhz for p in points)
-            raise FlowError(f"fpga.min_fmax_mhz = {min_fmax_mhz}: the delay model predicts at most "
-                            f"{best:.0f} MHz for this network on this family")
-        return min(fast, key=lambda p: (round(p.predicted_latency_ns, 3), p.stages))
-    raise FlowError(f"fpga.objective: {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+        points = [p for p in points if fmax(p) >= min_fmax_mhz]
+        if not points:
+            return None
+    return min(points, key=lambda p: (round(latency(p), 3), stages(p)))
+
+
+def choose_point(points: list[DesignPoint], objective: str, min_fmax_mhz: float) -> DesignPoint:
+    """The design point the delay model's predictions give for the objective."""
+    chosen = pick(points, objective, min_fmax_mhz, lambda p: p.predicted_fmax_mhz,
+                  lambda p: p.predicted_latency_ns, lambda p: p.stages)
+    if chosen is None:
+        best = max(p.predicted_fmax_mhz for p in points)
+        raise FlowError(f"fpga.min_fmax_mhz = {min_fmax_mhz}: the delay model predicts at most "
+                        f"{best:.0f} MHz for this network on this family")
+    return chosen
 
 
 def _prune(vectors: set[tuple[int, int, int]]) -> set[tuple[int, int, int]]:
@@ -229,8 +239,7 @@ def stage_path_vectors(pipeline, out_bits: int) -> list[list[int]]:
         ending: list[set[tuple[int, int, int]]] = []
         for op in stage.ops:
             own = op_features(op)
-            incoming = set().union(*(ending[i] for i in operands(op))) if operands(op) else set()
-            incoming = incoming or {(0, 0, 0)}
+            incoming = set().union(*(ending[i] for i in operands(op))) or {(0, 0, 0)}
             ending.append(_prune({tuple(a + b for a, b in zip(v, own)) for v in incoming}))
         for vectors in ending:
             all_vectors |= vectors

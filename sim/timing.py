@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fraudfpga.errors import FlowError, ToolFailed
 
-from .delay_model import DelayModel, choose_point, design_points
+from .delay_model import DelayModel, choose_point, design_points, pick
 from .pnr import constraint_mhz, family, place_and_route
 from .rtl import PipelineChoice, generate_rtl, trace_network
 
@@ -127,16 +127,13 @@ def choose(points: list[dict], objective: str, min_fmax_mhz: float) -> dict:
     candidates = best_per_depth(points)
     if not candidates:
         raise FlowError("make timing: no design point placed and routed; see the failures above")
-    if objective == "latency":
-        return min(candidates, key=lambda p: (p["latency_ns"], p["stages"]))
-    if objective == "fmax":
-        return max(candidates, key=lambda p: (p["fmax_mhz"], -p["stages"]))
-    fast = [p for p in candidates if p["fmax_mhz"] >= min_fmax_mhz]
-    if not fast:
+    chosen = pick(candidates, objective, min_fmax_mhz, lambda p: p["fmax_mhz"],
+                  lambda p: p["latency_ns"], lambda p: p["stages"])
+    if chosen is None:
         best = max(p["fmax_mhz"] for p in candidates)
         raise FlowError(f"fpga.min_fmax_mhz = {min_fmax_mhz}: no explored depth reaches it (best "
                         f"{best:.1f} MHz); add deeper pipelines to fpga.timing_stages")
-    return min(fast, key=lambda p: (p["latency_ns"], p["stages"]))
+    return chosen
 
 
 def plot(points: list[dict], chosen: dict, title: str, out: Path) -> None:

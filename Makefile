@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup data train hls rtl sim synth pnr timing delay-model baseline report all test bench clean
+.PHONY: help setup data train hls explain quality rtl sim synth pnr timing delay-model baseline report all test bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -39,6 +39,15 @@ train: data
 hls: train
 	$(CLI) hls --run $(RUN) $(ARGS)
 
+# SHAP reason codes of the firmware's alerts (C simulation as the model; part of `all`).
+explain: hls
+	$(CLI) explain --run $(RUN) $(ARGS)
+
+# Every model over quality.seeds training seeds (default 5): means, bootstrap intervals,
+# firmware vs the strongest tree reference (not part of `all`).
+quality: train
+	$(CLI) quality --run $(RUN) $(ARGS)
+
 rtl: hls
 	$(CLI) rtl --run $(RUN) $(ARGS)
 
@@ -65,7 +74,7 @@ delay-model: timing
 baseline: train
 	$(CLI) baseline --run $(RUN) $(ARGS)
 
-report: sim synth pnr baseline
+report: sim synth pnr baseline explain
 	$(CLI) report --run $(RUN) $(ARGS)
 
 all: setup

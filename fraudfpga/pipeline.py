@@ -14,6 +14,7 @@ import fraudfpga.models.flow  # noqa: F401, I001  (registers data, train)
 import fraudfpga.hls.flow  # noqa: F401  (registers hls, synth_vendor)
 import fraudfpga.sim.flow  # noqa: F401  (registers rtl, sim, synth_yosys, pnr)
 import fraudfpga.gpu_baseline.flow  # noqa: F401  (registers baseline)
+import fraudfpga.quality  # noqa: F401  (registers quality)
 import fraudfpga.report  # noqa: F401  (registers report)
 from fraudfpga.models.artifacts import MODEL_METRICS
 from fraudfpga.report import run_metrics
@@ -34,7 +35,7 @@ def steps_of(command: str) -> list[Step]:
 
 def print_metrics(run: RunFolder, progress=print) -> None:
     """The test-set metrics table; the firmware's row only while the hls step is current."""
-    from fraudfpga.models.metrics import format_table
+    from fraudfpga.models.metrics import format_table, strongest_reference
 
     if not run.path(MODEL_METRICS).is_file():
         return
@@ -43,5 +44,9 @@ def print_metrics(run: RunFolder, progress=print) -> None:
     progress(f"\nTest-set metrics, {metrics['test_period']} ({run.path(MODEL_METRICS)})\n"
              + format_table(models, run.config["evaluation"]["top_k"]))
     ap = {k: v["average_precision"] for k, v in models.items()}
-    progress(f"QKeras AP - float AP = {ap['qkeras'] - ap['float']:+.4f}; "
-             f"QKeras AP / GBDT AP = {ap['qkeras'] / ap['gbdt']:.3f}")
+    line = f"QKeras AP - float AP = {ap['qkeras'] - ap['float']:+.4f}"
+    strongest = strongest_reference(metrics)
+    if strongest:
+        line += (f"; {'firmware' if 'firmware' in ap else 'QKeras'} AP - strongest reference "
+                 f"({strongest}) AP = {ap.get('firmware', ap['qkeras']) - ap[strongest]:+.4f}")
+    progress(line)

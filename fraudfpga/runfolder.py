@@ -27,14 +27,14 @@ from typing import Any, Iterator
 import yaml
 
 from .config import ConfigError, apply, changed_keys, default_config, lookup, merge, read_yaml
-from .schema import RUN_NAME, validate
+from .schema import RUN_NAME, migrate, validate
 
 PROJECTS_DIR = Path("fpga_projects")
 CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.json"
 TRACKED_PACKAGES = (
     "fraudfpga", "numpy", "pandas", "scikit-learn", "tensorflow", "tf-keras", "qkeras",
-    "hls4ml", "da4ml", "cocotb",
+    "hls4ml", "da4ml", "cocotb", "xgboost", "optuna", "shap",
 )
 # The shared core every step's code key includes.
 CORE_MODULES = ("fraudfpga.runfolder", "fraudfpga.registry", "fraudfpga.config",
@@ -165,10 +165,14 @@ class RunFolder:
         root = run_root(projects_dir, name)
         saved_path = root / CONFIG_FILE
         base = default_config()
+        migrated = []
         if saved_path.is_file():
             saved = read_yaml(saved_path, "run configuration") or {}
             if not isinstance(saved, dict):
                 raise ConfigError(f"{saved_path}: the top level must be a mapping of sections")
+            migrated = migrate(saved)
+            for note in migrated:
+                progress(f"[run] {name}: configuration from an earlier version: {note}")
             merge(base, saved, str(saved_path))
         base["run"] = name
         config = apply(base, requested)
@@ -184,7 +188,7 @@ class RunFolder:
                     f"{saved_path}. Add --reconfigure to change the run's configuration (the steps "
                     "that read these keys will rerun), or pick another run name with --run.")
             progress(f"[run] {name}: configuration changed: {listing}")
-        if not saved_path.is_file() or changed:
+        if not saved_path.is_file() or changed or migrated:
             root.mkdir(parents=True, exist_ok=True)
             with run.locked():
                 with atomic_path(saved_path) as tmp:

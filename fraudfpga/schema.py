@@ -57,6 +57,8 @@ class SimulatorConfig:
 
 @dataclass
 class DataConfig:
+    seed: int = setting(0, "seed of the transaction simulator (the data); training has its own "
+                           "seed (top-level `seed`)", min=0, max=2**32 - 1)
     source: str = setting("simulator", "where the transactions come from",
                           choices=("simulator", "ulb_csv", "csv"))
     path: str | None = setting(None, "CSV file for source ulb_csv / csv")
@@ -86,8 +88,11 @@ class SplitConfig:
                               min=1)
     train_fraction: float = setting(0.6, "fraction: share of rows for training", min=0,
                                     max=1, min_exclusive=True)
-    valid_fraction: float = setting(0.1, "fraction: share for validation (test is the rest)",
-                                    min=0, max=1, min_exclusive=True)
+    valid_fraction: float = setting(0.1, "fraction: share for validation", min=0, max=1,
+                                    min_exclusive=True)
+    delay_fraction: float = setting(0.05, "fraction: share after validation whose labels are not "
+                                          "used (as the book mode's delay period); the test set "
+                                          "is the rest", min=0, max=1)
 
 
 @dataclass
@@ -111,15 +116,27 @@ class TrainConfig:
     batch_size: int = setting(512, "mini-batch size", min=1)
     learning_rate: float = setting(0.002, "Adam learning rate", min=0, max=1, min_exclusive=True)
     patience: int = setting(10, "early stopping on validation Average Precision", min=1)
-    class_weight: str = setting("balanced_sqrt", "weight of the fraud class",
+    class_weight: str = setting("none", "weight of the fraud class",
                                 choices=("none", "balanced", "balanced_sqrt"))
+    refit: bool = setting(True, "choose the epoch count on the validation window, then refit "
+                                "on the whole training period (needs an unlabeled delay period "
+                                "before the test to set the operating threshold: book mode, "
+                                "split.delay_days >= 1); false: keep the model fitted without "
+                                "the validation window")
 
 
 @dataclass
-class GbdtConfig:
-    max_iter: int = setting(300, "boosting iterations", min=1)
-    learning_rate: float = setting(0.1, "shrinkage", min=0, max=1, min_exclusive=True)
-    max_leaf_nodes: int = setting(31, "leaves per tree", min=2)
+class ReferencesConfig:
+    models: list[str] = setting(["random_forest", "xgboost"], "tree references trained beside "
+                                "the networks (random_forest | xgboost)")
+    trials: int = setting(10, "Optuna trials per reference, each fitted on the training days "
+                              "before the validation window and scored by validation AP",
+                          min=1, max=1000)
+    forest_trees: int = setting(300, "trees of the random forest", min=1, max=5000)
+    boosting_rounds: int = setting(2000, "most XGBoost rounds; early stopping on validation AP "
+                                         "picks the count", min=1, max=100000)
+    early_stopping_rounds: int = setting(100, "XGBoost: rounds without a better validation AP "
+                                              "before stopping", min=1, max=10000)
 
 
 @dataclass
@@ -195,22 +212,51 @@ class ReportConfig:
 
 @dataclass
 class EvaluationConfig:
-    target_fpr: float = setting(0.01, "operating threshold: the validation false-positive "
-                                      "rate it gives", min=0, max=1, min_exclusive=True)
+    target_fpr: float = setting(0.01, "operating threshold: the false-positive rate it gives on "
+                                      "the validation window (refitted models: the alert rate "
+                                      "this gives, on the delay period; models/operating.py)",
+                                min=0, max=1, min_exclusive=True)
     top_k: int = setting(100, "Card Precision@k", min=1)
+
+
+@dataclass
+class QualityConfig:
+    seeds: int = setting(5, "training seeds of `make quality` (seed, seed+1, ...); the data "
+                            "stay those of data.seed", min=2, max=50)
+    bootstrap: int = setting(1000, "bootstrap resamples of the test transactions for the "
+                                   "intervals", min=100, max=100000)
+    confidence: float = setting(0.95, "confidence level of the bootstrap intervals", min=0.5,
+                                max=1, min_exclusive=True)
+
+
+@dataclass
+class ExplainConfig:
+    background: int = setting(50, "background transactions from the training period (SHAP's "
+                                   "expected value is the firmware's mean logit on them)",
+                              min=1, max=5000)
+    permutations: int = setting(5, "antithetic feature permutations per alert (SHAP "
+                                   "permutation explainer)", min=1, max=1000)
+    top: int = setting(3, "reason codes per alert", min=1)
+    tolerance: float = setting(1e-6, "largest allowed |sum of attributions - (logit - "
+                                     "expected value)|", min=0, min_exclusive=True)
+    min_rank_correlation: float = setting(
+        0.8, "Spearman correlation of the firmware's and the float twin's global feature "
+             "importance below which the report warns", min=-1, max=1)
 
 
 @dataclass
 class Config:
     run: str = setting("default", "name of the run folder: fpga_projects/<run>/ (letters, "
                                   "digits, '.', '_', '-')")
-    seed: int = setting(0, "one seed for the simulator, model initialisation and training",
-                        min=0, max=2**32 - 1)
+    seed: int = setting(0, "training seed: network initialisation and shuffling, tree "
+                           "references and their search, random test vectors (the data have "
+                           "data.seed)", min=0, max=2**32 - 1)
     data: DataConfig = section(DataConfig, "input data")
     split: SplitConfig = section(SplitConfig, "time-ordered train / validation / test split")
     model: ModelConfig = section(ModelConfig, "the QKeras MLP and its float twin")
     train: TrainConfig = section(TrainConfig, "network training")
-    gbdt: GbdtConfig = section(GbdtConfig, "scikit-learn HistGradientBoostingClassifier reference")
+    references: ReferencesConfig = section(ReferencesConfig, "tuned tree references (random "
+                                           "forest, XGBoost) on the same split")
     hls: HlsConfig = section(HlsConfig, "hls4ml firmware (make hls) and vendor synthesis (make synth)")
     rtl: RtlConfig = section(RtlConfig, "Verilog from da4ml (make rtl), cocotb simulation (make sim), Yosys")
     fpga: FpgaConfig = section(FpgaConfig, "timing-driven pipelining and place and route on an open "
@@ -218,6 +264,23 @@ class Config:
     baseline: BaselineConfig = section(BaselineConfig, "TensorFlow latency/throughput (make baseline)")
     report: ReportConfig = section(ReportConfig, "the report")
     evaluation: EvaluationConfig = section(EvaluationConfig, "test-set metrics")
+    quality: QualityConfig = section(QualityConfig, "several training seeds (make quality)")
+    explain: ExplainConfig = section(ExplainConfig, "SHAP reason codes of the firmware's alerts "
+                                                    "(make explain)")
+
+
+def migrate(saved: dict) -> list[str]:
+    """Bring a run configuration written by an earlier version up to this schema, in place;
+    returns what changed, to be said to the user."""
+    notes = []
+    if "gbdt" in saved:
+        del saved["gbdt"]
+        notes.append("gbdt: removed (the tuned `references` section replaces it)")
+    if "seed" in saved and "seed" not in (saved.get("data") or {}):
+        saved.setdefault("data", {})["seed"] = saved["seed"]
+        notes.append(f"data.seed: set to the run's seed {saved['seed']} (earlier versions "
+                     "seeded the simulator with it)")
+    return notes
 
 
 def defaults() -> dict[str, Any]:
@@ -354,10 +417,15 @@ def _cross_checks(config: dict) -> list[str]:
     if split["mode"] == "book" and split["valid_days"] >= split["train_days"]:
         errors.append(f"split.valid_days: {split['valid_days']} must be less than "
                       f"split.train_days = {split['train_days']}")
-    if split["mode"] == "fraction" and split["train_fraction"] + split["valid_fraction"] >= 1:
-        errors.append(f"split.train_fraction + split.valid_fraction = "
-                      f"{split['train_fraction'] + split['valid_fraction']:g} must be below 1 "
-                      "(the rest is the test set)")
+    used = split["train_fraction"] + split["valid_fraction"] + split["delay_fraction"]
+    if split["mode"] == "fraction" and used >= 1:
+        errors.append(f"split.train_fraction + split.valid_fraction + split.delay_fraction = "
+                      f"{used:g} must be below 1 (the rest is the test set)")
+    delay_key = "split.delay_days" if split["mode"] == "book" else "split.delay_fraction"
+    if config["train"]["refit"] and lookup(config, delay_key) == 0:
+        errors.append(f"train.refit: the refitted models set their operating threshold on the "
+                      f"unlabeled transactions between training and test, and {delay_key} = 0 "
+                      "leaves none; raise it or set train.refit=false")
     for key in ("split.train_start", "data.simulator.start_date"):
         value = lookup(config, key)
         if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):

@@ -12,3 +12,7 @@ CSIM_LIBRARY = f"{PROJECT}/firmware/fraudfpga_batch.so"
 
 VENDOR = "synth/vendor.json"
 VENDOR_PROJECT = "synth/vendor_project"
+
+REASON_CODES = "hls/reason_codes.csv"
+EXPLAIN_SUMMARY = "hls/explain.json"
+EXPLAIN_PLOT = "hls/shap_importance.png"

@@ -8,16 +8,18 @@ import time
 
 import numpy as np
 
-from fraudfpga.models.artifacts import (DATA_SUMMARY, MODEL_METRICS, QKERAS_MODEL, SCALER,
-                                        SPLIT_FILES)
+from fraudfpga.models.artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, QKERAS_MODEL,
+                                        SCALER, SPLIT_FILES)
 from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
-from .artifacts import (BIT_EXACTNESS, CSIM_LIBRARY, FIRMWARE_METRICS, FIRMWARE_SOURCES, GOLDEN,
-                        HLS4ML_CONFIG, NETWORK, PROJECT, VENDOR, VENDOR_PROJECT)
+from .artifacts import (BIT_EXACTNESS, CSIM_LIBRARY, EXPLAIN_PLOT, EXPLAIN_SUMMARY, FIRMWARE_METRICS,
+                        FIRMWARE_SOURCES, GOLDEN, HLS4ML_CONFIG, NETWORK, PROJECT, REASON_CODES,
+                        VENDOR, VENDOR_PROJECT)
 from .codec import FirmwareCodec
 from .convert import convert, firmware_config
 from .csim import CSimulation, build_library
+from .explain import explain_alerts
 from .network import FixedNetwork, network_from_hls_model
 from .vendor import VENDOR_TOOLS, find_vendor_tool, parse_vendor_reports, run_vendor_build
 
@@ -51,31 +53,49 @@ def compare(expected: np.ndarray, actual: np.ndarray, inputs: np.ndarray, limit:
                            for i in differ[:limit]]}
 
 
+def compile_firmware(model, hls_cfg: dict, project, progress=print):
+    """hls4ml project of a QKeras model, its fixed-point network and its compiled C simulation."""
+    config = firmware_config(model, hls_cfg)
+    shutil.rmtree(project, ignore_errors=True)
+    hls_model = convert(model, config, hls_cfg, project)
+    network = network_from_hls_model(hls_model)
+    build_library(project, network, progress)
+    return config, network, CSimulation(project, network)
+
+
+def evaluate_firmware(data, output_codes: dict, codec: FirmwareCodec, qkeras_operating: dict,
+                      eval_cfg: dict) -> tuple[dict, dict]:
+    """Operating point (by the QKeras model's rule and alert rate) and test metrics of the
+    firmware's logits."""
+    from fraudfpga.models.metrics import evaluate
+    from fraudfpga.models.operating import same_rule
+
+    logits = {part: codec.logits(codes) for part, codes in output_codes.items()}
+    operating = same_rule(qkeras_operating, data.labels("valid"), logits["valid"],
+                          logits.get("delay"))
+    metrics = evaluate(data.labels("test"), logits["test"], operating["threshold"],
+                       data.column("test", "day"), data.column("test", "card"), eval_cfg["top_k"])
+    return operating, metrics
+
+
 def build_firmware(run: RunFolder, cfg, progress=print) -> None:
     from fraudfpga.models.dataset import PreparedData
-    from fraudfpga.models.metrics import evaluate, threshold_at_fpr
     from fraudfpga.models.network import load_model
 
     hls_cfg, eval_cfg = cfg["hls"], cfg["evaluation"]
     model = load_model(run.path(QKERAS_MODEL))
     data = PreparedData(run.root)
-    config = firmware_config(model, hls_cfg)
-    write_json(run.path(HLS4ML_CONFIG), config)
-    project = run.path(PROJECT)
-    shutil.rmtree(project, ignore_errors=True)
     progress(f"[hls] hls4ml {hls_cfg['backend']} {hls_cfg['io_type']} {hls_cfg['strategy']} "
              f"RF={hls_cfg['reuse_factor']} part {hls_cfg['part']} clock {hls_cfg['clock_period_ns']} ns")
-    hls_model = convert(model, config, hls_cfg, project)
-    network = network_from_hls_model(hls_model)
+    config, network, csim = compile_firmware(model, hls_cfg, run.path(PROJECT), progress)
+    write_json(run.path(HLS4ML_CONFIG), config)
     network.save(run.path(NETWORK))
     for layer in network.layers:
         progress(f"[hls] {layer.name}: {layer.weight_codes.shape[0]}x{layer.weight_codes.shape[1]} "
                  f"weights {layer.weight_type}, accum {layer.accum_type}, out {layer.output_type}")
-    build_library(project, network, progress)
-    csim = CSimulation(project, network)
     codec = FirmwareCodec(data.scaler, network.input_type, network.output_type)
 
-    scaled = {part: data.inputs(part) for part in ("valid", "test")}
+    scaled = {part: data.inputs(part) for part in ("valid", "delay", "test")}
     codes = {part: codec.codes_from_scaled(x) for part, x in scaled.items()}
     started = time.perf_counter()
     golden = {part: csim.run(c) for part, c in codes.items()}
@@ -93,12 +113,10 @@ def build_firmware(run: RunFolder, cfg, progress=print) -> None:
     firmware_logit = codec.logits(golden["test"])
     lsb_diff = np.abs(qkeras_logit - firmware_logit) / network.output_type.lsb
 
-    threshold = threshold_at_fpr(data.labels("valid"), codec.logits(golden["valid"]),
-                                 eval_cfg["target_fpr"])
-    firmware_metrics = evaluate(data.labels("test"), firmware_logit, threshold,
-                                data.column("test", "day"), data.column("test", "card"),
-                                eval_cfg["top_k"])
-    qkeras_metrics = json.loads(run.path(MODEL_METRICS).read_text())["models"]["qkeras"]
+    trained = json.loads(run.path(MODEL_METRICS).read_text())
+    operating, firmware_metrics = evaluate_firmware(data, golden, codec,
+                                                    trained["operating"]["qkeras"], eval_cfg)
+    qkeras_metrics = trained["models"]["qkeras"]
     ap_change = firmware_metrics["average_precision"] - qkeras_metrics["average_precision"]
 
     exactness = {
@@ -126,7 +144,8 @@ def build_firmware(run: RunFolder, cfg, progress=print) -> None:
             np.savez_compressed(handle, test_input_codes=codes["test"],
                                 test_output_codes=golden["test"], random_input_codes=random_in,
                                 random_output_codes=random_out)
-    write_json(run.path(FIRMWARE_METRICS), {"firmware": firmware_metrics})
+    write_json(run.path(FIRMWARE_METRICS), {"firmware": firmware_metrics,
+                                            "operating": operating})
     for name, result in (("test set", test_vs_reference), ("random", random_vs_reference)):
         progress(f"[hls] C simulation == numpy reference on {name}: "
                  f"{result['identical']:,}/{result['vectors']:,}")
@@ -174,12 +193,23 @@ register(Step(
     name="hls", command="hls",
     help="convert the QKeras model to HLS firmware with hls4ml; C simulation = golden model",
     reads=FIRMWARE_READS,
-    inputs=(QKERAS_MODEL, MODEL_METRICS, SPLIT_FILES["valid"], SPLIT_FILES["test"], SCALER,
-            DATA_SUMMARY),
+    inputs=(QKERAS_MODEL, MODEL_METRICS, SPLIT_FILES["valid"], SPLIT_FILES["delay"],
+            SPLIT_FILES["test"], SCALER, DATA_SUMMARY),
     outputs=(HLS4ML_CONFIG, NETWORK, BIT_EXACTNESS, GOLDEN, FIRMWARE_METRICS, *FIRMWARE_SOURCES,
              CSIM_LIBRARY),
     body=build_firmware, code=("fraudfpga.hls", "fraudfpga.models.network",
-                               "fraudfpga.models.dataset", "fraudfpga.models.metrics")))
+                               "fraudfpga.models.dataset", "fraudfpga.models.metrics",
+                               "fraudfpga.models.operating")))
+
+register(Step(
+    name="explain", command="explain",
+    help="SHAP reason codes of the firmware's alerts, with the C simulation as the model",
+    reads=("seed", "explain"),
+    inputs=(NETWORK, CSIM_LIBRARY, FIRMWARE_METRICS, FLOAT_MODEL, SPLIT_FILES["train"],
+            SPLIT_FILES["valid"], SPLIT_FILES["test"], SCALER, DATA_SUMMARY),
+    outputs=(REASON_CODES, EXPLAIN_SUMMARY, EXPLAIN_PLOT),
+    body=explain_alerts, code=("fraudfpga.hls", "fraudfpga.models.network",
+                               "fraudfpga.models.dataset")))
 
 register(Step(
     name="synth_vendor", command="synth",

@@ -1,13 +1,14 @@
 """Files the data and train steps write in the run folder (other stages import these names)."""
 
-SPLIT_PARTS = ("train", "valid", "test")
+SPLIT_PARTS = ("train", "valid", "delay", "test")
 SPLIT_FILES = {part: f"data/{part}.parquet" for part in SPLIT_PARTS}
 SCALER = "data/scaler.json"
 DATA_SUMMARY = "data/summary.json"
 
 QKERAS_MODEL = "models/qkeras_model.h5"
 FLOAT_MODEL = "models/float_model.h5"
-GBDT_MODEL = "models/gbdt.joblib"
+REFERENCE_MODELS = "models/references.joblib"
+REFERENCE_SEARCH = "models/references.json"
 MODEL_SUMMARY = "models/summary.json"
 TEST_SCORES = "models/test_scores.parquet"
 MODEL_METRICS = "models/metrics.json"

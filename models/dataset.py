@@ -18,7 +18,7 @@ from .split import Scaler, Split, book_split, fraction_split
 def simulated_frame(config: dict, progress=print) -> pd.DataFrame:
     """Simulated transactions with their features, in the canonical column layout."""
     settings = SimulatorSettings.from_config(config["data"]["simulator"])
-    tx = simulate(settings, config["seed"], progress)
+    tx = simulate(settings, config["data"]["seed"], progress)
     tx = add_features(tx, config["data"]["feature_delay_days"])
     progress(f"[data] {len(FEATURE_COLUMNS)} features computed")
     frame = tx[["TRANSACTION_ID", "TERMINAL_ID", "TX_FRAUD_SCENARIO", *FEATURE_COLUMNS]].copy()
@@ -77,7 +77,8 @@ def split_frame(frame: pd.DataFrame, config: dict) -> Split:
         return book_split(frame, split["train_start"], split["train_days"], split["delay_days"],
                           split["test_days"], split["valid_days"])
     if split["mode"] == "fraction":
-        return fraction_split(frame, split["train_fraction"], split["valid_fraction"])
+        return fraction_split(frame, split["train_fraction"], split["valid_fraction"],
+                              split["delay_fraction"])
     raise DataError(f"split.mode={split['mode']!r}: expected book or fraction")
 
 

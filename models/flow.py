@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 from fraudfpga.registry import Step, register
+from fraudfpga.schema import register_check
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
-from .artifacts import (DATA_SUMMARY, FLOAT_MODEL, GBDT_MODEL, MODEL_METRICS, MODEL_SUMMARY,
-                        QKERAS_MODEL, SCALER, SPLIT_FILES, SPLIT_PARTS, TEST_SCORES)
+from .artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, MODEL_SUMMARY, QKERAS_MODEL,
+                        REFERENCE_MODELS, REFERENCE_SEARCH, SCALER, SPLIT_FILES, SPLIT_PARTS,
+                        TEST_SCORES)
 
 DATA_FILES = (*SPLIT_FILES.values(), SCALER)
 
@@ -40,47 +42,26 @@ def train_models(run: RunFolder, cfg, progress=print) -> None:
     import joblib
     import pandas as pd
 
-    from fraudfpga.kerasenv import set_seeds
-
     from .dataset import PreparedData
-    from .network import build_float_model, build_qkeras_model, model_summary
-    from .train import fit_gbdt, fit_network, model_metrics, score_gbdt, score_network
+    from .network import model_summary
+    from .train import NETWORKS, train_all
 
     data = PreparedData(run.root)
-    train_x, train_y = data.inputs("train"), data.labels("train")
-    valid_x, valid_y = data.inputs("valid"), data.labels("valid")
-    test_x, test_y = data.inputs("test"), data.labels("test")
-    day, card = data.column("test", "day"), data.column("test", "card")
-    n_inputs = train_x.shape[1]
-    seed, evaluation = cfg["seed"], cfg["evaluation"]
-
-    builders = {"qkeras": (build_qkeras_model, QKERAS_MODEL),
-                "float": (build_float_model, FLOAT_MODEL)}
-    networks, training, metrics, scores = {}, {}, {}, {}
-    for name, (build, path) in builders.items():
-        set_seeds(seed)  # the initial weights depend on it
-        model = networks[name] = build(n_inputs, cfg["model"])
-        progress(f"[train] {name}: {model.count_params()} parameters, "
-                 f"{len(train_y):,} training rows")
-        training[name] = fit_network(model, train_x, train_y, valid_x, valid_y, cfg["train"],
-                                     seed, name, progress)
-        valid_score, scores[name] = score_network(model, valid_x), score_network(model, test_x)
-        metrics[name] = model_metrics(valid_y, valid_score, test_y, scores[name], day, card,
-                                      evaluation)
+    trained = train_all(data, cfg, cfg["seed"], progress=progress)
+    for name, path in (("qkeras", QKERAS_MODEL), ("float", FLOAT_MODEL)):
         with atomic_path(run.path(path)) as tmp:
-            model.save(tmp, save_format="h5")
-    progress("[train] gbdt: HistGradientBoosting")
-    gbdt = fit_gbdt(train_x, train_y, cfg["gbdt"], seed)
-    scores["gbdt"] = score_gbdt(gbdt, test_x)
-    metrics["gbdt"] = model_metrics(valid_y, score_gbdt(gbdt, valid_x), test_y, scores["gbdt"],
-                                    day, card, evaluation)
-    with atomic_path(run.path(GBDT_MODEL)) as tmp:
-        joblib.dump(gbdt, tmp)
+            trained[name].model.save(tmp, save_format="h5")
+    references = {name: t for name, t in trained.items() if name not in NETWORKS}
+    with atomic_path(run.path(REFERENCE_MODELS)) as tmp:
+        joblib.dump({name: t.model for name, t in references.items()}, tmp)
+    write_json(run.path(REFERENCE_SEARCH), {name: t.record for name, t in references.items()})
 
-    summaries = {"qkeras": model_summary(networks["qkeras"], cfg["model"]),
-                 "float": model_summary(networks["float"], None)}
-    write_json(run.path(MODEL_SUMMARY), {"models": summaries, "training": training})
-    score_frame = pd.DataFrame({"label": test_y, **{f"score_{k}": v for k, v in scores.items()}})
+    summaries = {"qkeras": model_summary(trained["qkeras"].model, cfg["model"]),
+                 "float": model_summary(trained["float"].model, None)}
+    write_json(run.path(MODEL_SUMMARY), {"models": summaries, "training": {
+        name: trained[name].record for name in NETWORKS}})
+    score_frame = pd.DataFrame({"label": data.labels("test"),
+                                **{f"score_{k}": t.scores["test"] for k, t in trained.items()}})
     for column in ("day", "card", "TRANSACTION_ID"):
         values = data.column("test", column)
         if values is not None:
@@ -90,24 +71,52 @@ def train_models(run: RunFolder, cfg, progress=print) -> None:
     write_json(run.path(MODEL_METRICS), {
         "split": json.loads(run.path(DATA_SUMMARY).read_text())["split"],
         "test_period": data.test_period(),
-        "operating_point": f"threshold at {evaluation['target_fpr']:.2%} false-positive "
-                           "rate on the validation window",
-        "scores": "networks: logit; gbdt: probability",
-        "models": metrics,
+        "protocol": PROTOCOLS[cfg["train"]["refit"]],
+        "labels": {name: LABELS.get(name) or t.record["label"] for name, t in trained.items()},
+        "networks": list(NETWORKS),
+        "scores": "networks: logit; references: probability",
+        "operating": {name: t.operating for name, t in trained.items()},
+        "models": {name: t.metrics for name, t in trained.items()},
     })
+    top_k = cfg["evaluation"]["top_k"]
+    for name, t in trained.items():
+        m = t.metrics
+        progress(f"[train] {name:<14} test AP {m['average_precision']:.4f}  AUC ROC "
+                 f"{m['auc_roc']:.4f}  CP@{top_k} {m[f'card_precision_at_{top_k}']:.3f}")
 
+
+LABELS = {"qkeras": "QKeras", "float": "float twin"}
+PROTOCOLS = {
+    True: "settings chosen on the validation window (models fitted on the training days before "
+          "it), then refitted on the whole training period",
+    False: "fitted on the training days before the validation window; the validation window "
+           "only chooses settings",
+}
+
+
+def _check_references(config: dict) -> list[str]:
+    from .references import known_references
+
+    known = known_references()
+    return [f"references.models: unknown reference {name!r}; known: {', '.join(known)}"
+            for name in config["references"]["models"] if name not in known]
+
+
+register_check(_check_references)
 
 register(Step(
     name="data", command="data",
     help="simulate (or load) transactions, compute features, split in time, fit the scaler",
-    reads=("seed", "data", "split"), inputs=(), outputs=(*DATA_FILES, DATA_SUMMARY),
+    reads=("data", "split"), inputs=(), outputs=(*DATA_FILES, DATA_SUMMARY),
     body=prepare_data, code=("fraudfpga.models",),
     external_inputs=lambda cfg: [cfg["data"]["path"]] if cfg["data"]["source"] != "simulator"
     else []))
 
 register(Step(
     name="train", command="train",
-    help="train the QKeras model, its float twin and the gradient-boosted reference",
-    reads=("seed", "model", "train", "gbdt", "evaluation"), inputs=(*DATA_FILES, DATA_SUMMARY),
-    outputs=(QKERAS_MODEL, FLOAT_MODEL, GBDT_MODEL, MODEL_SUMMARY, TEST_SCORES, MODEL_METRICS),
+    help="train the QKeras model, its float twin and the tuned tree references",
+    reads=("seed", "model", "train", "references", "evaluation"),
+    inputs=(*DATA_FILES, DATA_SUMMARY),
+    outputs=(QKERAS_MODEL, FLOAT_MODEL, REFERENCE_MODELS, REFERENCE_SEARCH, MODEL_SUMMARY,
+             TEST_SCORES, MODEL_METRICS),
     body=train_models, code=("fraudfpga.models",)))

@@ -27,14 +27,22 @@ def card_precision_at_k(day: np.ndarray, card: np.ndarray, label: np.ndarray,
     return float(np.mean(per_day)) if per_day else float("nan")
 
 
+def threshold_at_share(score: np.ndarray, share: float) -> float:
+    """The smallest threshold above which (score > threshold) at most `share` of the scores lie."""
+    ordered = np.sort(np.asarray(score))
+    if ordered.size == 0:
+        raise ValueError("no score to set a threshold on")
+    allowed = int(np.floor(share * ordered.size))
+    # Scores strictly above ordered[-allowed-1] are at most `allowed` rows.
+    return float(ordered[ordered.size - allowed - 1])
+
+
 def threshold_at_fpr(label: np.ndarray, score: np.ndarray, target_fpr: float) -> float:
     """The smallest threshold whose false-positive rate (score > threshold) is <= target."""
-    genuine = np.sort(score[label == 0])
+    genuine = np.asarray(score)[np.asarray(label) == 0]
     if genuine.size == 0:
         raise ValueError("no genuine transaction to set a false-positive rate on")
-    allowed = int(np.floor(target_fpr * genuine.size))
-    # Scores strictly above genuine[-allowed-1] are at most `allowed` genuine rows.
-    return float(genuine[genuine.size - allowed - 1])
+    return threshold_at_share(genuine, target_fpr)
 
 
 def evaluate(label: np.ndarray, score: np.ndarray, threshold: float,
@@ -60,16 +68,24 @@ def evaluate(label: np.ndarray, score: np.ndarray, threshold: float,
     return result
 
 
+def strongest_reference(metrics: dict, key: str = "average_precision") -> str | None:
+    """The reference with the highest test AP: the comparison least favourable to the
+    networks (`metrics` as the train step writes it)."""
+    references = [name for name in metrics["models"]
+                  if name not in metrics["networks"] and name != "firmware"]
+    return max(references, key=lambda n: metrics["models"][n][key]) if references else None
+
+
 def format_table(rows: dict[str, dict], top_k: int = 100) -> str:
     """A plain-text table of the metrics of several models."""
     cp = f"card_precision_at_{top_k}"
-    header = f"{'model':<10} {'AUC ROC':>8} {'AP':>7} {f'CP@{top_k}':>7} {'thresh':>8} " \
+    header = f"{'model':<14} {'AUC ROC':>8} {'AP':>7} {f'CP@{top_k}':>7} {'thresh':>8} " \
              f"{'prec':>6} {'recall':>6} {'F1':>6} {'FPR':>6} {'TP':>5} {'FP':>6} {'FN':>5}"
     lines = [header, "-" * len(header)]
     for name, m in rows.items():
         c = m["confusion_matrix"]
         cp_text = f"{m[cp]:.3f}" if m.get(cp) is not None else "n/a"
-        lines.append(f"{name:<10} {m['auc_roc']:>8.4f} {m['average_precision']:>7.4f} {cp_text:>7} "
+        lines.append(f"{name:<14} {m['auc_roc']:>8.4f} {m['average_precision']:>7.4f} {cp_text:>7} "
                      f"{m['threshold']:>8.3f} {m['precision']:>6.3f} {m['recall']:>6.3f} "
                      f"{m['f1']:>6.3f} {m['false_positive_rate']:>6.4f} {c['tp']:>5} {c['fp']:>6} "
                      f"{c['fn']:>5}")

@@ -2,7 +2,9 @@
 
 `book` mode is the protocol of the shared spec: a training period, an unused delay period
 (labels arrive late), a test period from which cards known to be compromised are removed day by
-day. The validation window is the end of the training period, never a random sample.
+day. The validation window is the end of the training period, never a random sample. The delay
+period's transactions are kept without using their labels: models refitted on the whole
+training period set their operating threshold on them (`models/operating.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Split:
     train: pd.DataFrame
     valid: pd.DataFrame
     test: pd.DataFrame
+    delay: pd.DataFrame  # between training and test; labels unused (empty in fraction mode)
 
     def summary(self) -> dict:
         def describe(frame: pd.DataFrame) -> dict:
@@ -30,7 +33,7 @@ class Split:
                 info["last"] = str(frame["datetime"].max())
             return info
 
-        return {name: describe(getattr(self, name)) for name in ("train", "valid", "test")}
+        return {name: describe(getattr(self, name)) for name in ("train", "valid", "delay", "test")}
 
 
 def _check_parts(split: Split, where: str) -> Split:
@@ -62,6 +65,8 @@ def book_split(frame: pd.DataFrame, train_start: str, train_days: int, delay_day
     fit = train_period[train_period["day"] < first_day + train_days - valid_days]
     valid = train_period[train_period["day"] >= first_day + train_days - valid_days]
 
+    delay = frame[(frame["day"] >= first_day + train_days)
+                  & (frame["day"] < first_day + train_days + delay_days)]
     known = set(train_period.loc[train_period["label"] == 1, "card"])
     test_parts = []
     for offset in range(test_days):
@@ -72,19 +77,24 @@ def book_split(frame: pd.DataFrame, train_start: str, train_days: int, delay_day
         day_rows = frame[frame["day"] == test_day]
         test_parts.append(day_rows[~day_rows["card"].isin(known)])
     test = pd.concat(test_parts)
-    return _check_parts(Split(fit, valid, test), f"split (book mode, train_start {train_start})")
+    return _check_parts(Split(fit, valid, test, delay),
+                        f"split (book mode, train_start {train_start})")
 
 
-def fraction_split(frame: pd.DataFrame, train_fraction: float, valid_fraction: float) -> Split:
-    """For data without dates: rows in time order, cut by fractions (validation follows train)."""
-    if not (0 < train_fraction and 0 < valid_fraction and train_fraction + valid_fraction < 1):
-        raise DataError(f"split fractions train={train_fraction}, valid={valid_fraction} must be "
-                        "positive and add up to less than 1")
+def fraction_split(frame: pd.DataFrame, train_fraction: float, valid_fraction: float,
+                   delay_fraction: float = 0.0) -> Split:
+    """For data without dates: rows in time order cut by fractions into train, validation,
+    delay (labels unused) and test."""
+    if not (0 < train_fraction and 0 < valid_fraction and 0 <= delay_fraction
+            and train_fraction + valid_fraction + delay_fraction < 1):
+        raise DataError(f"split fractions train={train_fraction}, valid={valid_fraction}, "
+                        f"delay={delay_fraction} must be positive and add up to less than 1")
     ordered = frame.iloc[np.argsort(frame["time"].to_numpy(), kind="stable")]
-    n_train = int(len(ordered) * train_fraction)
-    n_valid = int(len(ordered) * valid_fraction)
-    return _check_parts(Split(ordered.iloc[:n_train], ordered.iloc[n_train:n_train + n_valid],
-                              ordered.iloc[n_train + n_valid:]), "split (fraction mode)")
+    cuts = np.cumsum([int(len(ordered) * f)
+                      for f in (train_fraction, valid_fraction, delay_fraction)])
+    return _check_parts(Split(ordered.iloc[:cuts[0]], ordered.iloc[cuts[0]:cuts[1]],
+                              ordered.iloc[cuts[2]:], ordered.iloc[cuts[1]:cuts[2]]),
+                        "split (fraction mode)")
 
 
 WINSOR_QUANTILE = 0.001

@@ -1,16 +1,32 @@
-"""The train step: QKeras model, float twin and gradient-boosted reference on one split."""
+"""Training of every model on one split: the QKeras network, its float twin and the tuned tree
+references, each with its operating threshold and test-set metrics.
+
+Protocol (train.refit, the default): settings (the networks' epoch count, the references'
+parameters and round count) are chosen on the validation window with models fitted on the
+training days before it; the chosen settings are then refitted on the whole training period.
+`models/operating.py` says how the refitted models' thresholds are set.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score
 
 from fraudfpga.kerasenv import keras, set_seeds
 
-from .metrics import evaluate, threshold_at_fpr
+from .dataset import PreparedData
+from .loaders import DataError
+from .metrics import evaluate
+from .network import build_float_model, build_qkeras_model
+from .operating import operating_point
+from .references import reference
+from .references.search import fit_final, tune
+
+NETWORKS = {"qkeras": build_qkeras_model, "float": build_float_model}
 
 
 def class_weights(labels: np.ndarray, policy: str) -> dict[int, float] | None:
@@ -53,36 +69,127 @@ def make_ap_callback(valid_x: np.ndarray, valid_y: np.ndarray, patience: int, na
     return AveragePrecisionStopping()
 
 
-def fit_network(model, train_x, train_y, valid_x, valid_y, train_cfg: dict, seed: int,
-                name: str, progress=print) -> dict:
+def _fit(model, x, y, epochs: int, train_cfg: dict, seed: int, callbacks=()):
     set_seeds(seed)
     k = keras()
     model.compile(optimizer=k.optimizers.Adam(train_cfg["learning_rate"]),
                   loss=k.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(x, y.astype(np.float32), epochs=epochs, batch_size=train_cfg["batch_size"],
+              shuffle=True, verbose=0, class_weight=class_weights(y, train_cfg["class_weight"]),
+              callbacks=list(callbacks))
+
+
+def fit_network(model, train_x, train_y, valid_x, valid_y, train_cfg: dict, seed: int,
+                name: str, progress=print) -> dict:
+    """Fit with early stopping on validation AP; the best epoch's weights are kept."""
     stopper = make_ap_callback(valid_x, valid_y, train_cfg["patience"], name, progress)
     started = time.perf_counter()
-    model.fit(train_x, train_y.astype(np.float32), epochs=train_cfg["epochs"],
-              batch_size=train_cfg["batch_size"], shuffle=True, verbose=0,
-              class_weight=class_weights(train_y, train_cfg["class_weight"]), callbacks=[stopper])
+    _fit(model, train_x, train_y, train_cfg["epochs"], train_cfg, seed, [stopper])
     return {"best_epoch": stopper.best_epoch, "best_valid_ap": stopper.best_ap,
             "epochs_run": len(stopper.history), "history": stopper.history,
-            "seconds": round(time.perf_counter() - started, 2)}
-
-
-def fit_gbdt(train_x, train_y, gbdt_cfg: dict, seed: int) -> HistGradientBoostingClassifier:
-    model = HistGradientBoostingClassifier(random_state=seed, **gbdt_cfg)
-    return model.fit(train_x, train_y)
+            "rows": int(len(train_y)), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def score_network(model, x: np.ndarray) -> np.ndarray:
     return model.predict(x, batch_size=8192, verbose=0).ravel().astype(np.float64)
 
 
-def score_gbdt(model, x: np.ndarray) -> np.ndarray:
-    return model.predict_proba(x)[:, 1]
+@dataclass
+class Trained:
+    """One model: the final fit, its scores, how it was chosen and its operating point."""
+    model: Any
+    record: dict
+    scores: dict[str, np.ndarray]          # part -> scores of the final fit
+    selection_valid_score: np.ndarray      # validation scores of the fit without that window
+    operating: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
 
 
-def model_metrics(valid_y, valid_score, test_y, test_score, day, card, eval_cfg: dict) -> dict:
-    """Test-set metrics at the threshold giving the target false-positive rate on validation."""
-    threshold = threshold_at_fpr(valid_y, valid_score, eval_cfg["target_fpr"])
-    return evaluate(test_y, test_score, threshold, day, card, eval_cfg["top_k"])
+class TrainingData:
+    """The split as arrays: fit (before the validation window), valid, delay, test, and the
+    whole training period for refits."""
+
+    def __init__(self, data: PreparedData, refit: bool):
+        self.data = data
+        self.x = {part: data.inputs(part) for part in ("train", "valid", "delay", "test")}
+        self.y = {part: data.labels(part) for part in ("train", "valid")}
+        self.refit = refit
+        if refit and len(self.x["delay"]) == 0:
+            raise DataError(
+                "train.refit=true needs unlabeled transactions between the training period and "
+                "the test to set the refitted models' operating threshold (book mode with "
+                "split.delay_days >= 1); this split has none: set train.refit=false")
+        if refit:
+            self.final_x = np.concatenate([self.x["train"], self.x["valid"]])
+            self.final_y = np.concatenate([self.y["train"], self.y["valid"]])
+        else:
+            self.final_x, self.final_y = self.x["train"], self.y["train"]
+
+    def score_parts(self, score) -> dict[str, np.ndarray]:
+        parts = ("valid", "delay", "test") if self.refit else ("valid", "test")
+        return {part: np.asarray(score(self.x[part]), dtype=np.float64) for part in parts}
+
+    def finish(self, trained: Trained, eval_cfg: dict) -> Trained:
+        """Operating point and test metrics of a trained model."""
+        trained.operating = operating_point(self.y["valid"], trained.selection_valid_score,
+                                            eval_cfg["target_fpr"],
+                                            trained.scores.get("delay") if self.refit else None)
+        trained.metrics = evaluate(self.data.labels("test"), trained.scores["test"],
+                                   trained.operating["threshold"], self.data.column("test", "day"),
+                                   self.data.column("test", "card"), eval_cfg["top_k"])
+        return trained
+
+
+def train_network(name: str, split: TrainingData, cfg, seed: int, progress=print) -> Trained:
+    build, model_cfg, train_cfg = NETWORKS[name], cfg["model"], cfg["train"]
+    n_inputs = split.x["train"].shape[1]
+    set_seeds(seed)  # the initial weights depend on it
+    model = build(n_inputs, model_cfg)
+    progress(f"[train] {name}: {model.count_params()} parameters, {len(split.y['train']):,} "
+             f"rows before the validation window")
+    record = fit_network(model, split.x["train"], split.y["train"], split.x["valid"],
+                         split.y["valid"], train_cfg, seed, name, progress)
+    selection_valid_score = score_network(model, split.x["valid"])
+    if split.refit:
+        started = time.perf_counter()
+        set_seeds(seed)
+        model = build(n_inputs, model_cfg)
+        _fit(model, split.final_x, split.final_y, record["best_epoch"], train_cfg, seed)
+        record["refit"] = {"epochs": record["best_epoch"], "rows": int(len(split.final_y)),
+                           "seconds": round(time.perf_counter() - started, 2)}
+        progress(f"[train] {name}: refitted on the whole training period "
+                 f"({len(split.final_y):,} rows, {record['best_epoch']} epochs)")
+    return Trained(model, record, split.score_parts(lambda x: score_network(model, x)),
+                   selection_valid_score)
+
+
+def train_reference(name: str, split: TrainingData, settings: dict, seed: int,
+                    params: dict | None = None, progress=print) -> Trained:
+    """Tune (or, given `params` from an earlier search, only fit) and refit one reference."""
+    ref = reference(name)
+    if params is None:
+        search = tune(ref, split.x["train"], split.y["train"], split.x["valid"], split.y["valid"],
+                      settings, seed, progress)
+        selection = search.pop("selection_model")
+    else:
+        selection, _ = ref.fit(params, split.x["train"], split.y["train"], seed, settings)
+        search = {"params": params, "reused": True}
+    selection_valid_score = np.asarray(ref.score(selection, split.x["valid"]), np.float64)
+    model = fit_final(ref, search["params"], split.final_x, split.final_y, seed, settings)
+    return Trained(model, {"label": ref.label, **search},
+                   split.score_parts(lambda x: ref.score(model, x)), selection_valid_score)
+
+
+def train_all(data: PreparedData, cfg, seed: int, reference_params: dict | None = None,
+              progress=print) -> dict[str, Trained]:
+    """Every model of the run, in report order: networks first, then the references."""
+    split = TrainingData(data, cfg["train"]["refit"])
+    trained = {name: train_network(name, split, cfg, seed, progress) for name in NETWORKS}
+    for name in cfg["references"]["models"]:
+        progress(f"[train] {name}: {'fitting the searched settings' if reference_params else 'tuning'}"
+                 f" on {len(split.y['train']):,} rows, validation AP")
+        trained[name] = train_reference(name, split, cfg["references"], seed,
+                                        (reference_params or {}).get(name), progress)
+    for model in trained.values():
+        split.finish(model, cfg["evaluation"])
+    return trained

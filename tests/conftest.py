@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # test modules share helpers (te
 TINY = [
     "data.simulator.n_customers=600", "data.simulator.n_terminals=1500",
     "data.simulator.n_days=50", "split.train_start=2018-04-25", "model.hidden=[16]",
-    "train.epochs=6", "train.patience=6", "gbdt.max_iter=50", "baseline.quick=true",
+    "train.epochs=6", "train.patience=6", "references.trials=2", "references.forest_trees=30", "baseline.quick=true",
 ]
 
 

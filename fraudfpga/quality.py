@@ -1,0 +1,205 @@
+"""`make quality`: every model over several training seeds on the same data.
+
+For each training seed (seed, seed+1, ...; the data stay those of data.seed) the networks are
+trained and refitted as in the train step, the tree references are fitted with the settings the
+train step's search found (the search itself is not repeated per seed), and the QKeras model is
+converted to firmware whose C simulation gives the firmware's scores. The summary holds, per
+model and metric, the mean and standard deviation over the seeds and a card-level bootstrap
+interval of the seed-mean (models/statistics.py), and the paired difference between the firmware
+and the strongest reference (the reference with the highest mean test AP: the comparison least
+favourable to the firmware).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pandas as pd
+
+from fraudfpga.models.artifacts import DATA_SUMMARY, REFERENCE_SEARCH, SCALER, SPLIT_FILES
+from fraudfpga.models.flow import PROTOCOLS
+from fraudfpga.models.operating import DELAY_ALERT_RATE, VALIDATION
+from fraudfpga.models.statistics import METRICS, TestPeriod, bootstrap, interval
+
+from .registry import Step, register
+from .runfolder import RunFolder, atomic_path, write_json
+
+QUALITY_SEEDS = "quality/seeds.json"
+QUALITY_SUMMARY = "quality/summary.json"
+QUALITY_TABLE = "quality/table.md"
+QUALITY_SCORES = "quality/test_scores.parquet"
+SCRATCH = "quality/work"
+
+# Goals of issue 11 for the firmware (mean over the seeds, default data).
+GOALS = {"average_precision": 0.68, "auc_roc": 0.87}
+LOWER_IS_BETTER = {"false_positive_rate"}
+METRIC_NAMES = {"auc_roc": "AUC ROC", "average_precision": "AP", "card_precision": "CP@k",
+                "precision": "precision", "recall": "recall",
+                "false_positive_rate": "false-positive rate"}
+
+
+def seed_models(run: RunFolder, cfg, seed: int, reference_params: dict, progress) -> dict:
+    """Test scores, thresholds and metrics of every model trained with one seed."""
+    from fraudfpga.hls.codec import FirmwareCodec
+    from fraudfpga.hls.flow import compile_firmware, evaluate_firmware
+    from fraudfpga.models.dataset import PreparedData
+    from fraudfpga.models.train import train_all
+
+    data = PreparedData(run.root)
+    trained = train_all(data, cfg, seed, reference_params, progress)
+    results = {name: {"score": t.scores["test"], "threshold": t.operating["threshold"],
+                      "metrics": t.metrics} for name, t in trained.items()}
+    project = run.path(f"{SCRATCH}/seed_{seed}")
+    _, network, csim = compile_firmware(trained["qkeras"].model, cfg["hls"], project,
+                                        lambda _: None)
+    codec = FirmwareCodec(data.scaler, network.input_type, network.output_type)
+    parts = ("valid", "delay", "test") if cfg["train"]["refit"] else ("valid", "test")
+    codes = {part: csim.run(codec.codes_from_scaled(data.inputs(part))) for part in parts}
+    operating, metrics = evaluate_firmware(data, codes, codec, trained["qkeras"].operating,
+                                           cfg["evaluation"])
+    results["firmware"] = {"score": codec.logits(codes["test"]),
+                           "threshold": operating["threshold"], "metrics": metrics}
+    shutil.rmtree(project, ignore_errors=True)
+    return results
+
+
+def better(metric: str, low: float, high: float, strongest: str) -> str:
+    """Which model the interval of (firmware - strongest) favours; a false-positive rate is
+    better lower."""
+    if low <= 0 <= high:
+        return "neither (the interval contains 0)"
+    higher = "firmware" if low > 0 else strongest
+    if metric in LOWER_IS_BETTER:
+        return strongest if higher == "firmware" else "firmware"
+    return higher
+
+
+def summarize(per_seed: list[dict], period: TestPeriod, cfg, progress) -> dict:
+    settings = cfg["quality"]
+    names = list(per_seed[0])
+    prepared = {name: [period.prepare(s[name]["score"], s[name]["threshold"]) for s in per_seed]
+                for name in names}
+    plain = np.ones(period.n_cards)
+    point = {name: [period.metrics(p, plain) for p in prepared[name]] for name in names}
+    references = [n for n in names if n not in ("qkeras", "float", "firmware")]
+    strongest = max(references, key=lambda n: np.mean([m["average_precision"] for m in point[n]]))
+    progress(f"[quality] bootstrap: {settings['bootstrap']} resamples of the test period's "
+             f"{period.n_cards:,} cards")
+    samples = bootstrap(period, prepared, settings["bootstrap"], cfg["seed"], progress)
+    summary = {}
+    for name in names:
+        summary[name] = {}
+        for metric in METRICS:
+            values = np.array([m[metric] for m in point[name]])
+            low, high = interval(samples[name][metric], settings["confidence"])
+            summary[name][metric] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)),
+                                     "per_seed": values.tolist(), "ci": [low, high]}
+    paired = {}
+    for metric in METRICS:
+        differences = np.array([f[metric] - r[metric]
+                                for f, r in zip(point["firmware"], point[strongest])])
+        low, high = interval(samples["firmware"][metric] - samples[strongest][metric],
+                             settings["confidence"])
+        paired[metric] = {"mean": float(differences.mean()), "std": float(differences.std(ddof=1)),
+                          "per_seed": differences.tolist(), "ci": [low, high],
+                          "better": better(metric, low, high, strongest)}
+    firmware = summary["firmware"]
+    goals = {
+        "firmware_ap_at_least_strongest": {
+            "met": firmware["average_precision"]["mean"] >= summary[strongest]["average_precision"]["mean"],
+            "firmware": firmware["average_precision"]["mean"],
+            "strongest": summary[strongest]["average_precision"]["mean"]},
+        **{f"firmware_{metric}_at_least_{target}": {"met": firmware[metric]["mean"] >= target,
+                                                    "firmware": firmware[metric]["mean"],
+                                                    "target": target}
+           for metric, target in GOALS.items()},
+    }
+    return {"models": summary, "strongest_reference": strongest,
+            "firmware_minus_strongest": paired, "goals": goals}
+
+
+def markdown_table(result: dict, labels: dict, top_k: int) -> str:
+    confidence = f"{100 * result['confidence']:.0f} %"
+    lines = [f"Mean ± standard deviation over {len(result['seeds'])} training seeds "
+             f"{result['seeds']}, [{confidence} card-level bootstrap interval of the mean]; "
+             f"operating point: {result['operating_point']}.", "",
+             "| model | AUC ROC | AP | CP@" + str(top_k) + " | precision | recall | FPR |",
+             "|---|---|---|---|---|---|---|"]
+    for name, metrics in result["models"].items():
+        cells = [f"{m['mean']:.4f} ± {m['std']:.4f} [{m['ci'][0]:.4f}, {m['ci'][1]:.4f}]"
+                 for m in (metrics[k] for k in METRICS)]
+        lines.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
+    strongest = result["strongest_reference"]
+    lines += ["", f"Paired difference firmware − {labels.get(strongest, strongest)} "
+                  "(the strongest reference by mean test AP):", "",
+              "| metric | mean ± std over seeds | bootstrap interval | better |", "|---|---|---|---|"]
+    for metric, d in result["firmware_minus_strongest"].items():
+        name = METRIC_NAMES[metric].replace("@k", f"@{top_k}")
+        lines.append(f"| {name} | {d['mean']:+.4f} ± {d['std']:.4f} | "
+                     f"[{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}] | {labels.get(d['better'], d['better'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def measure_quality(run: RunFolder, cfg, progress=print) -> None:
+    from fraudfpga.models.dataset import PreparedData
+
+    settings = cfg["quality"]
+    seeds = [cfg["seed"] + i for i in range(settings["seeds"])]
+    search = json.loads(run.path(REFERENCE_SEARCH).read_text())
+    reference_params = {name: search[name]["params"] for name in cfg["references"]["models"]}
+    started = time.perf_counter()
+    per_seed = []
+    for seed in seeds:
+        progress(f"[quality] training seed {seed} ({len(per_seed) + 1}/{len(seeds)})")
+        per_seed.append(seed_models(run, cfg, seed, reference_params, progress))
+        line = ", ".join(f"{name} {r['metrics']['average_precision']:.4f}"
+                         for name, r in per_seed[-1].items())
+        progress(f"[quality] seed {seed}: test AP {line}")
+    shutil.rmtree(run.path(SCRATCH), ignore_errors=True)
+    data = PreparedData(run.root)
+    period = TestPeriod(data.labels("test"), data.column("test", "day"),
+                        data.column("test", "card"), cfg["evaluation"]["top_k"])
+    result = summarize(per_seed, period, cfg, progress)
+    labels = {"qkeras": "QKeras", "float": "float twin", "firmware": "firmware (C simulation)",
+              **{name: search[name]["label"] for name in reference_params}}
+    result = {"seeds": seeds, "data_seed": cfg["data"]["seed"],
+              "confidence": settings["confidence"], "bootstrap_resamples": settings["bootstrap"],
+              "protocol": PROTOCOLS[cfg["train"]["refit"]],
+              "operating_point": (DELAY_ALERT_RATE if cfg["train"]["refit"] else VALIDATION)
+              + f" (target {cfg['evaluation']['target_fpr']:.2%})",
+              "reference_settings": reference_params, "labels": labels,
+              "card_precision_k": cfg["evaluation"]["top_k"], **result,
+              "seconds": round(time.perf_counter() - started, 1),
+              "kind": "measured on this machine"}
+    write_json(run.path(QUALITY_SUMMARY), result)
+    write_json(run.path(QUALITY_SEEDS), {"seeds": seeds, "models": {
+        name: [s[name]["metrics"] | {"threshold": s[name]["threshold"]} for s in per_seed]
+        for name in per_seed[0]}})
+    frame = pd.DataFrame({f"{name}_seed{seed}": s[name]["score"]
+                          for seed, s in zip(seeds, per_seed) for name in s})
+    frame.insert(0, "label", data.labels("test"))
+    with atomic_path(run.path(QUALITY_SCORES)) as tmp:
+        frame.to_parquet(tmp, index=False)
+    table = markdown_table(result, labels, cfg["evaluation"]["top_k"])
+    with atomic_path(run.path(QUALITY_TABLE)) as tmp:
+        tmp.write_text(table)
+    progress(table)
+    for goal, state in result["goals"].items():
+        progress(f"[quality] goal {goal}: {'met' if state['met'] else 'NOT met'} ({state})")
+
+
+register(Step(
+    name="quality", command="quality",
+    help="train and evaluate every model over several training seeds: means, bootstrap "
+         "intervals, firmware vs the strongest reference",
+    reads=("seed", "data.seed", "model", "train", "references", "evaluation", "quality",
+           "hls.backend",
+           "hls.io_type", "hls.strategy", "hls.reuse_factor", "hls.part",
+           "hls.clock_period_ns", "hls.activation_rounding"),
+    inputs=(*SPLIT_FILES.values(), SCALER, DATA_SUMMARY, REFERENCE_SEARCH),
+    outputs=(QUALITY_SEEDS, QUALITY_SUMMARY, QUALITY_TABLE, QUALITY_SCORES),
+    body=measure_quality, code=("fraudfpga.quality", "fraudfpga.models", "fraudfpga.hls"),
+    in_all=False))

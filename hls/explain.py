@@ -1,0 +1,176 @@
+"""Reason codes for the firmware's alerts: SHAP values of the firmware's own logit.
+
+The model function is the hls4ml C simulation (input codes in, logit out), so the reasons
+explain the bits that decide, not the float network. Every test transaction the firmware flags
+at its operating point is explained with shap's permutation explainer against a background
+sample of the training period; the attributions then add up exactly to the logit minus the
+expected value (the mean logit over the background), which is checked. The float twin is
+explained on the same transactions and background (scaled features in) to show that both
+rank the features alike.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from fraudfpga.models.artifacts import FLOAT_MODEL
+from fraudfpga.runfolder import RunFolder, atomic_path, write_json
+
+from .artifacts import (EXPLAIN_PLOT, EXPLAIN_SUMMARY, FIRMWARE_METRICS, NETWORK, PROJECT,
+                        REASON_CODES)
+
+
+def shap_values(model_function, rows: np.ndarray, background: np.ndarray, permutations: int,
+                seed: int):
+    """(attributions, expected value, model outputs) of `rows` by shap's permutation explainer."""
+    import shap
+
+    masker = shap.maskers.Independent(background, max_samples=len(background))
+    explainer = shap.PermutationExplainer(model_function, masker, seed=seed)
+    explained = explainer(rows, max_evals=permutations * (2 * rows.shape[1] + 1), silent=True)
+    return (np.asarray(explained.values, dtype=np.float64),
+            float(np.mean(explained.base_values)), model_function(rows))
+
+
+def reason_codes(values: np.ndarray, features: list[str], top: int) -> list[list[tuple[str, float]]]:
+    """The `top` features pushing each logit up most (largest positive contributions first;
+    a feature that lowers the logit is a reason only when nothing raises it more)."""
+    order = np.argsort(-values, axis=1, kind="stable")[:, :top]
+    return [[(features[j], float(values[i, j])) for j in row] for i, row in enumerate(order)]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def plot_importance(features: list[str], firmware: np.ndarray, float_twin: np.ndarray,
+                    out) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = np.argsort(firmware)
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    y = np.arange(len(features))
+    ax.barh(y + 0.2, firmware[order], height=0.4, label="firmware (C simulation)")
+    ax.barh(y - 0.2, float_twin[order], height=0.4, label="float twin")
+    ax.set_yticks(y, [features[i] for i in order], fontsize=7)
+    ax.set(xlabel="mean |SHAP value| over the alerts (logit)",
+           title="What drives the firmware's alerts")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def explain_alerts(run: RunFolder, cfg, progress=print) -> None:
+    import json
+
+    import shap
+
+    from fraudfpga.models.dataset import PreparedData
+    from fraudfpga.models.network import load_model
+
+    from .codec import FirmwareCodec
+    from .csim import CSimulation
+    from .network import FixedNetwork
+
+    settings = cfg["explain"]
+    data = PreparedData(run.root)
+    network = FixedNetwork.load(run.path(NETWORK))
+    csim = CSimulation(run.path(PROJECT), network)
+    codec = FirmwareCodec(data.scaler, network.input_type, network.output_type)
+    features = codec.features
+    threshold = json.loads(run.path(FIRMWARE_METRICS).read_text())["operating"]["threshold"]
+
+    def firmware(codes: np.ndarray) -> np.ndarray:
+        return codec.logits(csim.run(np.rint(codes).astype(np.int64)))
+
+    float_model = load_model(run.path(FLOAT_MODEL))
+
+    def float_twin(scaled: np.ndarray) -> np.ndarray:
+        return float_model(np.asarray(scaled, np.float32), training=False).numpy()[:, 0].astype(np.float64)
+
+    training = np.concatenate([data.inputs("train"), data.inputs("valid")])
+    rng = np.random.default_rng(cfg["seed"])
+    chosen = rng.choice(len(training), size=min(settings["background"], len(training)),
+                        replace=False)
+    background = {"scaled": training[chosen]}
+    background["codes"] = codec.codes_from_scaled(background["scaled"])
+    test_scaled = data.inputs("test")
+    test_codes = codec.codes_from_scaled(test_scaled)
+    alerted = np.flatnonzero(firmware(test_codes) > threshold)
+    progress(f"[explain] {len(alerted):,} alerts at the firmware's threshold {threshold:.4f}; "
+             f"background {len(chosen)} training transactions, {settings['permutations']} "
+             "permutations per alert")
+    if alerted.size == 0:
+        raise RuntimeError("the firmware flags no test transaction at its operating point: "
+                           "nothing to explain")
+
+    started = time.perf_counter()
+    fw_values, fw_expected, fw_logits = shap_values(firmware, test_codes[alerted],
+                                                    background["codes"], settings["permutations"],
+                                                    cfg["seed"])
+    fw_seconds = time.perf_counter() - started
+    additivity = float(np.max(np.abs(fw_values.sum(axis=1) - (fw_logits - fw_expected))))
+    progress(f"[explain] firmware: {fw_seconds:.1f} s; largest |sum of attributions - (logit - "
+             f"expected value)| = {additivity:.2e}")
+    if additivity > settings["tolerance"]:
+        raise RuntimeError(f"SHAP attributions of the firmware do not add up: {additivity:.3g} > "
+                           f"explain.tolerance = {settings['tolerance']:g}")
+    float_values, float_expected, _ = shap_values(float_twin, test_scaled[alerted],
+                                                  background["scaled"], settings["permutations"],
+                                                  cfg["seed"])
+    importance = {"firmware": np.abs(fw_values).mean(axis=0),
+                  "float": np.abs(float_values).mean(axis=0)}
+    rank_correlation = spearman(importance["firmware"], importance["float"])
+    top = settings["top"]
+    same_top = float(np.mean([set(n for n, _ in a) == set(n for n, _ in b) for a, b in zip(
+        reason_codes(fw_values, features, top), reason_codes(float_values, features, top))]))
+    progress(f"[explain] firmware vs float twin: Spearman correlation of the global importance "
+             f"{rank_correlation:.3f}; same top {top} reasons for {same_top:.1%} of the alerts")
+
+    codes = reason_codes(fw_values, features, top)
+    table = pd.DataFrame({"row": alerted, "logit": fw_logits, "threshold": threshold,
+                          "label": data.labels("test")[alerted]})
+    transaction_ids = data.column("test", "TRANSACTION_ID")
+    if transaction_ids is not None:
+        table.insert(0, "TRANSACTION_ID", transaction_ids[alerted])
+    for rank in range(top):
+        table[f"reason_{rank + 1}"] = [c[rank][0] for c in codes]
+        table[f"contribution_{rank + 1}"] = [c[rank][1] for c in codes]
+        table[f"value_{rank + 1}"] = [
+            float(data.parts["test"][c[rank][0]].iloc[i]) for i, c in zip(alerted, codes)]
+    with atomic_path(run.path(REASON_CODES)) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    plot_importance(features, importance["firmware"], importance["float"],
+                    run.path(EXPLAIN_PLOT))
+    write_json(run.path(EXPLAIN_SUMMARY), {
+        "model_function": "hls4ml C simulation of the firmware: input codes in, logit out",
+        "explainer": f"shap {shap.__version__} PermutationExplainer, "
+                     f"{settings['permutations']} antithetic permutations per alert",
+        "alerts": int(len(alerted)), "threshold": threshold,
+        "background": {"rows": int(len(chosen)), "from": "training period (train + valid)",
+                       "seed": cfg["seed"]},
+        "expected_value": {"firmware": fw_expected, "float": float_expected},
+        "additivity": {"max_abs_error": additivity, "tolerance": settings["tolerance"],
+                       "ok": additivity <= settings["tolerance"]},
+        "importance": {"features": features,
+                       "firmware": importance["firmware"].tolist(),
+                       "float": importance["float"].tolist()},
+        "float_vs_firmware": {"spearman": rank_correlation,
+                              "min_spearman": settings["min_rank_correlation"],
+                              "alike": rank_correlation >= settings["min_rank_correlation"],
+                              f"same_top_{top}_share": same_top},
+        "seconds": {"firmware": round(fw_seconds, 1),
+                    "total": round(time.perf_counter() - started, 1)},
+        "kind": "measured on this machine",
+    })

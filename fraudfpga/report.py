@@ -13,17 +13,22 @@ import numpy as np
 import pandas as pd
 
 from fraudfpga.gpu_baseline.artifacts import BASELINE
-from fraudfpga.hls.artifacts import BIT_EXACTNESS, FIRMWARE_METRICS, GOLDEN, NETWORK, VENDOR
+from fraudfpga.hls.artifacts import (BIT_EXACTNESS, EXPLAIN_PLOT, EXPLAIN_SUMMARY,
+                                     FIRMWARE_METRICS, GOLDEN, NETWORK, REASON_CODES, VENDOR)
 from fraudfpga.models.artifacts import DATA_SUMMARY, MODEL_METRICS, SCALER, TEST_SCORES
+from fraudfpga.models.metrics import strongest_reference
 from fraudfpga.sim.artifacts import (PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOSEN, TIMING_PLOT,
                                      TIMING_POINTS, YOSYS)
 
 from .fpga_figures import fpga_figures
+from .quality import QUALITY_SUMMARY
+from .report_models import comparison_lines, label, reason_codes_section, seeds_section
 from .registry import Step, register
 from .runfolder import RunFolder, atomic_path, write_json
 
 REPORT_DIR = "report"
-PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "roc.png", "precision_recall.png")
+PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "roc.png", "precision_recall.png",
+         Path(EXPLAIN_PLOT).name)
 REPORT_FILES = ("report/index.html", "report/report.md", "report/summary.json",
                 *(f"report/{p}" for p in PLOTS))
 
@@ -37,7 +42,9 @@ def run_metrics(run: RunFolder, firmware: bool = True) -> dict:
     that the hls step is current, so the row belongs to the current QKeras model)."""
     metrics = _load(run, MODEL_METRICS)
     if firmware:
-        metrics["models"]["firmware"] = _load(run, FIRMWARE_METRICS)["firmware"]
+        firmware_metrics = _load(run, FIRMWARE_METRICS)
+        metrics["models"]["firmware"] = firmware_metrics["firmware"]
+        metrics["operating"]["firmware"] = firmware_metrics["operating"]
         metrics["firmware_scores"] = "firmware: logit from the hls4ml C simulation"
     return metrics
 
@@ -165,6 +172,26 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         "firmware_ap": metrics["models"].get("firmware", {}).get("average_precision"),
         "rtl_vectors_checked": sim["vectors_checked"], "rtl_mismatches": sim["mismatch_count"],
     }
+    models = metrics["models"]
+    strongest = strongest_reference(metrics)
+    quality_line = (
+        f"**Model quality**: the firmware's AP on the {period} is {_fmt(headline['firmware_ap'])} "
+        f"(QKeras {models['qkeras']['average_precision']:.4f}, float twin "
+        f"{models['float']['average_precision']:.4f}"
+        + "".join(f", {label(metrics, n)} {models[n]['average_precision']:.4f}"
+                  for n in models if n not in ("qkeras", "float", "firmware")) + "); one training seed.")
+    if QUALITY_SUMMARY in run.optional_inputs:
+        q = _load(run, QUALITY_SUMMARY)
+        fw, ref = q["models"]["firmware"], q["models"][q["strongest_reference"]]
+        d = q["firmware_minus_strongest"]["average_precision"]
+        quality_line += (
+            f" Over {len(q['seeds'])} training seeds: firmware AP {fw['average_precision']['mean']:.4f} "
+            f"± {fw['average_precision']['std']:.4f}, {q['labels'][q['strongest_reference']]} "
+            f"{ref['average_precision']['mean']:.4f} ± {ref['average_precision']['std']:.4f}; "
+            f"difference {d['mean']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}], "
+            f"{q['labels'].get(d['better'], d['better'])} better.")
+    elif strongest:
+        quality_line += " `make quality` gives several seeds."
     summary = [
         f"**FPGA**: {fpga['latency_cycles']} clock cycles per transaction (measured in simulation), "
         f"{fpga['latency_ns']:.0f} ns at {fpga['clock_mhz']:.0f} MHz ({fpga['clock_source']}); "
@@ -175,10 +202,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         f"{batch1['p50_latency_ms']:.3f} ms ({headline['baseline_best_batch1_setting']}), "
         f"{ratio:,.0f} times the FPGA's; best throughput {fastest['transactions_per_s']:,.0f} "
         f"transactions/s at batch {int(fastest['batch_size']):,} (measured on this machine).",
-        f"**Model quality**: the firmware's AP on the {period} is "
-        f"{_fmt(headline['firmware_ap'])} (QKeras {metrics['models']['qkeras']['average_precision']:.4f}, "
-        f"float {metrics['models']['float']['average_precision']:.4f}, "
-        f"GBDT {metrics['models']['gbdt']['average_precision']:.4f}).",
+        quality_line,
         f"**Trust**: the RTL reproduced the firmware's C simulation on {sim['vectors_checked']:,} "
         f"vectors with {sim['mismatch_count']} mismatches; the C simulation equals an independent "
         f"integer reference on {exact['test_set_vs_reference']['identical_fraction']:.2%} of the test "
@@ -189,7 +213,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
                        "baseline figures are CPU figures, not GPU figures.")
 
     cp = "card_precision_at_100"
-    model_rows = [[name, _fmt(m["auc_roc"]), _fmt(m["average_precision"]), _fmt(m.get(cp), 3),
+    model_rows = [[label(metrics, name), _fmt(m["auc_roc"]), _fmt(m["average_precision"]), _fmt(m.get(cp), 3),
                    _fmt(m["threshold"], 3), _fmt(m["precision"], 3), _fmt(m["recall"], 3),
                    _fmt(m["f1"], 3), _fmt(m["false_positive_rate"], 4),
                    f"{m['confusion_matrix']['tp']}/{m['confusion_matrix']['fp']}/"
@@ -287,10 +311,16 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
          [f"Measured on {where} with TensorFlow {device['tensorflow']}."],
          ["variant", "batch", "model, compile", "p50 ms", "p99 ms", "tx/s (p50)"], baseline_rows),
         (f"Model quality ({period})", [
-            f"Operating point: {metrics['operating_point']}. Confusion matrix as TP/FP/FN/TN.",
+            f"Training protocol: {metrics['protocol']}. Operating point: "
+            f"{metrics['operating']['qkeras']['rule']} (target "
+            f"{metrics['operating']['qkeras']['target_fpr']:.2%}); the firmware uses the QKeras "
+            "model's alert rate. Confusion matrix as TP/FP/FN/TN.",
+            *comparison_lines(metrics),
             "![roc](roc.png)", "![pr](precision_recall.png)"],
          ["model", "AUC ROC", "AP", "CP@100", "threshold", "precision", "recall", "F1", "FPR",
           "TP/FP/FN/TN"], model_rows),
+        *seeds_section(run),
+        *reason_codes_section(run),
         *_timing_section(run),
         ("Bit-exactness and verification", [], ["check", "result", "kind"], exact_rows),
         ("Resources", ["Yosys and vendor HLS rows are synthesis estimates; the nextpnr row is "
@@ -374,10 +404,12 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
                         cfg["hls"]["part"], cfg["hls"]["clock_period_ns"],
                         cfg["report"]["max_utilization"])
     scores_frame = pd.read_parquet(run.path(TEST_SCORES))
-    scores = {name: scores_frame[f"score_{name}"].to_numpy() for name in ("float", "qkeras", "gbdt")}
-    scores["firmware"] = _firmware_logits(run)
-    period = _load(run, MODEL_METRICS)["test_period"]
-    _plot_curves(scores, scores_frame["label"].to_numpy(), period, out)
+    metrics = _load(run, MODEL_METRICS)
+    scores = {label(metrics, c.removeprefix("score_")): scores_frame[c].to_numpy()
+              for c in scores_frame.columns if c.startswith("score_")}
+    scores[label(metrics, "firmware")] = _firmware_logits(run)
+    _plot_curves(scores, scores_frame["label"].to_numpy(), metrics["test_period"], out)
+    shutil.copy(run.path(EXPLAIN_PLOT), out / Path(EXPLAIN_PLOT).name)
     _plot_baseline(baseline, fpga, out)
     timing_plot = out / Path(TIMING_PLOT).name
     timing_plot.unlink(missing_ok=True)
@@ -401,9 +433,11 @@ register(Step(
     help="write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
     reads=("hls.part", "hls.clock_period_ns", "report"),
     inputs=(MODEL_METRICS, TEST_SCORES, DATA_SUMMARY, SCALER, FIRMWARE_METRICS, GOLDEN, NETWORK,
-            BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE),
-    optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT), outputs=REPORT_FILES, body=build_report,
-    code=("fraudfpga.report", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
+            BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE, EXPLAIN_SUMMARY,
+            REASON_CODES, EXPLAIN_PLOT),
+    optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY),
+    outputs=REPORT_FILES, body=build_report,
+    code=("fraudfpga.report", "fraudfpga.report_models", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
           "fraudfpga.hls.fixed", "fraudfpga.hls.network")))
 
 

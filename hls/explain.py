@@ -12,6 +12,8 @@ rank the features alike.
 from __future__ import annotations
 
 import time
+import warnings
+from importlib import metadata
 
 import numpy as np
 import pandas as pd
@@ -26,7 +28,9 @@ from .artifacts import (EXPLAIN_PLOT, EXPLAIN_SUMMARY, FIRMWARE_METRICS, NETWORK
 def shap_values(model_function, rows: np.ndarray, background: np.ndarray, permutations: int,
                 seed: int):
     """(attributions, expected value, model outputs) of `rows` by shap's permutation explainer."""
-    import shap
+    with warnings.catch_warnings():  # shap 0.51's colour maps use deprecated matplotlib calls
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
 
     masker = shap.maskers.Independent(background, max_samples=len(background))
     explainer = shap.PermutationExplainer(model_function, masker, seed=seed)
@@ -73,8 +77,6 @@ def plot_importance(features: list[str], firmware: np.ndarray, float_twin: np.nd
 
 def explain_alerts(run: RunFolder, cfg, progress=print) -> None:
     import json
-
-    import shap
 
     from fraudfpga.models.dataset import PreparedData
     from fraudfpga.models.network import load_model
@@ -155,7 +157,7 @@ def explain_alerts(run: RunFolder, cfg, progress=print) -> None:
                     run.path(EXPLAIN_PLOT))
     write_json(run.path(EXPLAIN_SUMMARY), {
         "model_function": "hls4ml C simulation of the firmware: input codes in, logit out",
-        "explainer": f"shap {shap.__version__} PermutationExplainer, "
+        "explainer": f"shap {metadata.version('shap')} PermutationExplainer, "
                      f"{settings['permutations']} antithetic permutations per alert",
         "alerts": int(len(alerted)), "threshold": threshold,
         "background": {"rows": int(len(chosen)), "from": "training period (train + valid)",

@@ -13,6 +13,8 @@ from .artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, MODEL_SUMMARY,
                         TEST_SCORES)
 
 DATA_FILES = (*SPLIT_FILES.values(), SCALER)
+DATA_CODE = ("fraudfpga.models.artifacts", "fraudfpga.models.dataset", "fraudfpga.models.features",
+             "fraudfpga.models.loaders", "fraudfpga.models.simulator", "fraudfpga.models.split")
 
 
 def prepare_data(run: RunFolder, cfg, progress=print) -> None:
@@ -108,7 +110,7 @@ register(Step(
     name="data", command="data",
     help="simulate (or load) transactions, compute features, split in time, fit the scaler",
     reads=("data", "split"), inputs=(), outputs=(*DATA_FILES, DATA_SUMMARY),
-    body=prepare_data, code=("fraudfpga.models",),
+    body=prepare_data, code=DATA_CODE,
     external_inputs=lambda cfg: [cfg["data"]["path"]] if cfg["data"]["source"] != "simulator"
     else []))
 

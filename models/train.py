@@ -176,7 +176,7 @@ def train_reference(name: str, split: TrainingData, settings: dict, seed: int,
         search = {"params": params, "reused": True}
     selection_valid_score = np.asarray(ref.score(selection, split.x["valid"]), np.float64)
     model = fit_final(ref, search["params"], split.final_x, split.final_y, seed, settings)
-    return Trained(model, {"label": ref.label, **search},
+    return Trained(model, {"label": ref.label, **search, "final_rows": int(len(split.final_y))},
                    split.score_parts(lambda x: ref.score(model, x)), selection_valid_score)
 
 

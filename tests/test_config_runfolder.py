@@ -49,6 +49,9 @@ def test_shipped_default_yaml_is_the_schema():
     ("split.valid_days=7", r"split.valid_days: 7 must be less than split.train_days = 7"),
     ("data.source=csv", r"data.path: data.source=csv needs the CSV file's path"),
     ("hls.clock_period_ns=fast", r"hls.clock_period_ns: 'fast' is not a number"),
+    ("quality.seeds=1", r"quality.seeds: 1 is out of range; allowed: >= 2"),
+    ("references.trials=0", r"references.trials: 0 is out of range"),
+    ("split.delay_days=0", r"train.refit: .* split.delay_days = 0 leaves none"),
 ])
 def test_bad_settings_are_named(override, pattern):
     with pytest.raises(ConfigError, match=pattern):
@@ -56,7 +59,8 @@ def test_bad_settings_are_named(override, pattern):
 
 
 @pytest.mark.parametrize("override", ["train.epochs=abc", "model.hidden=16", "train.epochs=0",
-                                      "model.weight_bits=0", "rtl.simulator=modelsim"])
+                                      "model.weight_bits=0", "rtl.simulator=modelsim",
+                                      "references.models=[lightgbm]"])
 def test_bad_settings_stop_the_command_before_any_step(override, tmp_path, capsys):
     assert cli("train", "--projects-dir", str(tmp_path), settings=[override]) == 2
     err = capsys.readouterr().err

@@ -12,15 +12,16 @@ from fraudfpga.cli import main
 def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
     for name in ("data/train.parquet", "data/valid.parquet", "data/test.parquet",
                  "data/scaler.json", "models/qkeras_model.h5", "models/float_model.h5",
-                 "models/gbdt.joblib", "models/summary.json", "models/test_scores.parquet",
+                 "models/references.joblib", "models/references.json", "models/summary.json", "models/test_scores.parquet",
                  "models/metrics.json", "hls/metrics.json", "manifest.json", "config.yaml", "hls/network.json", "hls/golden.npz",
                  "hls/bit_exactness.json", "hls/project/firmware/myproject.cpp",
                  "synth/vendor.json", "rtl/metadata.json", "rtl/fraud_mlp_top.v",
-                 "sim/results.json", "sim/results.xml", "synth/yosys.json"):
+                 "sim/results.json", "sim/results.xml", "synth/yosys.json", "data/delay.parquet",
+                 "hls/reason_codes.csv", "hls/explain.json", "hls/shap_importance.png"):
         assert (tiny_run / name).is_file(), name
     manifest = json.loads((tiny_run / "manifest.json").read_text())
-    assert set(manifest["steps"]) == {"data", "train", "hls", "rtl", "sim", "synth_vendor",
-                                      "synth_yosys", "pnr", "baseline", "report"}
+    assert set(manifest["steps"]) == {"data", "train", "hls", "explain", "rtl", "sim",
+                                      "synth_vendor", "synth_yosys", "pnr", "baseline", "report"}
     assert "models/qkeras_model.h5" in manifest["steps"]["train"]["outputs"]
     assert manifest["steps"]["train"]["parts"]["config"]["model"]["hidden"] == [16]
     assert not list(tiny_run.rglob(".*partial*"))
@@ -30,7 +31,7 @@ def test_every_model_beats_a_constant_score(tiny_run):
     metrics = json.loads((tiny_run / "models/metrics.json").read_text())
     metrics["models"]["firmware"] = json.loads((tiny_run / "hls/metrics.json").read_text())["firmware"]
     prevalence = metrics["split"]["test"]["fraud_rate"]
-    for name in ("qkeras", "float", "gbdt", "firmware"):
+    for name in ("qkeras", "float", "random_forest", "xgboost", "firmware"):
         model = metrics["models"][name]
         # A constant score has AP = prevalence and AUC = 0.5.
         assert model["average_precision"] > 3 * prevalence, name
@@ -55,7 +56,7 @@ def test_second_run_is_skipped(tiny_run, capsys):
     before = (tiny_run / "manifest.json").read_text()
     assert cli("all", "--run", "tiny", "--projects-dir", str(tiny_run.parent)) == 0
     out = capsys.readouterr().out
-    assert out.count("up to date") == 10 and "report/index.html" in out
+    assert out.count("up to date") == 11 and "report/index.html" in out
     assert (tiny_run / "manifest.json").read_text() == before
 
 

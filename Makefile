@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup data train hls explain quality rtl sim synth pnr timing delay-model baseline report all test bench clean
+.PHONY: help setup data train hls explain quality export serving rtl sim synth pnr timing delay-model baseline report all test bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -74,7 +74,15 @@ delay-model: timing
 baseline: train
 	$(CLI) baseline --run $(RUN) $(ARGS)
 
-report: sim synth pnr baseline explain
+# The float twin as ONNX and npz weights (checked against Keras), for the other back ends.
+export: train
+	$(CLI) export --run $(RUN) $(ARGS)
+
+# Poisson load through a dynamic batcher in front of each CPU/GPU back end (serving.*).
+serving: export
+	$(CLI) serving --run $(RUN) $(ARGS)
+
+report: sim synth pnr baseline explain serving
 	$(CLI) report --run $(RUN) $(ARGS)
 
 all: setup

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fraudfpga.gpu_baseline.artifacts import BASELINE
+from fraudfpga.gpu_baseline.artifacts import BASELINE, SERVING
+from fraudfpga.hls.network import FixedNetwork
 from fraudfpga.hls.artifacts import (BIT_EXACTNESS, EXPLAIN_PLOT, EXPLAIN_SUMMARY,
                                      FIRMWARE_METRICS, GOLDEN, NETWORK, REASON_CODES, VENDOR)
 from fraudfpga.models.artifacts import DATA_SUMMARY, MODEL_METRICS, SCALER, TEST_SCORES
@@ -23,12 +24,14 @@ from fraudfpga.sim.artifacts import (PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOS
 from .fpga_figures import fpga_figures
 from .quality import QUALITY_SUMMARY
 from .report_models import comparison_lines, label, reason_codes_section, seeds_section
+from .report_serving import (FPGA, decision, decision_section, network_input_bytes,
+                             plot_decision)
 from .registry import Step, register
 from .runfolder import RunFolder, atomic_path, write_json
 
 REPORT_DIR = "report"
 PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "roc.png", "precision_recall.png",
-         Path(EXPLAIN_PLOT).name)
+         Path(EXPLAIN_PLOT).name, "decision.png")
 REPORT_FILES = ("report/index.html", "report/report.md", "report/summary.json",
                 *(f"report/{p}" for p in PLOTS))
 
@@ -51,7 +54,6 @@ def run_metrics(run: RunFolder, firmware: bool = True) -> dict:
 
 def _firmware_logits(run: RunFolder) -> np.ndarray:
     from fraudfpga.hls.codec import FirmwareCodec
-    from fraudfpga.hls.network import FixedNetwork
     from fraudfpga.models.split import Scaler
 
     network = FixedNetwork.load(run.path(NETWORK))
@@ -143,7 +145,9 @@ def _fmt(value, digits=4) -> str:
     return str(value)
 
 
-def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tuple]]:
+def _sections(run: RunFolder, fpga: dict, baseline: dict,
+              serving: tuple[dict, dict, dict, int]) -> tuple[dict, list[tuple]]:
+    serving_results, decision_result, link, network_bytes = serving
     metrics = run_metrics(run)
     period = metrics["test_period"]
     exact = _load(run, BIT_EXACTNESS)
@@ -156,7 +160,9 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
     batch1 = rows[rows.batch_size == 1].sort_values("p50_latency_ms").iloc[0]
     fastest = rows.sort_values("transactions_per_s", ascending=False).iloc[0]
     where = f"{device['name']} ({device['label']})"
-    ratio = batch1["p50_latency_ms"] * 1e6 / fpga["latency_ns"]
+    fastest_backend = decision_result["fastest_backend"]
+    sides = decision_result["sides"]
+    fpga_side = sides[FPGA]
     headline = {
         "fpga_latency_ns": fpga["latency_ns"], "fpga_latency_cycles": fpga["latency_cycles"],
         "fpga_clock_mhz": fpga["clock_mhz"], "fpga_clock_source": fpga["clock_source"],
@@ -164,7 +170,13 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         "baseline_device": where,
         "baseline_best_batch1_p50_ms": float(batch1["p50_latency_ms"]),
         "baseline_best_batch1_setting": f"{batch1['model']}, {batch1['compile']}, {batch1['variant']}",
-        "latency_ratio_baseline_over_fpga": ratio,
+        "fastest_backend": fastest_backend,
+        "fastest_backend_batch1_p50_us": sides[fastest_backend]["batch1_p50_us"]
+        if fastest_backend else None,
+        "fpga_end_to_end_us": fpga_side["batch1_p50_us"],
+        "latency_ratio_fastest_backend_over_fpga_end_to_end":
+            sides[fastest_backend]["batch1_p50_us"] / fpga_side["batch1_p50_us"]
+            if fastest_backend else None,
         "fpga_throughput_per_instance_tx_s": fpga["throughput_per_instance_tx_s"],
         "fpga_card_throughput_tx_s": fpga.get("card_throughput_tx_s"),
         "baseline_best_throughput_tx_s": float(fastest["transactions_per_s"]),
@@ -198,10 +210,16 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
         f"one new transaction every {fpga['initiation_interval_cycles']:g} cycle(s): "
         f"{fpga['throughput_per_instance_tx_s'] / 1e6:,.0f} M transactions/s per instance "
         f"({fpga['throughput_kind']}).",
-        f"**TensorFlow on {where}**: best p50 latency for one transaction "
-        f"{batch1['p50_latency_ms']:.3f} ms ({headline['baseline_best_batch1_setting']}), "
-        f"{ratio:,.0f} times the FPGA's; best throughput {fastest['transactions_per_s']:,.0f} "
-        f"transactions/s at batch {int(fastest['batch_size']):,} (measured on this machine).",
+        *([f"**Fastest CPU/GPU back end**: {sides[fastest_backend]['label']}, "
+           f"{sides[fastest_backend]['batch1_p50_us']:.1f} us per transaction at batch 1 (p50, "
+           f"measured); the FPGA's end-to-end latency with the host link is "
+           f"{fpga_side['batch1_p50_us']:.2f} us ({link['name']}, assumed), "
+           f"{headline['latency_ratio_fastest_backend_over_fpga_end_to_end']:.1f} times lower."]
+          if fastest_backend else []),
+        f"**TensorFlow on {where}** (the baseline): best p50 latency for one transaction "
+        f"{batch1['p50_latency_ms']:.3f} ms ({headline['baseline_best_batch1_setting']}); best "
+        f"throughput {fastest['transactions_per_s']:,.0f} transactions/s at batch "
+        f"{int(fastest['batch_size']):,} (measured on this machine).",
         quality_line,
         f"**Trust**: the RTL reproduced the firmware's C simulation on {sim['vectors_checked']:,} "
         f"vectors with {sim['mismatch_count']} mismatches; the C simulation equals an independent "
@@ -307,6 +325,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict) -> tuple[dict, list[tu
             "'host copy': copy to the device and read-back included.",
             "![latency](latency_vs_batch.png)", "![throughput](throughput_vs_batch.png)"],
          ["FPGA figure", "value", "how it was obtained"], fpga_rows),
+        decision_section(serving_results, decision_result, link, network_bytes),
         ("TensorFlow baseline: fastest setting per batch size",
          [f"Measured on {where} with TensorFlow {device['tensorflow']}."],
          ["variant", "batch", "model, compile", "p50 ms", "p99 ms", "tx/s (p50)"], baseline_rows),
@@ -415,7 +434,13 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     timing_plot.unlink(missing_ok=True)
     if TIMING_PLOT in run.optional_inputs:
         shutil.copy(run.path(TIMING_PLOT), timing_plot)
-    headline, sections = _sections(run, fpga, baseline)
+    serving = _load(run, SERVING)
+    network = FixedNetwork.load(run.path(NETWORK))
+    network_bytes = network_input_bytes(network.input_type.width, network.n_inputs)
+    link = cfg["serving"]["link"]
+    decided = decision(serving, fpga, network_bytes, link)
+    plot_decision(decided, out / "decision.png")
+    headline, sections = _sections(run, fpga, baseline, (serving, decided, link, network_bytes))
     title = f"fraudfpga report: run '{run.root.name}'"
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(_markdown(title, sections))
@@ -431,13 +456,14 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
 register(Step(
     name="report", command="report",
     help="write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
-    reads=("hls.part", "hls.clock_period_ns", "report"),
+    reads=("hls.part", "hls.clock_period_ns", "report", "serving.link"),
     inputs=(MODEL_METRICS, TEST_SCORES, DATA_SUMMARY, SCALER, FIRMWARE_METRICS, GOLDEN, NETWORK,
             BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE, EXPLAIN_SUMMARY,
-            REASON_CODES, EXPLAIN_PLOT),
+            REASON_CODES, EXPLAIN_PLOT, SERVING),
     optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY),
     outputs=REPORT_FILES, body=build_report,
-    code=("fraudfpga.report", "fraudfpga.report_models", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
+    code=("fraudfpga.report", "fraudfpga.report_models", "fraudfpga.report_serving",
+          "fraudfpga.gpu_baseline.serving", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
           "fraudfpga.hls.fixed", "fraudfpga.hls.network")))
 
 

@@ -205,6 +205,46 @@ class BaselineConfig:
 
 
 @dataclass
+class LinkConfig:
+    name: str = setting("PCIe Gen4 x16 DMA", "host link between the CPU and the FPGA card")
+    round_trip_us: float = setting(
+        2.0, "assumed round trip of one request over the link (host write, device DMA read of "
+             "the input, DMA write of the result)", min=0)
+    gbytes_per_s: float = setting(25.0, "assumed usable link bandwidth per direction, GB/s",
+                                  min=0, min_exclusive=True)
+    source: str = setting(
+        "assumption: 16 GT/s x 16 lanes with 128b/130b coding = 31.5 GB/s per direction "
+        "(PCI-SIG PCIe 4.0 base specification), about 25 GB/s usable for DMA; small DMA reads "
+        "take about 0.5-1 us (Neugebauer et al., 'Understanding PCIe performance for end host "
+        "networking', SIGCOMM 2018), two of them per request",
+        "where the link figures come from (shown in the report)")
+
+
+@dataclass
+class ServingConfig:
+    backends: list[str] = setting(["tensorflow-xla", "onnxruntime"],
+                                  "CPU/GPU back ends driven through the load trace "
+                                  "(tensorflow, tensorflow-xla, onnxruntime)")
+    loads: list[float] = setting([1e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7],
+                                 "offered loads (transactions/s) of the Poisson trace; a back "
+                                 "end's sweep stops at its first saturated level", min=1)
+    seconds_per_load: float = setting(0.3, "trace length per load level (virtual seconds)",
+                                      min=0.01, max=60)
+    max_batch: int = setting(256, "dynamic batcher: largest batch", min=1)
+    max_queue_delay_us: float = setting(50.0, "dynamic batcher: longest wait for a fuller "
+                                              "batch (Triton's max_queue_delay_microseconds)",
+                                        min=0)
+    max_wait_ms: float = setting(50.0, "a request queued longer than this is dropped", min=0,
+                                 min_exclusive=True)
+    latency_targets_us: list[float] = setting([100.0, 1000.0, 10000.0],
+                                              "p99 targets of the decision table (us)", min=0)
+    batch1_calls: int = setting(2000, "calls of the bare batch-1 loop per back end", min=10)
+    seed: int = setting(0, "seed of the arrival trace", min=0)
+    link: LinkConfig = section(LinkConfig, "the FPGA's host link (assumptions, with their "
+                                           "source)")
+
+
+@dataclass
 class ReportConfig:
     max_utilization: float = setting(0.7, "share of the part's LUT/FF/DSP the instance "
                                           "estimate may use", min=0, max=1, min_exclusive=True)
@@ -262,6 +302,8 @@ class Config:
     fpga: FpgaConfig = section(FpgaConfig, "timing-driven pipelining and place and route on an open "
                                            "FPGA family (make rtl, make pnr, make timing)")
     baseline: BaselineConfig = section(BaselineConfig, "TensorFlow latency/throughput (make baseline)")
+    serving: ServingConfig = section(ServingConfig, "serving under load: Poisson trace, dynamic "
+                                                    "batcher, back ends and the FPGA (make serving)")
     report: ReportConfig = section(ReportConfig, "the report")
     evaluation: EvaluationConfig = section(EvaluationConfig, "test-set metrics")
     quality: QualityConfig = section(QualityConfig, "several training seeds (make quality)")

@@ -1,3 +1,8 @@
 """Files the baseline step writes in the run folder."""
 
 BASELINE = "baseline/results.json"
+ONNX_MODEL = "baseline/float_model.onnx"
+WEIGHTS = "baseline/float_weights.npz"
+EXPORT = "baseline/export.json"
+SERVING = "baseline/serving.json"
+DECISION_PLOT = "baseline/decision.png"

@@ -32,20 +32,20 @@ def device_info() -> dict:
     gpus = tf.config.list_physical_devices("GPU")
     info = {"tensorflow": tf.__version__, "cuda_build": build.get("cuda_version"),
             "cudnn_build": build.get("cudnn_version"), "host": platform.node(),
-            "host_cpu": _cpu_name(), "host_cores": os.cpu_count()}
+            "host_cpu": cpu_name(), "host_cores": os.cpu_count()}
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         info |= {"type": "GPU", "device": "/GPU:0", "name": details.get("device_name", gpus[0].name),
                  "compute_capability": details.get("compute_capability"),
                  "driver": _nvidia_driver(), "label": "GPU"}
     else:
-        info |= {"type": "CPU", "device": "/CPU:0", "name": _cpu_name(), "driver": None,
+        info |= {"type": "CPU", "device": "/CPU:0", "name": cpu_name(), "driver": None,
                  "label": CPU_FALLBACK,
                  "note": "no GPU visible to TensorFlow: every figure is a CPU fallback"}
     return info
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

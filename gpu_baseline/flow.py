@@ -5,9 +5,12 @@ from __future__ import annotations
 from fraudfpga.models.artifacts import (DATA_SUMMARY, FLOAT_MODEL, QKERAS_MODEL, SCALER,
                                         SPLIT_FILES)
 from fraudfpga.registry import Step, register
+from fraudfpga.schema import register_check
 from fraudfpga.runfolder import RunFolder, write_json
 
-from .artifacts import BASELINE
+from .artifacts import BASELINE, EXPORT, ONNX_MODEL, SERVING, WEIGHTS
+
+EXPORT_TOLERANCE = 1e-4  # largest |exported - Keras| logit difference accepted
 
 
 def measure(run: RunFolder, cfg, progress=print) -> None:
@@ -29,6 +32,109 @@ def _device() -> dict:
     device = device_info()
     return {"device": device["name"], "tensorflow": device["tensorflow"]}
 
+
+def export(run: RunFolder, cfg, progress=print) -> None:
+    from fraudfpga.models.dataset import PreparedData
+    from fraudfpga.models.network import load_model
+
+    from .export import export_float_model
+
+    data = PreparedData(run.root)
+    check = export_float_model(load_model(run.path(FLOAT_MODEL)), run.path(ONNX_MODEL),
+                               run.path(WEIGHTS), data.inputs("test"))
+    write_json(run.path(EXPORT), check | {"tolerance": EXPORT_TOLERANCE})
+    for kind in ("onnx", "npz"):
+        difference = check[kind]["max_abs_difference_vs_keras"]
+        progress(f"[export] {kind}: largest |exported - Keras| logit difference {difference:.2e} "
+                 f"on {check['rows_checked']:,} test rows")
+        if difference > EXPORT_TOLERANCE:
+            raise RuntimeError(f"the {kind} export of the float twin differs from the Keras model "
+                               f"by {difference:.3g} (> {EXPORT_TOLERANCE:g}); see {run.path(EXPORT)}")
+
+
+def serve(run: RunFolder, cfg, progress=print) -> None:
+    from fraudfpga.models.dataset import PreparedData
+
+    from .backends import backend
+    from .serving import (BatchPolicy, highest_load_under, poisson_arrivals, serve_batched,
+                          summarize, time_batch1)
+
+    settings = cfg["serving"]
+    inputs = PreparedData(run.root).inputs("test")
+    policy = BatchPolicy(settings["max_batch"], settings["max_queue_delay_us"] * 1e-6,
+                         settings["max_wait_ms"] * 1e-3)
+    paths = {"keras": run.path(FLOAT_MODEL), "onnx": run.path(ONNX_MODEL)}
+    results, skipped = {}, {}
+    for name in settings["backends"]:
+        chosen = backend(name)
+        why = chosen.missing()
+        if why:
+            progress(f"[serving] {name} skipped: {why}")
+            skipped[name] = why
+            continue
+        session = chosen.load(paths, settings["max_batch"])
+        session.predict(inputs[:settings["max_batch"]])  # warm-up: compilation, allocation
+        batch1 = time_batch1(session.predict, inputs, settings["batch1_calls"])
+        progress(f"[serving] {name} on {session.device}: batch-1 p50 {batch1['p50_us']:.1f} us, "
+                 f"p99 {batch1['p99_us']:.1f} us")
+        levels = []
+        for index, load in enumerate(settings["loads"]):
+            arrivals = poisson_arrivals(load, settings["seconds_per_load"], settings["seed"] + index)
+            level = summarize(serve_batched(arrivals, session.predict, inputs, policy), load,
+                              arrivals.size)
+            levels.append(level)
+            progress(f"[serving] {name} {load:>12,.0f} tx/s: " + (
+                f"SATURATED (achieved {level['achieved_per_s']:,.0f} tx/s, {level['dropped']:,} "
+                "dropped)" if level["saturated"] else
+                f"p50 {level['p50_us']:.0f} us, p99 {level['p99_us']:.0f} us, p99.9 "
+                f"{level['p999_us']:.0f} us, mean batch {level['mean_batch']:.1f}"))
+            if level["saturated"]:
+                break
+        results[name] = {
+            "description": chosen.description, "device": session.device, "kind": session.kind,
+            "label": "GPU" if session.kind == "GPU" else "CPU", "versions": session.versions,
+            "batch1": batch1, "levels": levels,
+            "highest_load_under_us": {str(t): highest_load_under(levels, t)
+                                      for t in settings["latency_targets_us"]}}
+    write_json(run.path(SERVING), {
+        "kind": "measured on this machine: real back-end calls on test transactions, timed; "
+                "queueing and batching on a virtual clock",
+        "policy": {"max_batch": settings["max_batch"],
+                   "max_queue_delay_us": settings["max_queue_delay_us"],
+                   "max_wait_ms": settings["max_wait_ms"]},
+        "trace": {"process": "Poisson, open loop", "loads": settings["loads"],
+                  "seconds_per_load": settings["seconds_per_load"], "seed": settings["seed"]},
+        "latency_targets_us": settings["latency_targets_us"],
+        "backends": results, "skipped": skipped})
+
+
+def _check_backends(config: dict) -> list[str]:
+    from .backends import known_backends
+
+    known = known_backends()
+    return [f"serving.backends: unknown back end {name!r}; available: {', '.join(known)}"
+            for name in config["serving"]["backends"] if name not in known]
+
+
+register_check(_check_backends)
+
+register(Step(
+    name="export", command="export",
+    help="export the float twin to ONNX and plain weights (npz), checked against Keras",
+    reads=(), inputs=(FLOAT_MODEL, SPLIT_FILES["test"], SCALER, DATA_SUMMARY),
+    outputs=(ONNX_MODEL, WEIGHTS, EXPORT), body=export,
+    code=("fraudfpga.gpu_baseline.export", "fraudfpga.gpu_baseline.flow",
+          "fraudfpga.models.network", "fraudfpga.models.dataset")))
+
+register(Step(
+    name="serving", command="serving",
+    help="Poisson load through a dynamic batcher in front of each CPU/GPU back end: p50/p99, "
+         "throughput, drops",
+    reads=("serving",), inputs=(FLOAT_MODEL, ONNX_MODEL, SPLIT_FILES["test"], SCALER,
+                                DATA_SUMMARY),
+    outputs=(SERVING,), body=serve,
+    code=("fraudfpga.gpu_baseline", "fraudfpga.models.network", "fraudfpga.models.dataset"),
+    environment=_device))
 
 register(Step(
     name="baseline", command="baseline",

@@ -1,0 +1,60 @@
+"""Export of the float twin for the back ends outside TensorFlow: ONNX (tf2onnx, opset 17) for
+ONNX Runtime, and the plain weights (`npz`: kernel_i, bias_i per dense layer, ReLU between) for
+the standalone GPU script. Both are checked against the Keras model's outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fraudfpga.runfolder import atomic_path
+
+OPSET = 17
+
+
+def dense_weights(model) -> dict[str, np.ndarray]:
+    """kernel_0, bias_0, kernel_1, ... of the model's dense layers, in order."""
+    arrays = {}
+    dense = [layer for layer in model.layers if layer.weights]
+    for index, layer in enumerate(dense):
+        kernel, bias = layer.get_weights()
+        arrays[f"kernel_{index}"] = kernel.astype(np.float32)
+        arrays[f"bias_{index}"] = bias.astype(np.float32)
+    return arrays
+
+
+def numpy_forward(weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The MLP from its exported weights: dense, ReLU between, a logit out."""
+    layers = len(weights) // 2
+    h = np.asarray(x, np.float32)
+    for index in range(layers):
+        h = h @ weights[f"kernel_{index}"] + weights[f"bias_{index}"]
+        if index < layers - 1:
+            h = np.maximum(h, 0)
+    return h[:, 0]
+
+
+def export_float_model(model, onnx_path, weights_path, check_inputs: np.ndarray) -> dict:
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+
+    n_inputs = check_inputs.shape[1]
+    spec = (tf.TensorSpec((None, n_inputs), tf.float32, name="features"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    with atomic_path(onnx_path) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    weights = dense_weights(model)
+    with atomic_path(weights_path) as tmp:
+        with open(tmp, "wb") as handle:  # np.savez would append .npz to a bare path
+            np.savez(handle, **weights)
+
+    x = np.ascontiguousarray(check_inputs, dtype=np.float32)
+    keras_out = model.predict(x, batch_size=8192, verbose=0)[:, 0]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x})[0][:, 0]
+    npz_out = numpy_forward(weights, x)
+    return {"onnx": {"opset": OPSET, "tf2onnx": tf2onnx.__version__,
+                     "max_abs_difference_vs_keras": float(np.abs(onnx_out - keras_out).max())},
+            "npz": {"layers": len(weights) // 2,
+                    "max_abs_difference_vs_keras": float(np.abs(npz_out - keras_out).max())},
+            "rows_checked": int(len(x))}

@@ -97,6 +97,57 @@ print(json.dumps({"vectors": result["outputs"], "mismatches": result["mismatch_c
                   "peak_memory_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}))
 """
 
+SERVING_LOAD = """
+import json, resource, tempfile, time
+from pathlib import Path
+import numpy as np
+from fraudfpga.config import default_config
+from fraudfpga.kerasenv import set_seeds
+from fraudfpga.models.network import build_float_model
+from fraudfpga.gpu_baseline.backends import backend
+from fraudfpga.gpu_baseline.export import export_float_model
+from fraudfpga.gpu_baseline.serving import (BatchPolicy, poisson_arrivals, serve_batched,
+                                            summarize, time_batch1)
+config = default_config()
+settings = config["serving"]
+set_seeds(0)
+model = build_float_model(15, config["model"])  # random weights: they do not change the speed
+inputs = np.random.default_rng(0).normal(size=(59_660, 15)).astype(np.float32)
+folder = Path(tempfile.mkdtemp())
+export_float_model(model, folder / "m.onnx", folder / "w.npz", inputs[:1000])
+model.save(folder / "m.h5", save_format="h5")
+paths = {"keras": folder / "m.h5", "onnx": folder / "m.onnx"}
+policy = BatchPolicy(settings["max_batch"], settings["max_queue_delay_us"] * 1e-6,
+                     settings["max_wait_ms"] * 1e-3)
+start = time.perf_counter()
+saturation = {}
+for name in settings["backends"]:
+    session = backend(name).load(paths, settings["max_batch"])
+    saturation[name] = None
+    for index, load in enumerate(settings["loads"]):
+        arrivals = poisson_arrivals(load, settings["seconds_per_load"], index)
+        level = summarize(serve_batched(arrivals, session.predict, inputs, policy), load,
+                          arrivals.size, settings["seconds_per_load"])
+        if level["saturated"]:
+            saturation[name] = load
+            break
+seconds = time.perf_counter() - start
+import onnxruntime as ort
+bare = ort.InferenceSession(str(paths["onnx"]), providers=["CPUExecutionProvider"])
+name_in = bare.get_inputs()[0].name
+times = []
+for i in range(5000):
+    row = np.ascontiguousarray(inputs[i][None, :])
+    t0 = time.perf_counter(); bare.run(None, {name_in: row}); times.append(time.perf_counter() - t0)
+bare_p50 = float(np.percentile(times[500:], 50) * 1e6)
+harness = time_batch1(backend("onnxruntime").load(paths, 1).predict, inputs, 5000)["p50_us"]
+print(json.dumps({"seconds": round(seconds, 1), "first_saturated_load": saturation,
+                  "onnxruntime_bare_batch1_p50_us": round(bare_p50, 2),
+                  "onnxruntime_harness_batch1_p50_us": round(harness, 2),
+                  "harness_over_bare": round(harness / bare_p50, 3),
+                  "peak_memory_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}))
+"""
+
 BENCHMARKS = {
     "simulate_featurize": {
         "what": "simulate + featurise the default data (5,000 customers, 10,000 terminals, "
@@ -117,6 +168,13 @@ BENCHMARKS = {
         "code": RTL_SIM_THROUGHPUT,
         "targets": {"vectors_per_s": 10_000},
         "higher_is_better": True,
+    },
+    "serving_load": {
+        "what": "the default serving sweep (Poisson loads 1e3 .. 1e7 tx/s, dynamic batcher) of "
+                "every default back end on a default-size float model, and the ONNX Runtime "
+                "back end's batch-1 p50 against a bare InferenceSession.run loop",
+        "code": SERVING_LOAD,
+        "targets": {"seconds": 300, "harness_over_bare": 2.0},
     },
 }
 

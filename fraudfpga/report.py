@@ -24,8 +24,8 @@ from fraudfpga.sim.artifacts import (PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOS
 from .fpga_figures import fpga_figures
 from .quality import QUALITY_SUMMARY
 from .report_models import comparison_lines, label, reason_codes_section, seeds_section
-from .report_serving import (FPGA, decision, decision_section, network_input_bytes,
-                             plot_decision)
+from .report_serving import (FPGA, GPU_RESULTS, decision, decision_section, gpu_results_section,
+                             network_input_bytes, plot_decision)
 from .registry import Step, register
 from .runfolder import RunFolder, atomic_path, write_json
 
@@ -326,6 +326,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict,
             "![latency](latency_vs_batch.png)", "![throughput](throughput_vs_batch.png)"],
          ["FPGA figure", "value", "how it was obtained"], fpga_rows),
         decision_section(serving_results, decision_result, link, network_bytes),
+        gpu_results_section(),
         ("TensorFlow baseline: fastest setting per batch size",
          [f"Measured on {where} with TensorFlow {device['tensorflow']}."],
          ["variant", "batch", "model, compile", "p50 ms", "p99 ms", "tx/s (p50)"], baseline_rows),
@@ -462,6 +463,7 @@ register(Step(
             REASON_CODES, EXPLAIN_PLOT, SERVING),
     optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY),
     outputs=REPORT_FILES, body=build_report,
+    external_inputs=lambda cfg: [str(p) for p in sorted(GPU_RESULTS.glob("*.json"))],
     code=("fraudfpga.report", "fraudfpga.report_models", "fraudfpga.report_serving",
           "fraudfpga.gpu_baseline.serving", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
           "fraudfpga.hls.fixed", "fraudfpga.hls.network")))

@@ -28,7 +28,8 @@ def fpga_levels(serving: dict, path: FpgaPath) -> list[dict]:
     levels = []
     for index, load in enumerate(trace["loads"]):
         arrivals = poisson_arrivals(load, trace["seconds_per_load"], trace["seed"] + index)
-        levels.append(summarize(serve_fpga(arrivals, path), load, arrivals.size))
+        levels.append(summarize(serve_fpga(arrivals, path), load, arrivals.size,
+                                trace["seconds_per_load"]))
     return levels
 
 
@@ -147,3 +148,31 @@ def _winner(sides: dict, target: float) -> str:
 def network_input_bytes(input_width_bits: int, n_inputs: int) -> int:
     """Bytes of one transaction's input bus (what the host sends per request)."""
     return int(np.ceil(input_width_bits * n_inputs / 8))
+
+
+GPU_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+
+
+def gpu_results_section(folder: Path = GPU_RESULTS) -> tuple:
+    """Committed results of `gpu_standalone.py` from a lent accelerator machine, each labelled
+    with its card and date: they were not measured on this run's machine."""
+    import json
+
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    rows = []
+    for path in files:
+        r = json.loads(path.read_text())
+        one, best = r["batch1_best"], r["throughput_best"]
+        rows.append([f"{r['device_name']} ({r['device']})", r["date"],
+                     f"{r['framework']} {', '.join(f'{k} {v}' for k, v in r['versions'].items())}",
+                     f"{one['p50_us']:.1f} us ({one['mode']}, {one['variant']})",
+                     f"{best['transactions_per_s']:,.0f} tx/s at batch {best['batch_size']:,} "
+                     f"({best['mode']}, {best['variant']})", path.name])
+    text = (["Measured by `gpu_baseline/gpu_standalone.py` on lent accelerator machines, not on "
+             "this run's machine, with the weights of the run that was exported then; committed "
+             "under docs/results/."] if rows else
+            ["No GPU results are committed yet (docs/results/): no accelerator machine has run "
+             "`gpu_baseline/gpu_standalone.py` for this project."])
+    return ("GPU results (committed)", text,
+            ["device", "date", "framework", "batch-1 p50", "best throughput", "file"] if rows
+            else None, rows or None)

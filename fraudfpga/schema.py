@@ -225,7 +225,7 @@ class ServingConfig:
     backends: list[str] = setting(["tensorflow-xla", "onnxruntime"],
                                   "CPU/GPU back ends driven through the load trace "
                                   "(tensorflow, tensorflow-xla, onnxruntime)")
-    loads: list[float] = setting([1e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7],
+    loads: list[float] = setting([1e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 3e7],
                                  "offered loads (transactions/s) of the Poisson trace; a back "
                                  "end's sweep stops at its first saturated level", min=1)
     seconds_per_load: float = setting(0.3, "trace length per load level (virtual seconds)",

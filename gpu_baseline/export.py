@@ -9,6 +9,7 @@ import numpy as np
 from fraudfpga.runfolder import atomic_path
 
 OPSET = 17
+CHECK_ROWS = 512  # rows shipped with the weights for the standalone script's own check
 
 
 def dense_weights(model) -> dict[str, np.ndarray]:
@@ -24,7 +25,7 @@ def dense_weights(model) -> dict[str, np.ndarray]:
 
 def numpy_forward(weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """The MLP from its exported weights: dense, ReLU between, a logit out."""
-    layers = len(weights) // 2
+    layers = sum(1 for key in weights if key.startswith("kernel_"))
     h = np.asarray(x, np.float32)
     for index in range(layers):
         h = h @ weights[f"kernel_{index}"] + weights[f"bias_{index}"]
@@ -44,17 +45,18 @@ def export_float_model(model, onnx_path, weights_path, check_inputs: np.ndarray)
     with atomic_path(onnx_path) as tmp:
         tmp.write_bytes(proto.SerializeToString())
     weights = dense_weights(model)
-    with atomic_path(weights_path) as tmp:
-        with open(tmp, "wb") as handle:  # np.savez would append .npz to a bare path
-            np.savez(handle, **weights)
-
     x = np.ascontiguousarray(check_inputs, dtype=np.float32)
     keras_out = model.predict(x, batch_size=8192, verbose=0)[:, 0]
+    with atomic_path(weights_path) as tmp:
+        with open(tmp, "wb") as handle:  # np.savez would append .npz to a bare path
+            np.savez(handle, **weights, check_inputs=x[:CHECK_ROWS],
+                     check_logits=keras_out[:CHECK_ROWS])
+
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     onnx_out = session.run(None, {session.get_inputs()[0].name: x})[0][:, 0]
     npz_out = numpy_forward(weights, x)
     return {"onnx": {"opset": OPSET, "tf2onnx": tf2onnx.__version__,
                      "max_abs_difference_vs_keras": float(np.abs(onnx_out - keras_out).max())},
-            "npz": {"layers": len(weights) // 2,
+            "npz": {"layers": len(weights) // 2, "check_rows": int(min(CHECK_ROWS, len(x))),
                     "max_abs_difference_vs_keras": float(np.abs(npz_out - keras_out).max())},
             "rows_checked": int(len(x))}

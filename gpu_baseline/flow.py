@@ -81,7 +81,7 @@ def serve(run: RunFolder, cfg, progress=print) -> None:
         for index, load in enumerate(settings["loads"]):
             arrivals = poisson_arrivals(load, settings["seconds_per_load"], settings["seed"] + index)
             level = summarize(serve_batched(arrivals, session.predict, inputs, policy), load,
-                              arrivals.size)
+                              arrivals.size, settings["seconds_per_load"])
             levels.append(level)
             progress(f"[serving] {name} {load:>12,.0f} tx/s: " + (
                 f"SATURATED (achieved {level['achieved_per_s']:,.0f} tx/s, {level['dropped']:,} "

@@ -40,7 +40,7 @@ class Served:
     latency_s: np.ndarray   # per served request, arrival to result
     dropped: int
     batches: np.ndarray     # size of each batch sent
-    span_s: float           # first arrival to last completion
+    end_s: float            # last completion (the trace starts at 0)
     service_s: float        # total time in back-end calls (measured)
 
 
@@ -72,8 +72,7 @@ def serve_batched(arrivals: np.ndarray, call, inputs: np.ndarray, policy: BatchP
         sizes.append(end - i)
         i = end
     served = latency[~np.isnan(latency)]
-    span = (free_at - arrivals[0]) if n else 0.0
-    return Served(served, dropped, np.asarray(sizes), span, busy)
+    return Served(served, dropped, np.asarray(sizes), free_at, busy)
 
 
 @dataclass(frozen=True)
@@ -102,12 +101,14 @@ def serve_fpga(arrivals: np.ndarray, path: FpgaPath) -> Served:
     start = slot * k + np.maximum.accumulate(arrivals - slot * k) if arrivals.size else arrivals
     done = start + path.end_to_end_s()
     return Served(done - arrivals, 0, np.ones(arrivals.size, dtype=int),
-                  float(done[-1] - arrivals[0]) if arrivals.size else 0.0, 0.0)
+                  float(done[-1]) if arrivals.size else 0.0, 0.0)
 
 
-def summarize(served: Served, offered: float, arrivals: int) -> dict:
-    achieved = served.latency_s.size / served.span_s if served.span_s > 0 else 0.0
-    saturated = served.dropped > 0 or achieved < SUSTAINED * offered
+def summarize(served: Served, offered: float, arrivals: int, seconds: float) -> dict:
+    """One load level. Achieved throughput: requests served over the trace's length, or until
+    the last result when the back end finished later (a backlog)."""
+    achieved = served.latency_s.size / max(seconds, served.end_s)
+    saturated = served.dropped > 0 or achieved < SUSTAINED * arrivals / seconds
     result = {"offered_per_s": offered, "arrivals": arrivals, "served": int(served.latency_s.size),
               "dropped": served.dropped, "achieved_per_s": achieved, "saturated": bool(saturated),
               "mean_batch": float(served.batches.mean()) if served.batches.size else 0.0}

@@ -189,7 +189,7 @@ def test_cli_makefile_and_readme_follow_the_registry():
                                                             for s in STEPS.values()}
     assert [s.name for s in steps_of("all")] == [
         "data", "train", "hls", "explain", "synth_vendor", "rtl", "sim", "synth_yosys", "pnr",
-        "baseline", "report"]
+        "export", "serving", "baseline", "report"]
 
 
 def test_a_projects_folder_with_spaces_is_refused_before_the_build(tmp_path):

@@ -119,7 +119,7 @@ def run_command(args) -> int:
     from .config import requested_settings
     from .pipeline import print_metrics, steps_of
     from .registry import run_step
-    from .runfolder import RunFolder
+    from .runfolder import RunFolder, code_fingerprint
 
     if args.command == "steps":
         print_steps()
@@ -144,7 +144,10 @@ def run_command(args) -> int:
         print(yaml.safe_dump(run.config, sort_keys=False), end="")
         return 0
     ran_models = False
-    for step in steps_of(args.command):
+    steps = steps_of(args.command)
+    for step in steps:  # fingerprint the code this process loaded, before any step runs
+        code_fingerprint(tuple(step.code))
+    for step in steps:
         run_step(run, step, force=args.force)
         ran_models |= step.name in ("train", "hls")
     if ran_models:

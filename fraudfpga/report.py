@@ -280,6 +280,12 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict,
     if fpga.get("card_throughput_tx_s"):
         fpga_rows.append([f"throughput, whole {fpga['part']}", f"{fpga['card_throughput_tx_s']:,.0f} tx/s "
                           f"at {fpga['part_clock_mhz']:.0f} MHz", fpga["card_throughput_kind"]])
+        link_limit = fpga_side["link_limit_per_s"]
+        fpga_rows.append([f"throughput deliverable to a host over the {link['name']}",
+                          f"{min(link_limit, fpga['card_throughput_tx_s']):,.0f} tx/s",
+                          f"the part's figure bounded by the link: {link['gbytes_per_s']:g} GB/s / "
+                          f"{network_bytes} bytes per transaction = {link_limit:,.0f} tx/s "
+                          "(assumed link figures)"])
     if PNR in run.optional_inputs:
         pnr = _load(run, PNR)
         path = pnr["critical_path"] or {}

@@ -58,16 +58,17 @@ def plot_decision(result: dict, out: Path) -> None:
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5))
+    marks = []
     for name, side in result["sides"].items():
         ok = [lv for lv in side["levels"] if not lv["saturated"]]
         line, = ax.plot([lv["offered_per_s"] for lv in ok], [lv["p99_us"] for lv in ok],
                         marker="o" if name == FPGA else ".", label=side["label"],
                         color="black" if name == FPGA else None)
-        saturated = [lv for lv in side["levels"] if lv["saturated"]]
-        if saturated:
-            ax.scatter([lv["offered_per_s"] for lv in saturated],
-                       [ax.get_ylim()[1] if ok else 1e4] * len(saturated), marker="x", s=60,
-                       color=line.get_color())
+        marks += [(lv["offered_per_s"], line.get_color()) for lv in side["levels"]
+                  if lv["saturated"]]
+    top = ax.get_ylim()[1]
+    for load, color in marks:  # saturated levels have no latency: marked at the top
+        ax.scatter([load], [top], marker="x", s=60, color=color, clip_on=False)
     for target in result["targets"]:
         ax.axhline(target, color="grey", lw=0.7, ls=":")
     ax.set(xscale="log", yscale="log", xlabel="offered load (transactions/s, Poisson)",
@@ -93,13 +94,16 @@ def decision_section(serving: dict, result: dict, link: dict, network_bytes: int
         compute = (f"{side['compute_us']:.3f} us compute (measured cycles / timed clock), "
                    f"{side['batch1_p50_us']:.2f} us with the link (assumed)"
                    if name == FPGA else f"{side['batch1_p50_us']:.1f} us (batch-1 p50, measured)")
+        lowest = next((lv for lv in side["levels"] if not lv["saturated"]), None)
+        end_to_end = (f"{lowest['p50_us']:.1f} / {lowest['p99_us']:.1f} us at "
+                      f"{_load(lowest['offered_per_s'])}" if lowest else "saturated")
 
         def highest(target):
             load = side["highest"][target]
             beyond = saturated is None and load == top
             return f">= {_load(load)} (highest load tried)" if beyond else _load(load)
 
-        rows.append([side["label"], compute, *[highest(t) for t in targets],
+        rows.append([side["label"], compute, end_to_end, *[highest(t) for t in targets],
                      _load(saturated) if saturated else f"none up to {_load(top)}"])
     fastest = result["fastest_backend"]
     fpga = sides[FPGA]
@@ -128,7 +132,7 @@ def decision_section(serving: dict, result: dict, link: dict, network_bytes: int
             + " ".join(f"Under a p99 of {t:g} us: {_winner(sides, t)}." for t in targets))
     for name, why in serving.get("skipped", {}).items():
         text.append(f"Back end {name} skipped: {why}.")
-    header = ["side", "latency of one transaction",
+    header = ["side", "latency of one transaction", "end-to-end p50 / p99, lowest load",
               *[f"highest load, p99 <= {t:g} us" for t in targets], "first saturated load"]
     return ("Serving under load: the decision", text, header, rows)
 

@@ -517,6 +517,17 @@ def register_check(check) -> None:
     CHECKS.append(check)
 
 
+def register_names_check(key: str, what: str, known) -> None:
+    """Check that every name of the list at `key` is one of `known()` (a registry a stage owns:
+    tree references, back ends); the error lists the available ones."""
+    def check(config: dict) -> list[str]:
+        available = known()
+        return [f"{key}: unknown {what} {name!r}; available: {', '.join(available)}"
+                for name in lookup(config, key) if name not in available]
+
+    register_check(check)
+
+
 def validate(config: dict) -> dict:
     """Check every key's type, range and choices and the rules between keys; raise one
     ConfigError listing every problem (each names its key). Numbers given for float keys

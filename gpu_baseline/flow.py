@@ -5,7 +5,7 @@ from __future__ import annotations
 from fraudfpga.models.artifacts import (DATA_SUMMARY, FLOAT_MODEL, QKERAS_MODEL, SCALER,
                                         SPLIT_FILES)
 from fraudfpga.registry import Step, register
-from fraudfpga.schema import register_check
+from fraudfpga.schema import register_names_check
 from fraudfpga.runfolder import RunFolder, write_json
 
 from .artifacts import BASELINE, EXPORT, ONNX_MODEL, SERVING, WEIGHTS
@@ -108,15 +108,13 @@ def serve(run: RunFolder, cfg, progress=print) -> None:
         "backends": results, "skipped": skipped})
 
 
-def _check_backends(config: dict) -> list[str]:
+def _known_backends() -> list[str]:
     from .backends import known_backends
 
-    known = known_backends()
-    return [f"serving.backends: unknown back end {name!r}; available: {', '.join(known)}"
-            for name in config["serving"]["backends"] if name not in known]
+    return known_backends()
 
 
-register_check(_check_backends)
+register_names_check("serving.backends", "back end", _known_backends)
 
 register(Step(
     name="export", command="export",

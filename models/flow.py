@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from fraudfpga.registry import Step, register
-from fraudfpga.schema import register_check
+from fraudfpga.schema import register_names_check
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
 from .artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, MODEL_SUMMARY, QKERAS_MODEL,
@@ -96,15 +96,13 @@ PROTOCOLS = {
 }
 
 
-def _check_references(config: dict) -> list[str]:
+def _known_references() -> list[str]:
     from .references import known_references
 
-    known = known_references()
-    return [f"references.models: unknown reference {name!r}; known: {', '.join(known)}"
-            for name in config["references"]["models"] if name not in known]
+    return known_references()
 
 
-register_check(_check_references)
+register_names_check("references.models", "tree reference", _known_references)
 
 register(Step(
     name="data", command="data",

@@ -50,7 +50,7 @@ def decision(serving: dict, fpga: dict, network_bytes: int, link: dict) -> dict:
                    "highest": {t: highest_load_under(levels, t) for t in targets}}
     backends = [n for n in sides if n != FPGA]
     fastest = min(backends, key=lambda n: sides[n]["batch1_p50_us"]) if backends else None
-    return {"sides": sides, "targets": targets, "fastest_backend": fastest, "path": path}
+    return {"sides": sides, "targets": targets, "fastest_backend": fastest}
 
 
 def plot_decision(result: dict, out: Path) -> None:

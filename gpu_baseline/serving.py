@@ -41,14 +41,13 @@ class Served:
     dropped: int
     batches: np.ndarray     # size of each batch sent
     end_s: float            # last completion (the trace starts at 0)
-    service_s: float        # total time in back-end calls (measured)
 
 
 def serve_batched(arrivals: np.ndarray, call, inputs: np.ndarray, policy: BatchPolicy) -> Served:
     """Run the trace through the dynamic batcher and `call` (timed on real rows)."""
     n = arrivals.size
     latency = np.full(n, np.nan)
-    sizes, dropped, free_at, i, busy = [], 0, 0.0, 0, 0.0
+    sizes, dropped, free_at, i = [], 0, 0.0, 0
     rows = inputs.shape[0]
     while i < n:
         start = max(free_at, arrivals[i])
@@ -66,13 +65,12 @@ def serve_batched(arrivals: np.ndarray, call, inputs: np.ndarray, policy: BatchP
         t0 = time.perf_counter()
         call(batch)
         took = time.perf_counter() - t0
-        busy += took
         free_at = dispatch + took
         latency[i:end] = free_at - arrivals[i:end]
         sizes.append(end - i)
         i = end
     served = latency[~np.isnan(latency)]
-    return Served(served, dropped, np.asarray(sizes), free_at, busy)
+    return Served(served, dropped, np.asarray(sizes), free_at)
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def serve_fpga(arrivals: np.ndarray, path: FpgaPath) -> Served:
     start = slot * k + np.maximum.accumulate(arrivals - slot * k) if arrivals.size else arrivals
     done = start + path.end_to_end_s()
     return Served(done - arrivals, 0, np.ones(arrivals.size, dtype=int),
-                  float(done[-1]) if arrivals.size else 0.0, 0.0)
+                  float(done[-1]) if arrivals.size else 0.0)
 
 
 def summarize(served: Served, offered: float, arrivals: int, seconds: float) -> dict:

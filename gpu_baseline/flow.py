@@ -9,6 +9,7 @@ from fraudfpga.schema import register_names_check
 from fraudfpga.runfolder import RunFolder, write_json
 
 from .artifacts import BASELINE, EXPORT, ONNX_MODEL, SERVING, WEIGHTS
+from .backends import known_backends
 
 EXPORT_TOLERANCE = 1e-4  # largest |exported - Keras| logit difference accepted
 
@@ -108,13 +109,7 @@ def serve(run: RunFolder, cfg, progress=print) -> None:
         "backends": results, "skipped": skipped})
 
 
-def _known_backends() -> list[str]:
-    from .backends import known_backends
-
-    return known_backends()
-
-
-register_names_check("serving.backends", "back end", _known_backends)
+register_names_check("serving.backends", "back end", known_backends)
 
 register(Step(
     name="export", command="export",

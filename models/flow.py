@@ -11,6 +11,7 @@ from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 from .artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, MODEL_SUMMARY, QKERAS_MODEL,
                         REFERENCE_MODELS, REFERENCE_SEARCH, SCALER, SPLIT_FILES, SPLIT_PARTS,
                         TEST_SCORES)
+from .references import known_references
 
 DATA_FILES = (*SPLIT_FILES.values(), SCALER)
 DATA_CODE = ("fraudfpga.models.artifacts", "fraudfpga.models.dataset", "fraudfpga.models.features",
@@ -96,13 +97,7 @@ PROTOCOLS = {
 }
 
 
-def _known_references() -> list[str]:
-    from .references import known_references
-
-    return known_references()
-
-
-register_names_check("references.models", "tree reference", _known_references)
+register_names_check("references.models", "tree reference", known_references)
 
 register(Step(
     name="data", command="data",

@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup data train hls explain quality export serving rtl sim synth pnr timing delay-model baseline report all test bench clean
+.PHONY: help setup data train hls explain quality export serving rtl sim synth pnr timing interface-study delay-model baseline report all test bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -66,6 +66,11 @@ pnr: rtl
 # fpga.objective and verify it in cocotb (tens of minutes; not part of `all`).
 timing: hls
 	$(CLI) timing --run $(RUN) $(ARGS)
+
+# Backpressure by credits (the axis top) against a clock enable through the pipeline: both
+# verified, synthesised and placed and routed beside the valid top (tens of minutes; not in `all`).
+interface-study: rtl
+	$(CLI) interface-study --run $(RUN) $(ARGS)
 
 # Refit the family's delay model (sim/delay_models/<family>.json) from the timing points.
 delay-model: timing

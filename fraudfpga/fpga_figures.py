@@ -45,17 +45,28 @@ def _instances(resources: dict, capacity: dict, max_utilization: float) -> tuple
     return max(0, math.floor(min(limits.values()))), min(limits, key=limits.get)
 
 
+def interface_latency(sim_results: dict, interface: str) -> tuple[int, str]:
+    """The measured latency of the top level the user integrates (`rtl.interface`), and how it
+    was measured."""
+    if interface == "axis":
+        return (int(sim_results["axis"]["latency_cycles"]),
+                f"measured in simulation (cocotbext-axi + {sim_results['simulator']}): s_axis "
+                "handshake to m_axis handshake of the AXI4-Stream top, tready always high")
+    return (int(sim_results["latency_cycles"]),
+            f"measured in simulation (cocotb + {sim_results['simulator']}): in_valid to out_valid")
+
+
 def fpga_figures(sim_results: dict, yosys: dict, vendor: dict, pnr: dict | None, part: str,
-                 hls_clock_ns: float, max_utilization: float) -> dict:
-    cycles = int(sim_results["latency_cycles"])
+                 hls_clock_ns: float, max_utilization: float, interface: str = "valid") -> dict:
+    cycles, cycles_kind = interface_latency(sim_results, interface)
     ii = float(sim_results["initiation_interval_cycles"])
     timing = _timing(vendor, pnr, part, hls_clock_ns)
     clock_ns = timing.pop("clock_ns")
     clock_mhz = 1e3 / clock_ns
     per_instance = clock_mhz * 1e6 / ii
     figures = {
-        "latency_cycles": cycles,
-        "latency_cycles_kind": "measured in simulation (cocotb + " + sim_results["simulator"] + ")",
+        "latency_cycles": cycles, "interface": interface,
+        "latency_cycles_kind": cycles_kind,
         "initiation_interval_cycles": ii,
         "clock_ns": round(clock_ns, 3), "clock_mhz": round(clock_mhz, 2), **timing,
         "latency_ns": round(cycles * clock_ns, 2),

@@ -13,6 +13,7 @@ from importlib import metadata
 import fraudfpga.models.flow  # noqa: F401, I001  (registers data, train)
 import fraudfpga.hls.flow  # noqa: F401  (registers hls, synth_vendor)
 import fraudfpga.sim.flow  # noqa: F401  (registers rtl, sim, synth_yosys, pnr)
+import fraudfpga.sim.interface_study  # noqa: F401  (registers interface_study)
 import fraudfpga.gpu_baseline.flow  # noqa: F401  (registers baseline)
 import fraudfpga.quality  # noqa: F401  (registers quality)
 import fraudfpga.report  # noqa: F401  (registers report)

@@ -18,10 +18,11 @@ from fraudfpga.hls.artifacts import (BIT_EXACTNESS, EXPLAIN_PLOT, EXPLAIN_SUMMAR
                                      FIRMWARE_METRICS, GOLDEN, NETWORK, REASON_CODES, VENDOR)
 from fraudfpga.models.artifacts import DATA_SUMMARY, MODEL_METRICS, SCALER, TEST_SCORES
 from fraudfpga.models.metrics import strongest_reference
-from fraudfpga.sim.artifacts import (PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOSEN, TIMING_PLOT,
+from fraudfpga.sim.artifacts import (INTERFACE_STUDY, PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOSEN, TIMING_PLOT,
                                      TIMING_POINTS, YOSYS)
 
 from .fpga_figures import fpga_figures
+from .report_axis import axis_section, interface_study_section
 from .quality import QUALITY_SUMMARY
 from .report_models import comparison_lines, label, reason_codes_section, seeds_section
 from .report_serving import (FPGA, GPU_RESULTS, decision, decision_section, gpu_results_section,
@@ -348,6 +349,9 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict,
         *seeds_section(run),
         *reason_codes_section(run),
         *_timing_section(run),
+        *axis_section(sim, yosys, _load(run, PNR) if PNR in run.optional_inputs else None),
+        *(interface_study_section(_load(run, INTERFACE_STUDY))
+          if INTERFACE_STUDY in run.optional_inputs else []),
         ("Bit-exactness and verification", [], ["check", "result", "kind"], exact_rows),
         ("Resources", ["Yosys and vendor HLS rows are synthesis estimates; the nextpnr row is "
                        "placed and routed."],
@@ -428,7 +432,7 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     pnr = _load(run, PNR) if PNR in run.optional_inputs else None
     fpga = fpga_figures(_load(run, SIM_RESULTS), _load(run, YOSYS), _load(run, VENDOR), pnr,
                         cfg["hls"]["part"], cfg["hls"]["clock_period_ns"],
-                        cfg["report"]["max_utilization"])
+                        cfg["report"]["max_utilization"], cfg["rtl"]["interface"])
     scores_frame = pd.read_parquet(run.path(TEST_SCORES))
     metrics = _load(run, MODEL_METRICS)
     scores = {label(metrics, c.removeprefix("score_")): scores_frame[c].to_numpy()
@@ -463,14 +467,15 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
 register(Step(
     name="report", command="report",
     help="write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
-    reads=("hls.part", "hls.clock_period_ns", "report", "serving.link"),
+    reads=("hls.part", "hls.clock_period_ns", "report", "serving.link", "rtl.interface"),
     inputs=(MODEL_METRICS, TEST_SCORES, DATA_SUMMARY, SCALER, FIRMWARE_METRICS, GOLDEN, NETWORK,
             BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE, EXPLAIN_SUMMARY,
             REASON_CODES, EXPLAIN_PLOT, SERVING),
-    optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY),
+    optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY,
+                     INTERFACE_STUDY),
     outputs=REPORT_FILES, body=build_report,
     external_inputs=lambda cfg: [str(p) for p in sorted(GPU_RESULTS.glob("*.json"))],
-    code=("fraudfpga.report", "fraudfpga.report_models", "fraudfpga.report_serving",
+    code=("fraudfpga.report", "fraudfpga.report_axis", "fraudfpga.report_models", "fraudfpga.report_serving",
           "fraudfpga.gpu_baseline.serving", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
           "fraudfpga.hls.fixed", "fraudfpga.hls.network")))
 

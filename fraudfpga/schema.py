@@ -176,6 +176,20 @@ class RtlConfig:
         "all", "the firmware's random full-range and edge vectors: all, or a number", min=0)
     yosys_family: str = setting("xcup", "synth_xilinx family (xcup = UltraScale+)",
                                 choices=("xcup", "xcu", "xc7", "xc6s"))
+    interface: str = setting("axis", "top level that make synth and make pnr build and the report "
+                                     "presents: axis = AXI4-Stream with backpressure (what IP "
+                                     "integrator, DMA engines and NIC shells connect to), valid = "
+                                     "in_valid/out_valid without backpressure; make sim checks both",
+                             choices=("axis", "valid"))
+    axis_id_bits: int = setting(16, "bits of the transaction identifier carried in s_axis_tuser and "
+                                    "returned in m_axis_tuser", min=8, max=32)
+    axis_pattern_vectors: int = setting(4000, "vectors sent through the AXI4-Stream top under each "
+                                              "backpressure pattern (make sim)", min=1)
+    axis_duty_cycles: list[float] = setting([0.9, 0.5, 0.25], "m_axis_tready duty cycles at which "
+                                            "make sim measures throughput", min=0,
+                                            min_exclusive=True, max=1)
+    axis_seeds: list[int] = setting([1, 2, 3], "seeds of the backpressure patterns (random tready, "
+                                               "bursts, long stalls, input gaps)", min=0)
 
 
 @dataclass

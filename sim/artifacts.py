@@ -3,6 +3,7 @@
 RTL_DIR = "rtl"
 RTL_METADATA = "rtl/metadata.json"
 TOP_VERILOG = "rtl/fraud_mlp_top.v"
+AXIS_VERILOG = "rtl/fraud_mlp_axis.v"
 SIM_RESULTS = "sim/results.json"
 SIM_JUNIT = "sim/results.xml"
 YOSYS = "synth/yosys.json"
@@ -12,6 +13,8 @@ TIMING_POINTS = "timing/points.json"
 TIMING_CHOSEN = "timing/chosen.json"
 TIMING_PLOT = "timing/latency_vs_fmax.png"
 TIMING_TABLE = "timing/points.md"
+INTERFACE_STUDY_DIR = "interfaces"
+INTERFACE_STUDY = "synth/interfaces.json"
 
 
 def rtl_sources(run) -> list[str]:

@@ -15,11 +15,14 @@ from fraudfpga.runfolder import RunFolder, write_json
 from fraudfpga.schema import register_check
 
 from .artifacts import (PNR, PNR_DIR, RTL_DIR, RTL_METADATA, SIM_JUNIT, SIM_RESULTS, TIMING_CHOSEN,
-                        TIMING_PLOT, TIMING_POINTS, TIMING_TABLE, TOP_VERILOG, YOSYS, rtl_sources)
+                        TIMING_PLOT, TIMING_POINTS, TIMING_TABLE, TOP_VERILOG, YOSYS, AXIS_VERILOG,
+                        rtl_sources)
+from . import axis_plan
 from .delay_model import model_file
+from .interfaces import VALID_TOP, Interface, interface
 from .pnr import constraint_mhz, family, place_and_route
 from .rtl import PipelineChoice, generate_rtl
-from .runner import build, simulate
+from .runner import AXIS_TESTBENCH, build, simulate
 from .timing import choose, explore, goals, plot, summary_table
 from .yosys import synthesize
 
@@ -30,7 +33,7 @@ def generate(run: RunFolder, cfg, progress=print) -> list[str]:
     out = run.path(RTL_DIR)
     shutil.rmtree(out, ignore_errors=True)
     generate_rtl(network, out, PipelineChoice.from_config(cfg["fpga"]),
-                 golden["random_input_codes"], progress)
+                 golden["random_input_codes"], progress, id_bits=cfg["rtl"]["axis_id_bits"])
     return rtl_sources(run)
 
 
@@ -42,15 +45,21 @@ def _take(codes: np.ndarray, count) -> np.ndarray:
     return codes[:count]
 
 
-def check_against_golden(rtl_dir, metadata: dict, golden, test_vectors, random_vectors,
-                         sim: str, work, progress=print) -> dict:
-    """Stream test-set and random vectors through the RTL with cocotb and compare every output
-    with the C simulation's; the results (kind, counts, latency, II) as a dict."""
+def golden_vectors(golden, test_vectors, random_vectors) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The test-set and random vectors to stream, their expected output codes, and their counts."""
     test_in = _take(golden["test_input_codes"], test_vectors)
     random_in = _take(golden["random_input_codes"], random_vectors)
     inputs = np.concatenate([test_in, random_in])
     expected = np.concatenate([golden["test_output_codes"][:len(test_in)],
                                golden["random_output_codes"][:len(random_in)]])
+    return inputs, expected, {"test_set": int(len(test_in)), "random_and_edge": int(len(random_in))}
+
+
+def check_against_golden(rtl_dir, metadata: dict, golden, test_vectors, random_vectors,
+                         sim: str, work, progress=print) -> dict:
+    """Stream test-set and random vectors through the RTL with cocotb and compare every output
+    with the C simulation's; the results (kind, counts, latency, II) as a dict."""
+    inputs, expected, counts = golden_vectors(golden, test_vectors, random_vectors)
     build_dir = work / f"build_{sim}"
     build_seconds = build(rtl_dir, metadata, sim, build_dir, progress)
     figures = simulate(rtl_dir, metadata, inputs, expected, sim, build_dir, work / f"work_{sim}",
@@ -59,7 +68,7 @@ def check_against_golden(rtl_dir, metadata: dict, golden, test_vectors, random_v
         "kind": "measured in simulation (cocotb + " + sim + ", bit-accurate RTL)",
         "golden_model": "hls4ml C simulation (hls/golden.npz)",
         "vectors_checked": figures["outputs"],
-        "vectors": {"test_set": int(len(test_in)), "random_and_edge": int(len(random_in))},
+        "vectors": counts,
         "mismatch_count": figures["mismatch_count"], "mismatches": figures["mismatches"],
         "testbench_failures": figures["testbench_failures"],
         "latency_cycles": figures["latency_cycles_data"],
@@ -77,20 +86,95 @@ def check_against_golden(rtl_dir, metadata: dict, golden, test_vectors, random_v
 
 
 def verify(run: RunFolder, cfg, progress=print) -> None:
+    """Both top levels: the `valid` one streamed back to back and with idle cycles, the
+    AXI4-Stream one under backpressure; one results file."""
     rtl_cfg = cfg["rtl"]
     sim = rtl_cfg["simulator"]
     metadata = json.loads(run.path(RTL_METADATA).read_text())
-    results = check_against_golden(run.path(RTL_DIR), metadata, np.load(run.path(GOLDEN)),
-                                   rtl_cfg["vectors"], rtl_cfg["random_vectors"], sim,
-                                   run.path("sim"), progress)
+    golden = np.load(run.path(GOLDEN))
+    results = check_against_golden(run.path(RTL_DIR), metadata, golden, rtl_cfg["vectors"],
+                                   rtl_cfg["random_vectors"], sim, run.path("sim"), progress)
     shutil.copy(results["junit_xml"], run.path(SIM_JUNIT))
     results |= {"junit_xml": SIM_JUNIT, "log": f"sim/work_{sim}/sim.log"}
-    write_json(run.path(SIM_RESULTS), results)
-    progress(f"[sim] {results['vectors_checked']:,} vectors checked, {results['mismatch_count']} "
-             f"mismatches; latency {results['latency_cycles']} cycles, II "
-             f"{results['initiation_interval_cycles']}; {results['vectors_per_second']:,.0f} "
+    progress(f"[sim] valid top: {results['vectors_checked']:,} vectors checked, "
+             f"{results['mismatch_count']} mismatches; latency {results['latency_cycles']} cycles, "
+             f"II {results['initiation_interval_cycles']}; {results['vectors_per_second']:,.0f} "
              f"vectors/s ({sim}, build {results['build_seconds']:.0f} s)")
     raise_on_mismatch(results, run.path(SIM_RESULTS))
+    axis = check_axis(run.path(RTL_DIR), metadata, golden, rtl_cfg, run.path("sim"), progress)
+    results["axis"] = axis | {"log": f"sim/work_{axis['top']}_{sim}/sim.log"}
+    write_json(run.path(SIM_RESULTS), results)
+    raise_on_axis_failure(axis, run.path(SIM_RESULTS))
+
+
+def check_axis(rtl_dir, metadata: dict, golden, rtl_cfg, work, progress=print,
+               iface: Interface | None = None, parameters: dict | None = None) -> dict:
+    """The AXI4-Stream top (`iface`, default the rtl step's) through the cocotbext-axi
+    testbench: the vectors at full rate, then every backpressure pattern and a reset."""
+    sim = rtl_cfg["simulator"]
+    iface = iface or interface(metadata, "axis")
+    inputs, expected, counts = golden_vectors(golden, rtl_cfg["vectors"], rtl_cfg["random_vectors"])
+    build_dir = work / f"build_{iface.top}_{sim}"
+    build_seconds = build(rtl_dir, metadata, sim, build_dir, progress, top=iface.top,
+                          parameters=parameters)
+    job = {"interface": iface.as_dict(), "plan": axis_plan.plan(rtl_cfg)}
+    progress(f"[sim] {iface.top}: {len(inputs):,} vectors at full rate, then "
+             f"{len(job['plan']['patterns'])} backpressure patterns x "
+             f"{rtl_cfg['axis_pattern_vectors']:,} vectors and a reset (cocotbext-axi)")
+    work_dir = work / f"work_{iface.top}_{sim}"
+    figures = simulate(rtl_dir, metadata, inputs, expected, sim, build_dir, work_dir, progress,
+                       top=iface.top, testbench=AXIS_TESTBENCH, job=job)
+    phases = figures.get("phases", [])
+    summary = axis_summary(phases, job["plan"]["patterns"])
+    result = {
+        "kind": f"measured in simulation (cocotb + cocotbext-axi + {sim}, bit-accurate RTL)",
+        "top": iface.top, "interface": iface.as_dict(), "vectors": counts,
+        "testbench_failures": figures["testbench_failures"], **summary,
+        "phases": phases, "reset": figures.get("reset"), "build_seconds": round(build_seconds, 1),
+        "simulator": sim, "simulator_version": figures["simulator_version"],
+        "log": str(work_dir / "sim.log"),
+    }
+    progress(f"[sim] {iface.top}: {summary['vectors_checked']:,} scores checked, lost "
+             f"{summary['lost']}, duplicated {summary['duplicated']}, reordered "
+             f"{summary['reordered']}, mismatched {summary['mismatched']}; full rate "
+             f"{summary['full_rate_per_cycle']} per cycle, latency {summary['latency_cycles']} "
+             f"cycles; " + ", ".join(f"tready {d['duty']:.0%}: {d['throughput_over_duty']:.3f} x duty"
+                                     for d in summary["duty_cycles"]))
+    return result
+
+
+def axis_summary(phases: list[dict], patterns: list[dict]) -> dict:
+    """The figures the report and the closing checks use, from the testbench's phases."""
+    if not phases:
+        return {"vectors_checked": 0, "lost": None, "duplicated": None, "reordered": None,
+                "mismatched": None, "full_rate_per_cycle": None, "latency_cycles": None,
+                "duty_cycles": []}
+    full = phases[0]
+    duties = []
+    for phase, pattern in zip(phases[1:], patterns):
+        if pattern["input"]["kind"] == "always" and pattern["ready"]["kind"] == "bernoulli":
+            duties.append({"duty": pattern["ready"]["duty"], "seed": pattern["seed"],
+                           "ready_duty": phase["ready_duty"],
+                           "delivered_per_cycle": phase["delivered_per_cycle"],
+                           "throughput_over_duty": phase["throughput_over_duty"],
+                           "throughput_over_nominal_duty":
+                               phase["delivered_per_cycle"] / pattern["ready"]["duty"],
+                           "latency_cycles": phase["latency_cycles"]})
+    return {
+        "vectors_checked": sum(p["delivered"] - p["unknown_identifiers"] for p in phases),
+        **{count: sum(p[count] for p in phases)
+           for count in ("lost", "duplicated", "reordered", "mismatched", "tlast_mismatched")},
+        "full_rate_per_cycle": full["delivered_per_cycle"],
+        "latency_cycles": full["latency_cycles"]["max"],
+        "duty_cycles": duties,
+    }
+
+
+def raise_on_axis_failure(axis: dict, where) -> None:
+    bad = {k: axis[k] for k in ("lost", "duplicated", "reordered", "mismatched") if axis[k]}
+    if axis["testbench_failures"] or bad:
+        raise RuntimeError(f"AXI4-Stream simulation of {axis['top']} failed: "
+                           f"{bad or 'a check of the testbench'}; {where}, log {axis['log']}")
 
 
 def raise_on_mismatch(results: dict, where) -> None:
@@ -101,12 +185,35 @@ def raise_on_mismatch(results: dict, where) -> None:
 
 
 def open_synthesis(run: RunFolder, cfg, progress=print) -> None:
+    """The top level of `rtl.interface`; for the AXI4-Stream one, also the wrapper alone (the
+    `valid` top as a black box), so its own cost is known."""
     metadata = json.loads(run.path(RTL_METADATA).read_text())
-    figures = synthesize(run.path(RTL_DIR), metadata, run.path("synth/yosys"),
-                         cfg["rtl"]["yosys_family"], progress)
-    write_json(run.path(YOSYS), figures)
-    progress(f"[synth] Yosys estimate: {figures['resources']}, logic depth "
+    family = cfg["rtl"]["yosys_family"]
+    iface = interface(metadata, cfg["rtl"]["interface"])
+    figures = synthesize(run.path(RTL_DIR), metadata, run.path("synth/yosys"), family, progress,
+                         top=iface.top)
+    figures["interface"] = iface.name
+    progress(f"[synth] Yosys estimate of {iface.top}: {figures['resources']}, logic depth "
              f"{figures['logic_depth_cells']} cells ({figures['seconds']:.0f} s)")
+    if iface.top != VALID_TOP:
+        wrapper = synthesize(run.path(RTL_DIR), metadata, run.path("synth/yosys_wrapper"), family,
+                             progress, top=iface.top, blackbox=VALID_TOP)
+        figures["wrapper"] = wrapper_cost(figures["resources"], wrapper)
+        progress(f"[synth] the wrapper alone: {wrapper['resources']} "
+                 f"({figures['wrapper']['lut_share_of_core']:.1%} of the core's LUTs)")
+    write_json(run.path(YOSYS), figures)
+
+
+def wrapper_cost(whole: dict, wrapper: dict) -> dict:
+    """The wrapper's own resources, and its LUTs as a share of the core's (the whole top minus
+    the wrapper: with the core a black box nothing is optimised across the boundary)."""
+    core = {k: whole[k] - wrapper["resources"].get(k, 0) for k in whole}
+    lut = wrapper["resources"]["LUT"] + wrapper["resources"]["LUTRAM"]
+    return {"resources": wrapper["resources"], "core_resources": core,
+            "lut_share_of_core": lut / core["LUT"] if core["LUT"] else None,
+            "lut_share_note": "wrapper LUT + LUTRAM over the core's LUT (whole top - wrapper)",
+            "command": wrapper["command"] + f" (with {VALID_TOP} as a black box)",
+            "seconds": wrapper["seconds"]}
 
 
 def fpga_place_and_route(run: RunFolder, cfg, progress=print) -> None:
@@ -114,10 +221,11 @@ def fpga_place_and_route(run: RunFolder, cfg, progress=print) -> None:
     fam = family(fpga["family"])
     metadata = json.loads(run.path(RTL_METADATA).read_text())
     result = place_and_route(fam, fpga["device"], run.path(RTL_DIR), metadata, run.path(PNR_DIR),
-                             constraint_mhz(metadata), fpga["seed"], progress)
+                             constraint_mhz(metadata), fpga["seed"], progress,
+                             iface=interface(metadata, cfg["rtl"]["interface"]))
     write_json(run.path(PNR), result)
     path = result["critical_path"] or {}
-    progress(f"[pnr] {result['device']}: Fmax {result['fmax_mhz']:.1f} MHz placed and routed "
+    progress(f"[pnr] {result['top']} on {result['device']}: Fmax {result['fmax_mhz']:.1f} MHz placed and routed "
              f"(delay model: {metadata['predicted']['fmax_mhz']:.0f} MHz), latency "
              f"{result['latency_cycles']} cycles = {result['latency_ns']:.1f} ns; "
              f"{result['logic_cells']:,} logic cells, {result['flip_flops']:,} FF; critical path "
@@ -170,27 +278,31 @@ register(Step(
     name="rtl", command="rtl",
     help="generate pipelined Verilog (II = 1) of the firmware's network with da4ml; stage cuts "
          "from the FPGA family's delay model",
-    reads=("fpga.family", "fpga.objective", "fpga.min_fmax_mhz", "fpga.stages"),
-    inputs=(NETWORK, GOLDEN), outputs=(RTL_METADATA, TOP_VERILOG), body=generate, code=SIM_CODE,
+    reads=("fpga.family", "fpga.objective", "fpga.min_fmax_mhz", "fpga.stages", "rtl.axis_id_bits"),
+    inputs=(NETWORK, GOLDEN), outputs=(RTL_METADATA, TOP_VERILOG, AXIS_VERILOG), body=generate, code=SIM_CODE,
     external_inputs=delay_model_file))
 
 register(Step(
     name="sim", command="sim",
-    help="verify the RTL bit for bit against the C simulation with cocotb; latency and II",
-    reads=("rtl.simulator", "rtl.vectors", "rtl.random_vectors"), inputs=(RTL_METADATA, GOLDEN),
+    help="verify both top levels bit for bit against the C simulation with cocotb: the valid "
+         "one back to back, the AXI4-Stream one (cocotbext-axi) at full rate and under "
+         "backpressure; latency, II, throughput",
+    reads=("rtl.simulator", "rtl.vectors", "rtl.random_vectors", "rtl.axis_pattern_vectors",
+           "rtl.axis_duty_cycles", "rtl.axis_seeds"), inputs=(RTL_METADATA, GOLDEN),
     outputs=(SIM_RESULTS, SIM_JUNIT), body=verify, code=SIM_CODE, more_inputs=rtl_sources))
 
 register(Step(
     name="synth_yosys", command="synth",
     help="Yosys synthesis estimate of the RTL (synth_xilinx, UltraScale+ by default)",
-    reads=("rtl.yosys_family",), inputs=(RTL_METADATA,), outputs=(YOSYS,), body=open_synthesis,
+    reads=("rtl.yosys_family", "rtl.interface"), inputs=(RTL_METADATA,), outputs=(YOSYS,), body=open_synthesis,
     code=SIM_CODE, more_inputs=rtl_sources))
 
 register(Step(
     name="pnr", command="pnr",
     help="place and route the RTL on the open FPGA family (fpga.family) with Yosys and nextpnr: "
          "Fmax, critical path, utilization (minutes)",
-    reads=("fpga.family", "fpga.device", "fpga.seed"), inputs=(RTL_METADATA,), outputs=(PNR,),
+    reads=("fpga.family", "fpga.device", "fpga.seed", "rtl.interface"), inputs=(RTL_METADATA,),
+    outputs=(PNR,),
     body=fpga_place_and_route, code=SIM_CODE, more_inputs=rtl_sources))
 
 register(Step(

@@ -25,9 +25,10 @@ from fraudfpga.runfolder import write_json
 
 from .delay_model import (DelayModel, DesignPoint, balanced_point, choose_point, design_points,
                           pipeline, stage_path_vectors)
+from .interfaces import AXIS_DEFAULT_ID_BITS, VALID_TOP, axis_interface, axis_verilog, valid_interface
 
 CORE = "fraud_mlp"
-TOP = "fraud_mlp_top"
+CLOCK_ENABLE_SUFFIX = "_ce"
 DA4ML_ROUNDING = ("TRN", "RND")
 DA4ML_OVERFLOW = ("WRAP", "SAT")
 
@@ -145,8 +146,12 @@ def _widths(comb) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]
             [tuple(int(v) for v in minimal_kif(q)) for q in comb.out_qint])
 
 
-def _top_verilog(network: FixedNetwork, comb, latency: int) -> str:
-    in_kifs, out_kifs = _widths(comb)
+def top_verilog(network: FixedNetwork, core_formats, latency: int,
+                clock_enable: bool = False) -> str:
+    """The `valid` top level around the core whose port formats are `core_formats` (inputs,
+    outputs; `_widths`); with `clock_enable`, a `ce` input holds the whole pipeline (the core
+    must then be `clock_enabled_core`'s), for comparing with credit-based admission."""
+    in_kifs, out_kifs = core_formats
     width = network.input_type.width
     slices, offset = [], 0
     for index, kif in enumerate(in_kifs):
@@ -172,11 +177,33 @@ def _top_verilog(network: FixedNetwork, comb, latency: int) -> str:
     out_assign = "{" + ", ".join(parts) + "}"
     valid_shift = "in_valid" if latency == 1 else "{valid_pipe[LATENCY-2:0], in_valid}"
     template = resources.files("fraudfpga.sim").joinpath("templates/top.v").read_text()
+    suffix = CLOCK_ENABLE_SUFFIX if clock_enable else ""
     return template.format(
-        top=TOP, core=CORE, n_in=network.n_inputs, input_type=network.input_type,
+        top=VALID_TOP + suffix, core=CORE + suffix,
+        enable_port=("    input  wire                 ce,        // clock enable: low holds the "
+                     "pipeline\n" if clock_enable else ""),
+        enable_guard="if (ce) " if clock_enable else "",
+        enable_connection=".ce(ce), " if clock_enable else "",
+        n_in=network.n_inputs, input_type=network.input_type,
         output_type=result, in_msb=network.n_inputs * width - 1, in_width_m1=width - 1,
         out_msb=result.width - 1, latency=latency, valid_shift=valid_shift,
         core_in_msb=offset - 1, core_in=core_in, core_out_msb=core_bits - 1, out_assign=out_assign)
+
+
+def clock_enabled_core(verilog: str) -> str:
+    """da4ml's pipeline module (`fraud_mlp.v`: every stage register in one clocked block) with a
+    clock enable on every register, as `fraud_mlp_ce`."""
+    edits = [(f"module {CORE} (", f"module {CORE}{CLOCK_ENABLE_SUFFIX} ("),
+             ("    input clk,\n", "    input clk,\n    input ce,\n"),
+             ("always @(posedge clk) begin", "always @(posedge clk) if (ce) begin")]
+    for old, new in edits:
+        if verilog.count(old) != 1:
+            raise RuntimeError(f"da4ml's {CORE}.v no longer has exactly one {old.strip()!r}; the "
+                               "clock-enable variant cannot be derived from it")
+        verilog = verilog.replace(old, new)
+    if verilog.count("posedge") != 1:
+        raise RuntimeError(f"da4ml's {CORE}.v has registers outside its one clocked block")
+    return verilog
 
 
 @dataclass(frozen=True)
@@ -206,11 +233,15 @@ def _point(comb, model: DelayModel, choice: PipelineChoice) -> tuple[DesignPoint
 
 
 def generate_rtl(network: FixedNetwork, out_dir: Path, choice: PipelineChoice,
-                 check_vectors: np.ndarray, progress=print, model: DelayModel | None = None) -> dict:
+                 check_vectors: np.ndarray, progress=print, model: DelayModel | None = None,
+                 id_bits: int = AXIS_DEFAULT_ID_BITS) -> dict:
     """Write the Verilog into `out_dir` and return its metadata (also `metadata.json`).
 
     The stage cuts come from the delay model of `choice.family` (timing-driven pipelining):
     every depth is balanced and the objective picks one, unless `choice.stages` fixes it.
+    Both top levels are written (`interfaces.py`): `valid` and `axis` around it, whose
+    transaction identifier has `id_bits` bits. The metadata's `top`, `ports` and
+    `latency_cycles` are those of the `valid` top; `interfaces` has both.
     """
     from da4ml.codegen import RTLModel
 
@@ -237,17 +268,20 @@ def generate_rtl(network: FixedNetwork, out_dir: Path, choice: PipelineChoice,
     sources = [s for s in sources if s.name != f"{CORE}_wrapper.v"]
     # lookup_table.v reads a placeholder memory file and is only needed for table lookups.
     sources += sorted(p for p in (work / "src" / "static").glob("*.v") if p.name != "lookup_table.v")
-    top_file = out_dir / f"{TOP}.v"
-    top_file.write_text(_top_verilog(network, comb, latency))
+    valid = valid_interface(network, latency)
+    axis = axis_interface(network, latency, id_bits)
+    top_file, axis_file = out_dir / valid.file, out_dir / axis.file
+    top_file.write_text(top_verilog(network, _widths(comb), latency))
+    axis_file.write_text(axis_verilog(network, axis))
     in_kifs, out_kifs = _widths(comb)
     out_bits = network.output_type.width
     estimate = "estimated by the delay model of the FPGA family (not timed)"
     metadata = {
-        "top": TOP,
+        "top": VALID_TOP,
         "core": CORE,
         "generator": "da4ml RTLModel (verilog), fraudfpga top level, stage cuts from the "
                      f"{choice.family} delay model",
-        "sources": [str(p.relative_to(out_dir)) for p in [top_file, *sources]],
+        "sources": [str(p.relative_to(out_dir)) for p in [axis_file, top_file, *sources]],
         "ports": {
             "clk": 1, "rst": 1, "in_valid": 1, "out_valid": 1,
             "in_data": network.n_inputs * network.input_type.width,
@@ -259,6 +293,7 @@ def generate_rtl(network: FixedNetwork, out_dir: Path, choice: PipelineChoice,
         "output_type": str(network.output_type),
         "latency_cycles": latency,
         "initiation_interval_cycles": 1,
+        "interfaces": {i.name: i.as_dict() for i in (valid, axis)},
         "pipeline_stages": stages,
         "family": choice.family,
         "objective": "fpga.stages" if choice.stages else choice.objective,

@@ -21,6 +21,7 @@ from fraudfpga.errors import FlowError, ToolFailed, ToolMissing, cause_line
 SIMULATORS = ("verilator", "icarus")
 MIN_VERILATOR = (5, 36)
 TESTBENCH = "fraudfpga.sim.testbench"
+AXIS_TESTBENCH = "fraudfpga.sim.axis_testbench"
 
 
 def verilator_root() -> Path | None:
@@ -100,9 +101,13 @@ def _quiet(runner):
     return runner
 
 
-def build(rtl_dir: Path, metadata: dict, sim: str, build_dir: Path, progress=print) -> float:
-    """Compile the design (reused while its sources are unchanged); returns seconds taken."""
+def build(rtl_dir: Path, metadata: dict, sim: str, build_dir: Path, progress=print,
+          top: str | None = None, parameters: dict | None = None) -> float:
+    """Compile the design with `top` (default: the metadata's) as its top level, its Verilog
+    parameters overridden by `parameters`; reused while its sources are unchanged. Returns the
+    seconds taken."""
     simulator_version(sim)
+    top = top or metadata["top"]
     sources = [Path(rtl_dir) / s for s in metadata["sources"]]
     args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"] if sim == "verilator" else []
     build_dir = Path(build_dir).resolve()
@@ -110,23 +115,27 @@ def build(rtl_dir: Path, metadata: dict, sim: str, build_dir: Path, progress=pri
         raise FlowError(f"{build_dir}: the simulator's build uses GNU Make, which cannot build in a "
                         "folder whose path contains spaces; use a projects folder without spaces")
     started = time.perf_counter()
-    progress(f"[sim] building {metadata['top']} with {sim} in {build_dir}")
+    progress(f"[sim] building {top} with {sim} in {build_dir}")
     log = build_dir / "build.log"
     with simulator_environment(sim):
         runner = _runner(sim)
         try:
-            runner.build(sources=sources, hdl_toplevel=metadata["top"], build_dir=build_dir,
-                         build_args=args, timescale=("1ns", "1ps"), log_file=log)
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
+                         build_args=args, parameters=parameters or {}, timescale=("1ns", "1ps"),
+                         log_file=log)
         except (RuntimeError, SystemExit) as error:
             cause = cause_line(log) if log.is_file() else str(error)
-            raise ToolFailed(f"{sim} could not build {metadata['top']}: {cause} (log: {log})") \
+            raise ToolFailed(f"{sim} could not build {top}: {cause} (log: {log})") \
                 from None
     return time.perf_counter() - started
 
 
 def simulate(rtl_dir: Path, metadata: dict, input_codes: np.ndarray, expected_codes: np.ndarray,
-             sim: str, build_dir: Path, work_dir: Path, progress=print) -> dict:
-    """Stream `input_codes` through the built design; compare with `expected_codes`."""
+             sim: str, build_dir: Path, work_dir: Path, progress=print, top: str | None = None,
+             testbench: str = TESTBENCH, job: dict | None = None) -> dict:
+    """Run `testbench` on the built design (top level `top`, default the metadata's): it
+    streams `input_codes` and compares with `expected_codes`; `job` adds to its job file."""
+    top = top or metadata["top"]
     from cocotb_tools.check_results import get_results
 
     work_dir = Path(work_dir)
@@ -135,18 +144,18 @@ def simulate(rtl_dir: Path, metadata: dict, input_codes: np.ndarray, expected_co
     results.unlink(missing_ok=True)
     np.savez(vectors, input_codes=np.asarray(input_codes, dtype=np.int64),
              expected_codes=np.asarray(expected_codes, dtype=np.int64))
-    job = work_dir / "job.json"
-    job.write_text(json.dumps({"metadata": metadata, "vectors": str(vectors.resolve()),
-                               "results": str(results.resolve())}))
+    job_file = work_dir / "job.json"
+    job_file.write_text(json.dumps({"metadata": metadata, "vectors": str(vectors.resolve()),
+                                    "results": str(results.resolve()), **(job or {})}))
     progress(f"[sim] {sim}: streaming {len(input_codes):,} vectors")
     started = time.perf_counter()
     xml = (work_dir / "results.xml").resolve()
     with simulator_environment(sim):
         runner = _runner(sim)
         try:
-            runner.test(test_module=TESTBENCH, hdl_toplevel=metadata["top"],
+            runner.test(test_module=testbench, hdl_toplevel=top,
                         hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=work_dir,
-                        extra_env={"FRAUDFPGA_SIM_JOB": str(job.resolve())},
+                        extra_env={"FRAUDFPGA_SIM_JOB": str(job_file.resolve())},
                         results_xml=str(xml), log_file=work_dir / "sim.log")
         except SystemExit:
             pass  # under pytest, cocotb's runner exits on a failed test; the JUnit file says why

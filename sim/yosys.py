@@ -69,26 +69,31 @@ def _read_sources(rtl: Path, metadata: dict) -> str:
 
 
 def synthesize(rtl_dir: Path, metadata: dict, out_dir: Path, family: str = "xcup",
-               progress=print) -> dict:
-    """Run synth_xilinx on the design; return resource counts and logic depth."""
+               progress=print, top: str | None = None, blackbox: str | None = None) -> dict:
+    """Run synth_xilinx on the design with `top` (default: the metadata's) as its top level;
+    return resource counts and logic depth. With `blackbox`, that module is left out (a black
+    box): the counts are then those of the logic around it, e.g. a wrapper alone."""
     rtl_dir, out_dir = Path(rtl_dir).resolve(), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    top = top or metadata["top"]
 
     def args(rtl: Path, out: Path) -> list[str]:
         (out_dir / "synth.ys").write_text(
             f"{_read_sources(rtl, metadata)}\n"
-            f"synth_xilinx -family {family} -top {metadata['top']} -flatten -noiopad\n"
+            + (f"blackbox {blackbox}\n" if blackbox else "")
+            + f"synth_xilinx -family {family} -top {top} -flatten -noiopad\n"
             f"tee -o {out / 'yosys_stat.txt'} stat\n"
             f"tee -q -o {out / 'yosys_stat.json'} stat -json\n"
             f"tee -o {out / 'yosys_ltp.txt'} ltp -noff\n")
         return ["-q", "-l", str(out / "yosys.log"), "-s", str(out / "synth.ys")]
 
     command = yosys_command()
-    progress(f"[synth] {Path(command[0]).name}: synth_xilinx -family {family} on {metadata['top']}")
+    progress(f"[synth] {Path(command[0]).name}: synth_xilinx -family {family} on {top}"
+             + (f" ({blackbox} as a black box)" if blackbox else ""))
     seconds = run_in_common_folder(command, args, rtl_dir, out_dir, "Yosys")
     stat_json = out_dir / "yosys_stat.json"
     stat = json.loads(stat_json.read_text())
-    module = stat["modules"].get(f"\\{metadata['top']}") or next(iter(stat["modules"].values()))
+    module = stat["modules"].get(f"\\{top}") or next(iter(stat["modules"].values()))
     cells = module.get("num_cells_by_type", {})
     counts = {group: sum(n for cell, n in cells.items() if pattern.match(cell))
               for group, pattern in CELL_GROUPS.items()}
@@ -97,7 +102,7 @@ def synthesize(rtl_dir: Path, metadata: dict, out_dir: Path, family: str = "xcup
     return {
         "kind": "estimated by Yosys synthesis (out of context, not placed or routed)",
         "tool": "yosys", "tool_version": yosys_version(), "command": f"synth_xilinx -family {family}",
-        "family": family, "top": metadata["top"],
+        "family": family, "top": top, "black_box": blackbox,
         "resources": counts, "cells_by_type": cells,
         "logic_depth_cells": int(depth.group(1)) if depth else None,
         "logic_depth_note": "longest path between flip-flops, counted in cells (LUTs and carry "

@@ -52,6 +52,10 @@ def test_shipped_default_yaml_is_the_schema():
     ("quality.seeds=1", r"quality.seeds: 1 is out of range; allowed: >= 2"),
     ("references.trials=0", r"references.trials: 0 is out of range"),
     ("split.delay_days=0", r"train.refit: .* split.delay_days = 0 leaves none"),
+    ("rtl.interface=avalon", r"rtl.interface: 'avalon' is not one of 'axis', 'valid'"),
+    ("rtl.axis_id_bits=4", r"rtl.axis_id_bits: 4 is out of range"),
+    ("rtl.axis_duty_cycles=[0.5, 0]", r"rtl.axis_duty_cycles: \[0.5, 0\] is out of range"),
+    ("rtl.axis_duty_cycles=[1.5]", r"rtl.axis_duty_cycles: \[1.5\] is out of range"),
 ])
 def test_bad_settings_are_named(override, pattern):
     with pytest.raises(ConfigError, match=pattern):

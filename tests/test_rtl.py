@@ -11,7 +11,8 @@ import pytest
 from fraudfpga.errors import FlowError, ToolMissing
 from fraudfpga.hls.flow import random_vectors
 from fraudfpga.sim import runner as sim_runner
-from fraudfpga.sim.rtl import TOP, PipelineChoice, generate_rtl
+from fraudfpga.sim.interfaces import VALID_TOP as TOP
+from fraudfpga.sim.rtl import PipelineChoice, generate_rtl
 from fraudfpga.sim.runner import build, simulate, simulator_version
 from fraudfpga.sim.yosys import synthesize
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fraudfpga.errors import FlowError, ToolFailed, cause_line
 from fraudfpga.runfolder import write_json
+from fraudfpga.sim.interfaces import Interface, interface
 from fraudfpga.sim.yosys import run_in_common_folder, yosys_command, yosys_version, yowasp_command
 
 HARNESS = "pnr_harness"
@@ -97,12 +98,29 @@ def constraint_mhz(metadata: dict) -> float:
     return round(1.2 * metadata["predicted"]["fmax_mhz"], 1)
 
 
-def harness_verilog(metadata: dict) -> str:
-    in_bits, out_bits = metadata["ports"]["in_data"], metadata["ports"]["out_data"]
+def harness_verilog(iface: Interface) -> str:
+    """The 5-pin harness around the top level `iface` (templates/pnr_harness.v)."""
+    inputs, outputs = list(iface.inputs.items()), list(iface.outputs.items())
+    if not inputs or inputs[0][1] != 1:
+        raise ValueError(f"{iface.top}: the harness drives a 1-bit first input from serial_valid")
+    shift_bits = sum(bits for _, bits in inputs) - 1
+    reset = "!rst" if iface.reset_active_low else "rst"
+    connections, offset = [f"        .{iface.clock}(clk)", f"        .{iface.reset}({reset})"], 0
+    for name, bits in inputs:
+        connections.append(f"        .{name}(drive[{offset + bits - 1}:{offset}])")
+        offset += bits
+    connections += [f"        .{name}({name})" for name, _ in outputs]
     template = resources.files("fraudfpga.sim").joinpath("templates/pnr_harness.v").read_text()
-    return template.format(harness=HARNESS, top=metadata["top"], in_bits=in_bits,
-                           out_bits=out_bits, in_msb=in_bits - 1, in_msb_m1=max(in_bits - 2, 0),
-                           out_msb=out_bits - 1)
+    return template.format(
+        harness=HARNESS, top=iface.top, shift_bits=shift_bits, shift_msb=shift_bits - 1,
+        shift_msb_m1=max(shift_bits - 2, 0), out_bits=sum(b for _, b in outputs),
+        output_wires="\n".join(f"    wire [{bits - 1}:0] {name};" for name, bits in outputs),
+        connections=",\n".join(connections), output_list=", ".join(n for n, _ in outputs))
+
+
+def harness_flip_flops(iface: Interface) -> int:
+    """The harness's own registers: the shift register, the serial_valid register, the output."""
+    return sum(iface.inputs.values()) + 1
 
 
 def fit_check(fam: Family, device: Device, cells: dict[str, int]) -> dict[str, dict]:
@@ -150,31 +168,34 @@ def critical_path(report: dict) -> dict | None:
 
 def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict, out_dir: Path,
                     target_mhz: float, seed: int = 1, progress=print,
-                    extra: dict | None = None) -> dict:
+                    extra: dict | None = None, iface: Interface | None = None,
+                    sources: list[str] | None = None) -> dict:
     """Synthesise with Yosys, place and route with nextpnr; return (and write) the result.
 
-    `out_dir/result.json` is removed first and written only after nextpnr succeeded; `extra`
-    is recorded in it (the hash of the RTL it came from).
+    `iface` is the top level placed (default: the `valid` one), `sources` the Verilog files
+    (default: the metadata's). `out_dir/result.json` is removed first and written only after
+    nextpnr succeeded; `extra` is recorded in it (the hash of the RTL it came from).
     """
+    iface = iface or interface(metadata, "valid")
+    sources = sources or metadata["sources"]
     device = fam.device(device_name)
     rtl_dir, out_dir = Path(rtl_dir).resolve(), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in (RESULT, "report.json", "netlist.json"):
         (out_dir / stale).unlink(missing_ok=True)
-    (out_dir / f"{HARNESS}.v").write_text(harness_verilog(metadata))
+    (out_dir / f"{HARNESS}.v").write_text(harness_verilog(iface))
     constraints = fam.constraints()
     if constraints:
         (out_dir / f"pins{fam.constraint_suffix}").write_text(constraints)
 
     def synth_args(rtl: Path, out: Path) -> list[str]:
-        sources = " ".join(str(rtl / s) for s in metadata["sources"])
         (out_dir / "synth.ys").write_text(
-            f"read_verilog -sv {sources} {out / (HARNESS + '.v')}\n"
+            f"read_verilog -sv {' '.join(str(rtl / s) for s in sources)} {out / (HARNESS + '.v')}\n"
             f"{fam.synth_command} -top {HARNESS} -json {out / 'netlist.json'}\n"
             f"tee -q -o {out / 'yosys_stat.json'} stat -json\n")
         return ["-q", "-l", str(out / "yosys.log"), "-s", str(out / "synth.ys")]
 
-    progress(f"[pnr] yosys {fam.synth_command} on {metadata['top']} in a {len(HARNESS_PORTS)}-pin "
+    progress(f"[pnr] yosys {fam.synth_command} on {iface.top} in a {len(HARNESS_PORTS)}-pin "
              "harness")
     synth_seconds = run_in_common_folder(yosys_command(), synth_args, rtl_dir, out_dir, "Yosys")
     stat = json.loads((out_dir / "yosys_stat.json").read_text())
@@ -218,13 +239,14 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
         "speed_grade": device.speed_grade, "seed": seed,
         "fmax_mhz": fmax, "clocks": clocks, "constraint_mhz": round(target_mhz, 3),
         "timing_met": fmax >= target_mhz,
-        "latency_cycles": metadata["latency_cycles"],
-        "latency_ns": round(metadata["latency_cycles"] * 1e3 / fmax, 2),
+        "interface": iface.name, "top": iface.top,
+        "latency_cycles": iface.latency_cycles,
+        "latency_ns": round(iface.latency_cycles * 1e3 / fmax, 2),
         "pipeline_stages": metadata["pipeline_stages"],
         "utilization": utilization,
         "logic_cells": utilization.get(fam.logic_bel, {}).get("used"),
         "flip_flops": utilization.get(fam.ff_bel, {}).get("used"),
-        "harness_flip_flops": metadata["ports"]["in_data"] + 2,
+        "harness_flip_flops": harness_flip_flops(iface),
         "yosys_cells": cells, "yosys_usage": yosys_usage,
         "critical_path": critical_path(report),
         "harness": f"{HARNESS} ({len(HARNESS_PORTS)} pins: serial input shift register, "

@@ -1,10 +1,11 @@
 `timescale 1 ns / 1 ps
 // fraudfpga place-and-route harness around {top} (generated; not for use in a product).
 // An FPGA has far fewer pins than the core has input and output bits, and nextpnr times
-// register-to-register paths of a placed design. The harness feeds the {in_bits}-bit input bus
-// from a serial-in shift register and reduces the {out_bits} output bits with XOR into one
-// register, so every core input and output stays live (nothing is optimised away) and the
-// timed paths are the core's own, with 5 pins.
+// register-to-register paths of a placed design. The harness drives {top}'s first 1-bit input
+// from a register of the serial_valid pin and its other inputs ({shift_bits} bits) from a
+// serial-in shift register, and reduces its {out_bits} output bits with XOR into one register,
+// so every input and output stays live (nothing is optimised away) and the timed paths are the
+// design's own, with 5 pins.
 module {harness} (
     input  wire clk,
     input  wire rst,
@@ -12,15 +13,16 @@ module {harness} (
     input  wire serial_valid,
     output reg  serial_out
 );
-    reg [{in_msb}:0] in_shift;
-    reg in_valid;
+    reg [{shift_msb}:0] in_shift;
+    reg first_input;
     always @(posedge clk) begin
-        in_shift <= {{in_shift[{in_msb_m1}:0], serial_in}};
-        in_valid <= serial_valid;
+        in_shift <= {{in_shift[{shift_msb_m1}:0], serial_in}};
+        first_input <= serial_valid;
     end
-    wire out_valid;
-    wire [{out_msb}:0] out_data;
-    {top} dut (.clk(clk), .rst(rst), .in_valid(in_valid), .in_data(in_shift),
-        .out_valid(out_valid), .out_data(out_data));
-    always @(posedge clk) serial_out <= ^{{out_valid, out_data}};
+    wire [{shift_bits}:0] drive = {{in_shift, first_input}};
+{output_wires}
+    {top} dut (
+{connections}
+    );
+    always @(posedge clk) serial_out <= ^{{{output_list}}};
 endmodule

@@ -138,8 +138,9 @@ def check_axis(rtl_dir, metadata: dict, golden, rtl_cfg, work, progress=print,
              f"{summary['lost']}, duplicated {summary['duplicated']}, reordered "
              f"{summary['reordered']}, mismatched {summary['mismatched']}; full rate "
              f"{summary['full_rate_per_cycle']} per cycle, latency {summary['latency_cycles']} "
-             f"cycles; " + ", ".join(f"tready {d['duty']:.0%}: {d['throughput_over_duty']:.3f} x duty"
-                                     for d in summary["duty_cycles"]))
+             "cycles; throughput / tready duty, worst seed: " + ", ".join(
+                 f"{duty:.0%}: {min(d['throughput_over_duty'] for d in summary['duty_cycles'] if d['duty'] == duty):.3f}"
+                 for duty in sorted({d["duty"] for d in summary["duty_cycles"]}, reverse=True)))
     return result
 
 
@@ -156,9 +157,9 @@ def axis_summary(phases: list[dict], patterns: list[dict]) -> dict:
             duties.append({"duty": pattern["ready"]["duty"], "seed": pattern["seed"],
                            "ready_duty": phase["ready_duty"],
                            "delivered_per_cycle": phase["delivered_per_cycle"],
-                           "throughput_over_duty": phase["throughput_over_duty"],
+                           "throughput_over_duty": phase["throughput_over_duty"] or 0.0,
                            "throughput_over_nominal_duty":
-                               phase["delivered_per_cycle"] / pattern["ready"]["duty"],
+                               (phase["delivered_per_cycle"] or 0) / pattern["ready"]["duty"],
                            "latency_cycles": phase["latency_cycles"]})
     return {
         "vectors_checked": sum(p["delivered"] - p["unknown_identifiers"] for p in phases),

@@ -16,7 +16,7 @@ from fraudfpga.sim.scoreboard import latency_figures, score_stream, throughput_f
 from test_rtl import design
 
 RTL_CFG = {"simulator": "verilator", "vectors": "all", "random_vectors": "all",
-           "axis_pattern_vectors": 250, "axis_duty_cycles": [0.5], "axis_seeds": [3]}
+           "axis_pattern_vectors": 150, "axis_duty_cycles": [0.5], "axis_seeds": [3, 4]}
 QUIET = {"progress": lambda _: None}
 
 
@@ -42,10 +42,12 @@ def test_axis_top_under_backpressure_and_reset(small_design):
     assert (result["lost"], result["duplicated"], result["reordered"], result["mismatched"],
             result["tlast_mismatched"]) == (0, 0, 0, 0, 0)
     n = len(golden["test_input_codes"])
-    assert result["vectors_checked"] == n + 3 * 250  # full rate + every pattern, all scored
+    # full rate + every pattern, all scored (the second seed's first pattern, input always valid,
+    # follows one with input gaps: nothing of a pattern may linger into the next)
+    assert result["vectors_checked"] == n + 2 * 3 * 150
     assert result["full_rate_per_cycle"] == 1.0 and result["latency_cycles"] == core + 1
-    (duty,) = result["duty_cycles"]
-    assert duty["throughput_over_duty"] >= 0.99 and 0.4 < duty["ready_duty"] < 0.6
+    for duty in result["duty_cycles"]:
+        assert duty["throughput_over_duty"] >= 0.99 and 0.35 < duty["ready_duty"] < 0.65
     names = [p["name"] for p in result["phases"]]
     assert any("bursts" in n for n in names) and any("long tready stalls" in n for n in names)
     stalls = next(p for p in result["phases"] if "long tready stalls" in p["name"])

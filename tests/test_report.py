@@ -118,3 +118,12 @@ def test_report_renders_offline_with_every_plot(tiny_run):
     assert f"Fmax after place and route on Lattice ECP5 {pnr['device']}" in markdown
     assert headline["rtl_mismatches"] == 0
     assert headline["baseline_best_batch1_p50_ms"] > 0
+    # The deliverable is the AXI4-Stream top: its measured latency, its P&R, its own section.
+    sim = json.loads((tiny_run / "sim/results.json").read_text())
+    assert pnr["top"] == "fraud_mlp_axis" and pnr["latency_cycles"] == sim["axis"]["latency_cycles"]
+    assert fpga["interface"] == "axis" and fpga["latency_cycles"] == sim["latency_cycles"] + 1
+    assert "AXI4-Stream top level" in markdown
+    lost = f"{sim['axis']['lost']} / {sim['axis']['duplicated']} / {sim['axis']['reordered']} over"
+    assert lost == "0 / 0 / 0 over" and lost in markdown
+    wrapper = json.loads((tiny_run / "synth/yosys.json").read_text())["wrapper"]
+    assert f"{wrapper['lut_share_of_core']:.2%} of the core's" in markdown

@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup data train hls explain quality export serving rtl sim synth pnr timing interface-study delay-model baseline report all test bench clean
+.PHONY: help setup data train hls explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -71,6 +71,12 @@ timing: hls
 # verified, synthesised and placed and routed beside the valid top (tens of minutes; not in `all`).
 interface-study: rtl
 	$(CLI) interface-study --run $(RUN) $(ARGS)
+
+# Design-space sweep on Ray Tune (SWEEP=sweeps/default.yaml): trials as run folders, the Pareto
+# front of validation AP, Yosys LUT+FF and cycles, the front verified and placed and routed.
+SWEEP ?= sweeps/default.yaml
+sweep: setup
+	$(CLI) sweep $(SWEEP) $(if $(ADDRESS),--address $(ADDRESS))
 
 # Refit the family's delay model (sim/delay_models/<family>.json) from the timing points.
 delay-model: timing

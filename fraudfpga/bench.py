@@ -148,6 +148,24 @@ print(json.dumps({"seconds": round(seconds, 1), "first_saturated_load": saturati
                   "peak_memory_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}))
 """
 
+SWEEP_DEFAULT = """
+import json, shutil, time
+from pathlib import Path
+from fraudfpga.sweep.engine import run_sweep
+projects = Path("fpga_projects/bench/sweep_projects")
+shutil.rmtree(projects, ignore_errors=True)  # from scratch: no trial may come from a cache
+start = time.perf_counter()
+state = run_sweep(Path("sweeps/default.yaml"), projects, progress=lambda _: None)
+seconds = time.perf_counter() - start
+trials = [r for r in state["trials"] if not r["reference"]]
+done = [r for r in trials if r.get("status") == "done"]
+print(json.dumps({"seconds": round(seconds, 1), "trials": len(trials), "failed": len(trials) - len(done),
+                  "trials_per_hour": round(len(trials) / seconds * 3600, 1),
+                  "on_front": sum(r["on_front"] for r in state["trials"]),
+                  "mean_trial_seconds": round(sum(r["seconds"] for r in done) / max(len(done), 1), 1),
+                  "max_trial_peak_memory_gb": max(r["peak_rss_gb"] for r in done)}))
+"""
+
 BENCHMARKS = {
     "simulate_featurize": {
         "what": "simulate + featurise the default data (5,000 customers, 10,000 terminals, "
@@ -175,6 +193,12 @@ BENCHMARKS = {
                 "back end's batch-1 p50 against a bare InferenceSession.run loop",
         "code": SERVING_LOAD,
         "targets": {"seconds": 300, "harness_over_bare": 2.0},
+    },
+    "sweep_default": {
+        "what": "`make sweep`'s default sweep from scratch (24 Optuna trials on a local Ray, the "
+                "front verified and placed and routed); about an hour on 2 cores",
+        "code": SWEEP_DEFAULT,
+        "targets": {"seconds": 3600, "max_trial_peak_memory_gb": 2.0},
     },
 }
 

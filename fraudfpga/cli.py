@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                "`make timing` points (writes sim/delay_models/)")
     refit.add_argument("--run", default="default")
     refit.add_argument("--projects-dir", type=Path, default=Path("fpga_projects"))
+    sweep = sub.add_parser("sweep", help="search quantization, widths, depth, pruning and "
+                                         "distillation on Ray Tune; verify the Pareto front")
+    sweep.add_argument("spec", type=Path, help="the sweep file (see sweeps/default.yaml)")
+    sweep.add_argument("--address", help="host:port of an existing Ray cluster (default: a local "
+                                         "Ray sized to this machine)")
+    sweep.add_argument("--projects-dir", type=Path, default=Path("fpga_projects"))
+    promote = sub.add_parser("sweep-promote", help="make a run of one trial of a finished sweep")
+    promote.add_argument("spec", type=Path)
+    promote.add_argument("--trial", required=True, help="the trial's id (the sweep page's first column)")
+    promote.add_argument("--run", required=True, help="name of the new run")
+    promote.add_argument("--projects-dir", type=Path, default=Path("fpga_projects"))
     bench = sub.add_parser("bench", help="run the benchmarks and write JSON")
     bench.add_argument("--out", type=Path, default=Path("fpga_projects/bench/bench.json"))
     bench.add_argument("--only", action="append", default=[],
@@ -130,6 +141,16 @@ def run_command(args) -> int:
         return run_benchmarks(args.out, args.only)
     if args.command == "delay-model":
         return refit_delay_model(args.projects_dir / args.run)
+    if args.command == "sweep":
+        from .sweep.engine import run_sweep
+
+        run_sweep(args.spec, args.projects_dir, args.address)
+        return 0
+    if args.command == "sweep-promote":
+        from .sweep.engine import promote
+
+        promote(args.spec, args.projects_dir, args.trial, args.run)
+        return 0
     if args.command == "config" and args.documented:
         from .schema import documented_yaml
 

@@ -71,7 +71,8 @@ class Step:
     outputs it wrote (paths relative to the run folder), or None. `cfg` is the ConfigView of
     `reads`. `more_inputs(run)` lists inputs named by another input (the Verilog files listed
     in rtl/metadata.json); `external_inputs(cfg)` files outside the run (a CSV);
-    `environment()` facts outside the configuration that change the result (installed tools).
+    `neighbour_inputs(run)` files of other folders of the run's projects folder (the sweeps
+    the report links); `environment()` facts outside the configuration that change the result (installed tools).
     """
 
     name: str
@@ -85,6 +86,7 @@ class Step:
     optional_inputs: tuple[str, ...] = ()
     more_inputs: Callable[[RunFolder], list[str]] | None = None
     external_inputs: Callable[[ConfigView], list[str]] | None = None
+    neighbour_inputs: Callable[[RunFolder], list[str]] | None = None
     environment: Callable[[], dict] | None = None
     in_all: bool = True
 
@@ -171,6 +173,7 @@ class Checker:
         run = self.run
         view = ConfigView(run.config, step.reads, step.name)
         external = step.external_inputs(view) if step.external_inputs else []
+        external += step.neighbour_inputs(run) if step.neighbour_inputs else []
         parts = {
             "config": {r: lookup(run.config, r) for r in step.reads},
             "inputs": {p: run.hashes(run.path(p)) for p in self.inputs(step)},

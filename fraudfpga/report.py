@@ -23,6 +23,7 @@ from fraudfpga.sim.artifacts import (INTERFACE_STUDY, PNR, RTL_METADATA, SIM_RES
 
 from .fpga_figures import fpga_figures
 from .report_axis import axis_section, interface_study_section
+from .report_sweeps import sweeps_on_this_data, sweeps_section
 from .quality import QUALITY_SUMMARY
 from .report_models import comparison_lines, label, reason_codes_section, seeds_section
 from .report_serving import (FPGA, GPU_RESULTS, decision, decision_section, gpu_results_section,
@@ -349,6 +350,7 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict,
         *seeds_section(run),
         *reason_codes_section(run),
         *_timing_section(run),
+        *sweeps_section(run),
         *axis_section(sim, yosys, _load(run, PNR) if PNR in run.optional_inputs else None),
         *(interface_study_section(_load(run, INTERFACE_STUDY))
           if INTERFACE_STUDY in run.optional_inputs else []),
@@ -405,7 +407,8 @@ def _html(title: str, sections) -> str:
         image = re.fullmatch(r"!\[(.*)\]\((.*)\)", text)
         if image:
             return f'<img alt="{html.escape(image.group(1))}" src="{html.escape(image.group(2))}">'
-        return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+        text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+        return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', text)
 
     body = [f"<h1>{html.escape(title)}</h1>"]
     for heading, paragraphs, header, rows in sections:
@@ -467,7 +470,8 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
 register(Step(
     name="report", command="report",
     help="write the FPGA/GPU comparison report (HTML + Markdown + PNG plots)",
-    reads=("hls.part", "hls.clock_period_ns", "report", "serving.link", "rtl.interface"),
+    reads=("hls.part", "hls.clock_period_ns", "report", "serving.link", "rtl.interface",
+           "data", "split"),
     inputs=(MODEL_METRICS, TEST_SCORES, DATA_SUMMARY, SCALER, FIRMWARE_METRICS, GOLDEN, NETWORK,
             BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE, EXPLAIN_SUMMARY,
             REASON_CODES, EXPLAIN_PLOT, SERVING),
@@ -475,7 +479,9 @@ register(Step(
                      INTERFACE_STUDY),
     outputs=REPORT_FILES, body=build_report,
     external_inputs=lambda cfg: [str(p) for p in sorted(GPU_RESULTS.glob("*.json"))],
-    code=("fraudfpga.report", "fraudfpga.report_axis", "fraudfpga.report_models", "fraudfpga.report_serving",
+    neighbour_inputs=sweeps_on_this_data,
+    code=("fraudfpga.report", "fraudfpga.report_axis", "fraudfpga.report_sweeps",
+          "fraudfpga.report_models", "fraudfpga.report_serving",
           "fraudfpga.gpu_baseline.serving", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
           "fraudfpga.hls.fixed", "fraudfpga.hls.network")))
 

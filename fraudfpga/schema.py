@@ -25,11 +25,12 @@ class ConfigError(ValueError):
 
 
 def setting(default, doc: str, *, choices: tuple | None = None, min: float | None = None,
-            max: float | None = None, min_exclusive: bool = False):
-    """A configuration key: default, one-line documentation, optional choices and range."""
+            max: float | None = None, min_exclusive: bool = False, may_be_empty: bool = False):
+    """A configuration key: default, one-line documentation, optional choices and range (a
+    list must have an element unless `may_be_empty`)."""
     factory = (lambda: list(default)) if isinstance(default, list) else None
     meta = {"doc": doc, "choices": choices, "min": min, "max": max,
-            "min_exclusive": min_exclusive}
+            "min_exclusive": min_exclusive, "may_be_empty": may_be_empty}
     if factory:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -123,12 +124,22 @@ class TrainConfig:
                                 "before the test to set the operating threshold: book mode, "
                                 "split.delay_days >= 1); false: keep the model fitted without "
                                 "the validation window")
+    prune_sparsity: float = setting(0.0, "share of every QKeras kernel pruned to zero by magnitude "
+                                         "(tensorflow-model-optimization, polynomial decay over the "
+                                         "first third of the epochs; da4ml builds no adder for a "
+                                         "zero weight); 0 = no pruning", min=0, max=0.95)
+    distill_weight: float = setting(0.0, "weight w of a float teacher's probabilities in the "
+                                         "QKeras model's training target, (1 - w) * label + w * "
+                                         "teacher; 0 = no distillation", min=0, max=1)
+    teacher_hidden: list[int] = setting([64, 32], "hidden widths of the float teacher used when "
+                                                   "train.distill_weight > 0", min=1)
 
 
 @dataclass
 class ReferencesConfig:
     models: list[str] = setting(["random_forest", "xgboost"], "tree references trained beside "
-                                "the networks (random_forest | xgboost)")
+                                "the networks (random_forest | xgboost; [] = none)",
+                                may_be_empty=True)
     trials: int = setting(10, "Optuna trials per reference, each fitted on the training days "
                               "before the validation window and scored by validation AP",
                           min=1, max=1000)
@@ -418,7 +429,7 @@ def _check_value(key: str, value, hint, meta: dict) -> str | None:
         if high is not None and number > high:
             return f"{key}: {value!r} is out of range; allowed: <= {high}" + (
                 f" and >= {low}" if low is not None else "")
-    if isinstance(value, list) and get_origin(hint) is list and not value:
+    if isinstance(value, list) and get_origin(hint) is list and not value and not meta.get("may_be_empty"):
         return f"{key}: the list must not be empty"
     return None
 

@@ -18,6 +18,7 @@ from sklearn.metrics import average_precision_score
 
 from fraudfpga.kerasenv import keras, set_seeds
 
+from . import compression
 from .dataset import PreparedData
 from .loaders import DataError
 from .metrics import evaluate
@@ -41,8 +42,10 @@ def class_weights(labels: np.ndarray, policy: str) -> dict[int, float] | None:
 
 
 def make_ap_callback(valid_x: np.ndarray, valid_y: np.ndarray, patience: int, name: str,
-                     progress):
-    """Early stopping on validation Average Precision, restoring the best epoch's weights."""
+                     progress, first_epoch: int = 1):
+    """Early stopping on validation Average Precision, restoring the best epoch's weights; the
+    epochs before `first_epoch` (a pruning schedule still ramping up) are neither candidates
+    nor counted towards the patience."""
     k = keras()
 
     class AveragePrecisionStopping(k.callbacks.Callback):
@@ -54,6 +57,10 @@ def make_ap_callback(valid_x: np.ndarray, valid_y: np.ndarray, patience: int, na
             scores = self.model.predict(valid_x, batch_size=8192, verbose=0).ravel()
             ap = float(average_precision_score(valid_y, scores))
             self.history.append({"epoch": epoch + 1, "loss": float(logs["loss"]), "valid_ap": ap})
+            if epoch + 1 < first_epoch:
+                progress(f"[train] {name} epoch {epoch + 1:>3} loss {logs['loss']:.4f} "
+                         f"valid AP {ap:.4f} (pruning until epoch {first_epoch})")
+                return
             if ap > self.best_ap:
                 self.best_ap, self.best_epoch = ap, epoch + 1
                 self.best_weights = self.model.get_weights()
@@ -69,25 +76,57 @@ def make_ap_callback(valid_x: np.ndarray, valid_y: np.ndarray, patience: int, na
     return AveragePrecisionStopping()
 
 
-def _fit(model, x, y, epochs: int, train_cfg: dict, seed: int, callbacks=()):
+def _fit(model, x, y, epochs: int, train_cfg: dict, seed: int, callbacks=(), targets=None):
+    """Fit on `targets` (default: the labels `y`); class weights follow the labels."""
     set_seeds(seed)
     k = keras()
     model.compile(optimizer=k.optimizers.Adam(train_cfg["learning_rate"]),
                   loss=k.losses.BinaryCrossentropy(from_logits=True))
-    model.fit(x, y.astype(np.float32), epochs=epochs, batch_size=train_cfg["batch_size"],
-              shuffle=True, verbose=0, class_weight=class_weights(y, train_cfg["class_weight"]),
+    weights = class_weights(y, train_cfg["class_weight"])
+    model.fit(x, (y if targets is None else targets).astype(np.float32), epochs=epochs,
+              batch_size=train_cfg["batch_size"], shuffle=True, verbose=0,
+              sample_weight=None if weights is None else np.where(y == 1, weights[1], weights[0]),
               callbacks=list(callbacks))
 
 
+class Compression:
+    """How one network is trained smaller (models/compression.py): pruning and distillation."""
+
+    def __init__(self, train_cfg: dict, applies: bool):
+        self.sparsity = train_cfg["prune_sparsity"] if applies else 0.0
+        self.distill = train_cfg["distill_weight"] if applies else 0.0
+        self.epochs = train_cfg["epochs"]
+        self.batch_size = train_cfg["batch_size"]
+
+    def first_epoch(self) -> int:
+        return compression.prune_epochs(self.epochs) if self.sparsity else 1
+
+    def fit(self, model, x, y, epochs: int, train_cfg: dict, seed: int, callbacks=(),
+            targets=None):
+        """Fit (pruned when asked) and return the plain model."""
+        if not self.sparsity:
+            _fit(model, x, y, epochs, train_cfg, seed, callbacks, targets)
+            return model
+        steps = -(-len(y) // self.batch_size)
+        pruned, step = compression.with_pruning(model, self.sparsity, self.epochs, steps)
+        _fit(pruned, x, y, epochs, train_cfg, seed, [step, *callbacks], targets)
+        return compression.strip_pruning(pruned)
+
+
 def fit_network(model, train_x, train_y, valid_x, valid_y, train_cfg: dict, seed: int,
-                name: str, progress=print) -> dict:
-    """Fit with early stopping on validation AP; the best epoch's weights are kept."""
-    stopper = make_ap_callback(valid_x, valid_y, train_cfg["patience"], name, progress)
+                name: str, progress=print, compress: Compression | None = None,
+                targets=None):
+    """Fit with early stopping on validation AP; the best epoch's weights are kept. Returns
+    the fitted model and its record."""
+    compress = compress or Compression(train_cfg, False)
+    stopper = make_ap_callback(valid_x, valid_y, train_cfg["patience"], name, progress,
+                               compress.first_epoch())
     started = time.perf_counter()
-    _fit(model, train_x, train_y, train_cfg["epochs"], train_cfg, seed, [stopper])
-    return {"best_epoch": stopper.best_epoch, "best_valid_ap": stopper.best_ap,
-            "epochs_run": len(stopper.history), "history": stopper.history,
-            "rows": int(len(train_y)), "seconds": round(time.perf_counter() - started, 2)}
+    model = compress.fit(model, train_x, train_y, train_cfg["epochs"], train_cfg, seed, [stopper],
+                         targets)
+    return model, {"best_epoch": stopper.best_epoch, "best_valid_ap": stopper.best_ap,
+                   "epochs_run": len(stopper.history), "history": stopper.history,
+                   "rows": int(len(train_y)), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def score_network(model, x: np.ndarray) -> np.ndarray:
@@ -140,27 +179,67 @@ class TrainingData:
         return trained
 
 
-def train_network(name: str, split: TrainingData, cfg, seed: int, progress=print) -> Trained:
-    build, model_cfg, train_cfg = NETWORKS[name], cfg["model"], cfg["train"]
+def _teacher_targets(split: TrainingData, cfg, seed: int, progress) -> tuple[dict, tuple]:
+    """Distillation targets: a float teacher (train.teacher_hidden) fitted like the networks;
+    its probabilities on the selection fit's rows and, after its own refit, on the whole
+    training period, mixed with the labels."""
+    teacher_cfg = {**cfg["model"], "hidden": cfg["train"]["teacher_hidden"]}
+    weight = cfg["train"]["distill_weight"]
+    fitted = _train_selection_and_final(build_float_model, teacher_cfg, split, cfg["train"], seed,
+                                        "teacher", progress, Compression(cfg["train"], False))
+    teacher, record, selection = fitted
+    probability = lambda m, x: 1 / (1 + np.exp(-score_network(m, x)))  # noqa: E731
+    fit_targets = compression.soft_targets(split.y["train"], probability(selection, split.x["train"]),
+                                           weight)
+    final_targets = compression.soft_targets(split.final_y, probability(teacher, split.final_x),
+                                             weight)
+    return ({"hidden": teacher_cfg["hidden"], "parameters": int(teacher.count_params()),
+             "best_valid_ap": record["best_valid_ap"], "best_epoch": record["best_epoch"]},
+            (fit_targets, final_targets))
+
+
+def _train_selection_and_final(build, model_cfg: dict, split: TrainingData, train_cfg: dict,
+                               seed: int, name: str, progress, compress: Compression,
+                               targets: tuple | None = None):
+    """The selection fit (early stopping on the validation window) and, with refit, the final
+    fit on the whole training period for the chosen epoch count. Returns (final model, record,
+    selection model)."""
     n_inputs = split.x["train"].shape[1]
     set_seeds(seed)  # the initial weights depend on it
     model = build(n_inputs, model_cfg)
     progress(f"[train] {name}: {model.count_params()} parameters, {len(split.y['train']):,} "
              f"rows before the validation window")
-    record = fit_network(model, split.x["train"], split.y["train"], split.x["valid"],
-                         split.y["valid"], train_cfg, seed, name, progress)
-    selection_valid_score = score_network(model, split.x["valid"])
+    fit_targets, final_targets = targets or (None, None)
+    selection, record = fit_network(model, split.x["train"], split.y["train"], split.x["valid"],
+                                    split.y["valid"], train_cfg, seed, name, progress, compress,
+                                    fit_targets)
+    model = selection
     if split.refit:
         started = time.perf_counter()
         set_seeds(seed)
-        model = build(n_inputs, model_cfg)
-        _fit(model, split.final_x, split.final_y, record["best_epoch"], train_cfg, seed)
+        model = compress.fit(build(n_inputs, model_cfg), split.final_x, split.final_y,
+                             record["best_epoch"], train_cfg, seed, targets=final_targets)
         record["refit"] = {"epochs": record["best_epoch"], "rows": int(len(split.final_y)),
                            "seconds": round(time.perf_counter() - started, 2)}
         progress(f"[train] {name}: refitted on the whole training period "
                  f"({len(split.final_y):,} rows, {record['best_epoch']} epochs)")
+    return model, record, selection
+
+
+def train_network(name: str, split: TrainingData, cfg, seed: int, progress=print) -> Trained:
+    """One network; the QKeras one (the firmware) is pruned and distilled as configured."""
+    train_cfg = cfg["train"]
+    compress = Compression(train_cfg, applies=name == "qkeras")
+    teacher, targets = (_teacher_targets(split, cfg, seed, progress) if compress.distill
+                        else (None, None))
+    model, record, selection = _train_selection_and_final(
+        NETWORKS[name], cfg["model"], split, train_cfg, seed, name, progress, compress, targets)
+    if name == "qkeras":
+        record["compression"] = {
+            "prune_sparsity": compress.sparsity, "distill_weight": compress.distill,
+            "teacher": teacher, "kernel_sparsity": compression.kernel_sparsity(model)}
     return Trained(model, record, split.score_parts(lambda x: score_network(model, x)),
-                   selection_valid_score)
+                   score_network(selection, split.x["valid"]))
 
 
 def train_reference(name: str, split: TrainingData, settings: dict, seed: int,

@@ -1,0 +1,1 @@
+"""Design-space sweeps on Ray: `fraudfpga sweep SWEEP.yaml`."""

@@ -1,0 +1,184 @@
+"""One trial of a sweep: an ordinary run folder (`trials/<id>/`) built up to the Yosys estimate,
+and the design's full treatment when it is on the Pareto front.
+
+A trial runs the flow's own steps (data, train, hls, rtl, synth_yosys). The data step is shared:
+its outputs are linked from the sweep's `shared/` run and its manifest entry copied, so the
+registry sees it current (same data keys, same code). A finished trial leaves `trial.json`; a
+trial that is asked again (a resumed sweep, the same settings twice) returns it without work,
+and one that was killed reruns only the steps that had not finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import time
+import traceback
+from pathlib import Path
+
+from fraudfpga.runfolder import RunFolder, write_json
+
+SEARCH_STEPS = ("data", "train", "hls", "rtl", "synth_yosys")
+VERIFY_STEPS = ("sim", "pnr")
+TRIAL_FILE = "trial.json"
+VERIFY_FILE = "verify.json"
+
+
+def _run_steps(run: RunFolder, names: tuple[str, ...], log) -> None:
+    from fraudfpga.pipeline import STEPS
+    from fraudfpga.registry import run_step
+
+    for name in names:
+        run_step(run, STEPS[name], progress=log)
+
+
+def open_trial(trials_dir: Path, trial: str, config: dict) -> RunFolder:
+    requested = [("the sweep", {k: v for k, v in config.items() if k != "run"})]
+    return RunFolder.open(trials_dir, trial, requested, reconfigure=True, progress=lambda _: None)
+
+
+def share_data(run: RunFolder, shared: RunFolder) -> None:
+    """Link the shared data step's outputs into the trial and copy its manifest entry."""
+    from fraudfpga.pipeline import STEPS
+
+    if run.entry("data") is not None:
+        return
+    entry = shared.entry("data")
+    if entry is None:
+        raise RuntimeError(f"the sweep's shared data step has not run ({shared.root})")
+    for name in STEPS["data"].outputs:
+        target = run.path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(shared.path(name), target)
+        except OSError:  # another file system
+            shutil.copy2(shared.path(name), target)
+    run.record("data", entry)
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def validation_ap(run: RunFolder, extra_seeds: int, log) -> list[float]:
+    """The QKeras model's validation AP (selection fit) for the run's seed, and for
+    `extra_seeds` more training seeds trained here with the same settings."""
+    from fraudfpga.models.dataset import PreparedData
+    from fraudfpga.models.train import TrainingData, train_network
+
+    summary = json.loads(run.path("models/summary.json").read_text())
+    aps = [summary["training"]["qkeras"]["best_valid_ap"]]
+    if extra_seeds:
+        split = TrainingData(PreparedData(run.root), run.config["train"]["refit"])
+        for offset in range(1, extra_seeds + 1):
+            trained = train_network("qkeras", split, run.config, run.config["seed"] + offset, log)
+            aps.append(trained.record["best_valid_ap"])
+    return aps
+
+
+def run_trial(trials_dir: str, shared_dir: str, trial: str, config: dict, seeds: int) -> dict:
+    """Build the trial's design and measure its objectives; the result is also `trial.json`.
+    A failure is written there with its cause, then raised (the engine records it)."""
+    import fraudfpga.kerasenv  # noqa: F401  (TensorFlow's environment, before anything imports it)
+
+    trials_dir, started = Path(trials_dir), time.perf_counter()
+    result_file = trials_dir / trial / TRIAL_FILE
+    if result_file.is_file():
+        done = json.loads(result_file.read_text())
+        if done.get("status") == "done":
+            return done | {"cached": True}
+    (trials_dir / trial).mkdir(parents=True, exist_ok=True)
+    with open(trials_dir / trial / "trial.log", "a") as handle:
+        def log(line: str) -> None:
+            handle.write(line + "\n")
+            handle.flush()
+
+        try:
+            run = open_trial(trials_dir, trial, config)
+            share_data(run, RunFolder(Path(shared_dir), config))
+            _run_steps(run, SEARCH_STEPS, log)
+            aps = validation_ap(run, seeds - 1, log)
+            yosys = json.loads(run.path("synth/yosys.json").read_text())["resources"]
+            rtl = json.loads(run.path("rtl/metadata.json").read_text())
+            summary = json.loads(run.path("models/summary.json").read_text())
+            result = {
+                "status": "done", "trial": trial,
+                "ap": sum(aps) / len(aps), "ap_seeds": aps,
+                "lut": yosys["LUT"], "ff": yosys["FF"], "lut_ff": yosys["LUT"] + yosys["FF"],
+                "carry": yosys["CARRY"], "dsp": yosys["DSP"],
+                "cycles": rtl["latency_cycles"], "pipeline_stages": rtl["pipeline_stages"],
+                "predicted_fmax_mhz": rtl["predicted"]["fmax_mhz"],
+                "compression": summary["training"]["qkeras"].get("compression"),
+                "seconds": round(time.perf_counter() - started, 1),
+                "peak_rss_gb": round(_peak_rss_gb(), 3),
+            }
+        except Exception as error:  # recorded for the sweep's table, then raised to Ray
+            write_json(result_file, {"status": "failed", "trial": trial,
+                                     "cause": f"{type(error).__name__}: {error}",
+                                     "traceback": traceback.format_exc(limit=6),
+                                     "seconds": round(time.perf_counter() - started, 1)})
+            raise
+    write_json(result_file, result)
+    return result
+
+
+def verify_design(trials_dir: str, trial: str, front_seeds: int, place_and_route: bool) -> dict:
+    """The full treatment of a front design: cocotb on the whole test set against the hls4ml C
+    simulation, place and route on the run's open family, test-set metrics (the firmware's, and
+    the QKeras model's AP over `front_seeds` training seeds)."""
+    import fraudfpga.kerasenv  # noqa: F401
+    from sklearn.metrics import average_precision_score
+
+    from fraudfpga.models.dataset import PreparedData
+    from fraudfpga.models.train import TrainingData, train_network
+
+    run_dir = Path(trials_dir) / trial
+    out = run_dir / VERIFY_FILE
+    if out.is_file():
+        done = json.loads(out.read_text())
+        if done.get("place_and_route") or not place_and_route:
+            return done
+    started = time.perf_counter()
+    with open(run_dir / "trial.log", "a") as handle:
+        def log(line: str) -> None:
+            handle.write(line + "\n")
+
+        run = open_trial(Path(trials_dir), trial, _config(run_dir))
+        _run_steps(run, VERIFY_STEPS if place_and_route else ("sim",), log)
+        sim = json.loads(run.path("sim/results.json").read_text())
+        firmware = json.loads(run.path("hls/metrics.json").read_text())
+        data = PreparedData(run.root)
+        split = TrainingData(data, run.config["train"]["refit"])
+        test_aps = []
+        for offset in range(front_seeds):
+            if offset == 0:
+                scores = json.loads(run.path("models/metrics.json").read_text())
+                test_aps.append(scores["models"]["qkeras"]["average_precision"])
+                continue
+            trained = train_network("qkeras", split, run.config, run.config["seed"] + offset, log)
+            test_aps.append(float(average_precision_score(data.labels("test"), trained.scores["test"])))
+    result = {
+        "trial": trial, "place_and_route": place_and_route,
+        "vectors_checked": sim["vectors_checked"], "mismatches": sim["mismatch_count"],
+        "axis_vectors_checked": sim.get("axis", {}).get("vectors_checked"),
+        "axis_errors": sum(sim.get("axis", {}).get(k) or 0
+                           for k in ("lost", "duplicated", "reordered", "mismatched")),
+        "firmware_test_ap": firmware["firmware"]["average_precision"],
+        "qkeras_test_ap_seeds": test_aps, "qkeras_test_ap_mean": sum(test_aps) / len(test_aps),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if place_and_route:
+        pnr = json.loads(run.path("synth/pnr.json").read_text())
+        result |= {"device": pnr["device"], "fmax_mhz": pnr["fmax_mhz"], "latency_ns": pnr["latency_ns"],
+                   "logic_cells": pnr["logic_cells"], "flip_flops": pnr["flip_flops"]}
+    write_json(out, result)
+    return result
+
+
+def _config(run_dir: Path) -> dict:
+    from fraudfpga.config import read_yaml
+
+    return read_yaml(run_dir / "config.yaml", "trial configuration")

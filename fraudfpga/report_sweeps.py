@@ -31,7 +31,7 @@ def sweeps_section(run: RunFolder) -> list[tuple]:
         done = [r for r in rows if r.get("status") == "done"]
         link = f"../../{path.parent.name}/index.html"
         table = []
-        for r in sorted((r for r in rows if r.get("on_front") or r.get("reference")),
+        for r in sorted((r for r in done if r.get("on_front") or r.get("reference")),
                         key=lambda r: -r["ap"]):
             v = r.get("verified") or {}
             table.append([r["trial"] + (" (base)" if r.get("reference") else ""),
@@ -39,7 +39,8 @@ def sweeps_section(run: RunFolder) -> list[tuple]:
                           f"{r['ap']:.4f}", f"{v.get('qkeras_test_ap_mean', float('nan')):.4f}",
                           f"{r['lut']:,} / {r['ff']:,}", str(r["cycles"]),
                           f"{v['fmax_mhz']:.1f} MHz, {v['latency_ns']:.1f} ns" if v.get("fmax_mhz") else "",
-                          f"{v['vectors_checked']:,} vectors, {v['mismatches']} mismatches" if v else ""])
+                          f"{v['vectors_checked']:,} vectors, {v['mismatches']} mismatches"
+                          if "vectors_checked" in v else v.get("cause", "")])
         sections.append((
             f"Design-space sweep '{state['spec']['name']}'",
             [f"{state['spec']['strategy']} over {', '.join(state['spec']['space'])}: {len(done)} of "

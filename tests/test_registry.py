@@ -181,10 +181,10 @@ def test_cli_makefile_and_readme_follow_the_registry():
     choices = parser._subparsers._group_actions[0].choices  # noqa: SLF001
     assert commands <= set(choices)
     makefile = (ROOT / "Makefile").read_text()
-    targets = set(re.findall(r"^([a-z_]+):", makefile, re.MULTILINE))
+    targets = set(re.findall(r"^([a-z_-]+):", makefile, re.MULTILINE))
     assert commands <= targets
     readme = (ROOT / "README.md").read_text()
-    table = re.findall(r"^\| `?([a-z_]+)`? \| `make ([a-z_]+)`", readme, re.MULTILINE)
+    table = re.findall(r"^\| `?([a-z_]+)`? \| `make ([a-z_-]+)`", readme, re.MULTILINE)
     assert {(name, command) for name, command in table} == {(s.name, s.command)
                                                             for s in STEPS.values()}
     assert [s.name for s in steps_of("all")] == [

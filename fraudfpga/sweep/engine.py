@@ -162,6 +162,17 @@ def _table(spec: SweepSpec, results, root: Path) -> list[dict]:
     return list(rows.values())
 
 
+def _outcome(ref) -> dict:
+    """A Ray task's result, or its failure with the cause (one design's failure is recorded,
+    the sweep goes on)."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as error:
+        return {"status": "failed", "cause": f"{type(error.cause).__name__}: {error.cause}"}
+
+
 def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
               progress=print) -> dict:
     from fraudfpga.pipeline import STEPS
@@ -190,9 +201,9 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
         if reference not in {r["trial"] for r in rows}:
             progress(f"[sweep] the base design ({reference_settings}) as a reference trial")
             task = ray.remote(num_cpus=1)(run_trial)
-            data = ray.get(task.remote(str((root / "trials").resolve()),
-                                       str((root / "shared").resolve()), reference,
-                                       trial_config(base, reference_settings, reference), spec.seeds))
+            data = _outcome(task.remote(str((root / "trials").resolve()),
+                                        str((root / "shared").resolve()), reference,
+                                        trial_config(base, reference_settings, reference), spec.seeds))
             rows.append({"trial": reference, "settings": reference_settings, **data})
         done = [r for r in rows if r.get("status") == "done"]
         on_front = front(done)
@@ -204,8 +215,9 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
                  f"{spec.front_seeds}-seed test AP)")
         verify = ray.remote(num_cpus=1)(verify_design)
         to_verify = [r for r in rows if r["on_front"] or (r["reference"] and r.get("status") == "done")]
-        checks = ray.get([verify.remote(str((root / "trials").resolve()), r["trial"], spec.front_seeds,
-                                        r["on_front"] and spec.place_and_route) for r in to_verify])
+        checks = [_outcome(ref) for ref in [
+            verify.remote(str((root / "trials").resolve()), r["trial"], spec.front_seeds,
+                          r["on_front"] and spec.place_and_route) for r in to_verify]]
         for row, check in zip(to_verify, checks):
             row["verified"] = check
     finally:

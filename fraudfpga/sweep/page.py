@@ -62,7 +62,8 @@ def write_page(root: Path, state: dict) -> Path:
     body = []
     for r in sorted(rows, key=lambda r: (not r.get("on_front"), -(r.get("ap") or 0))):
         v = r.get("verified") or {}
-        cocotb = (f"{v['vectors_checked']:,} vectors, {v['mismatches']} mismatches" if v else "")
+        cocotb = (f"{v['vectors_checked']:,} vectors, {v['mismatches']} mismatches"
+                  if "vectors_checked" in v else (f"failed: {v['cause']}" if v else ""))
         cells = [r["trial"], *[r["settings"].get(k) for k in keys],
                  r.get("status") if r.get("status") == "done" else f"failed: {r.get('cause', '')}",
                  r.get("ap"), r.get("lut"), r.get("ff"), r.get("cycles"),

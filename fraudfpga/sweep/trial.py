@@ -3,9 +3,11 @@ and the design's full treatment when it is on the Pareto front.
 
 A trial runs the flow's own steps (data, train, hls, rtl, synth_yosys). The data step is shared:
 its outputs are linked from the sweep's `shared/` run and its manifest entry copied, so the
-registry sees it current (same data keys, same code). A finished trial leaves `trial.json`; a
-trial that is asked again (a resumed sweep, the same settings twice) returns it without work,
-and one that was killed reruns only the steps that had not finished.
+registry sees it current (same data keys, same code). A finished trial leaves `trial.json` with
+a digest of its configuration; a trial asked again with the same configuration (a resumed
+sweep, the same settings twice) returns it without work, one whose sweep settings changed
+reruns the steps that read them, and one that was killed reruns only the steps that had not
+finished.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-from fraudfpga.runfolder import RunFolder, write_json
+from fraudfpga.runfolder import RunFolder, json_sha256, write_json
 
 SEARCH_STEPS = ("data", "train", "hls", "rtl", "synth_yosys")
 VERIFY_STEPS = ("sim", "pnr")
@@ -59,7 +61,15 @@ def share_data(run: RunFolder, shared: RunFolder) -> None:
     run.record("data", entry)
 
 
+def _node() -> str | None:
+    """The Ray node the trial ran on (None outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def _peak_rss_gb() -> float:
+    """Peak resident memory of this worker process (an upper bound of the trial's own)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
@@ -86,9 +96,10 @@ def run_trial(trials_dir: str, shared_dir: str, trial: str, config: dict, seeds:
 
     trials_dir, started = Path(trials_dir), time.perf_counter()
     result_file = trials_dir / trial / TRIAL_FILE
+    digest = json_sha256({"config": config, "seeds": seeds})
     if result_file.is_file():
         done = json.loads(result_file.read_text())
-        if done.get("status") == "done":
+        if done.get("status") == "done" and done.get("config_digest") == digest:
             return done | {"cached": True}
     (trials_dir / trial).mkdir(parents=True, exist_ok=True)
     with open(trials_dir / trial / "trial.log", "a") as handle:
@@ -105,7 +116,7 @@ def run_trial(trials_dir: str, shared_dir: str, trial: str, config: dict, seeds:
             rtl = json.loads(run.path("rtl/metadata.json").read_text())
             summary = json.loads(run.path("models/summary.json").read_text())
             result = {
-                "status": "done", "trial": trial,
+                "status": "done", "trial": trial, "config_digest": digest,
                 "ap": sum(aps) / len(aps), "ap_seeds": aps,
                 "lut": yosys["LUT"], "ff": yosys["FF"], "lut_ff": yosys["LUT"] + yosys["FF"],
                 "carry": yosys["CARRY"], "dsp": yosys["DSP"],
@@ -113,7 +124,7 @@ def run_trial(trials_dir: str, shared_dir: str, trial: str, config: dict, seeds:
                 "predicted_fmax_mhz": rtl["predicted"]["fmax_mhz"],
                 "compression": summary["training"]["qkeras"].get("compression"),
                 "seconds": round(time.perf_counter() - started, 1),
-                "peak_rss_gb": round(_peak_rss_gb(), 3),
+                "peak_rss_gb": round(_peak_rss_gb(), 3), "node": _node(),
             }
         except Exception as error:  # recorded for the sweep's table, then raised to Ray
             write_json(result_file, {"status": "failed", "trial": trial,
@@ -137,9 +148,10 @@ def verify_design(trials_dir: str, trial: str, front_seeds: int, place_and_route
 
     run_dir = Path(trials_dir) / trial
     out = run_dir / VERIFY_FILE
+    design = json.loads((run_dir / TRIAL_FILE).read_text())["config_digest"]
     if out.is_file():
         done = json.loads(out.read_text())
-        if done.get("place_and_route") or not place_and_route:
+        if done.get("config_digest") == design and (done.get("place_and_route") or not place_and_route):
             return done
     started = time.perf_counter()
     with open(run_dir / "trial.log", "a") as handle:
@@ -161,7 +173,7 @@ def verify_design(trials_dir: str, trial: str, front_seeds: int, place_and_route
             trained = train_network("qkeras", split, run.config, run.config["seed"] + offset, log)
             test_aps.append(float(average_precision_score(data.labels("test"), trained.scores["test"])))
     result = {
-        "trial": trial, "place_and_route": place_and_route,
+        "trial": trial, "config_digest": design, "place_and_route": place_and_route,
         "vectors_checked": sim["vectors_checked"], "mismatches": sim["mismatch_count"],
         "axis_vectors_checked": sim.get("axis", {}).get("vectors_checked"),
         "axis_errors": sum(sim.get("axis", {}).get(k) or 0

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 import fraudfpga.kerasenv  # noqa: F401  (TensorFlow's environment, before any test imports it)
+import fraudfpga.pipeline  # noqa: F401, I001  (every step registered in the flow's order, before a test module imports one stage)
 
 sys.path.insert(0, str(Path(__file__).parent))  # test modules share helpers (test_hls)
 

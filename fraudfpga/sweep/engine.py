@@ -216,8 +216,9 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
         verify = ray.remote(num_cpus=1)(verify_design)
         to_verify = [r for r in rows if r["on_front"] or (r["reference"] and r.get("status") == "done")]
         checks = [_outcome(ref) for ref in [
-            verify.remote(str((root / "trials").resolve()), r["trial"], spec.front_seeds,
-                          r["on_front"] and spec.place_and_route) for r in to_verify]]
+            verify.remote(str((root / "trials").resolve()), str((root / "shared").resolve()),
+                          r["trial"], spec.front_seeds, r["on_front"] and spec.place_and_route)
+            for r in to_verify]]
         for row, check in zip(to_verify, checks):
             row["verified"] = check
     finally:

@@ -42,14 +42,15 @@ def open_trial(trials_dir: Path, trial: str, config: dict) -> RunFolder:
 
 
 def share_data(run: RunFolder, shared: RunFolder) -> None:
-    """Link the shared data step's outputs into the trial and copy its manifest entry."""
+    """Link the shared data step's outputs into the trial and copy its manifest entry (again
+    when the shared step has run since, e.g. after a code change)."""
     from fraudfpga.pipeline import STEPS
 
-    if run.entry("data") is not None:
-        return
     entry = shared.entry("data")
     if entry is None:
         raise RuntimeError(f"the sweep's shared data step has not run ({shared.root})")
+    if run.entry("data") == entry:
+        return
     for name in STEPS["data"].outputs:
         target = run.path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,8 @@ def run_trial(trials_dir: str, shared_dir: str, trial: str, config: dict, seeds:
     return result
 
 
-def verify_design(trials_dir: str, trial: str, front_seeds: int, place_and_route: bool) -> dict:
+def verify_design(trials_dir: str, shared_dir: str, trial: str, front_seeds: int,
+                  place_and_route: bool) -> dict:
     """The full treatment of a front design: cocotb on the whole test set against the hls4ml C
     simulation, place and route on the run's open family, test-set metrics (the firmware's, and
     the QKeras model's AP over `front_seeds` training seeds)."""
@@ -159,7 +161,11 @@ def verify_design(trials_dir: str, trial: str, front_seeds: int, place_and_route
             handle.write(line + "\n")
 
         run = open_trial(Path(trials_dir), trial, _config(run_dir))
-        _run_steps(run, VERIFY_STEPS if place_and_route else ("sim",), log)
+        share_data(run, RunFolder(Path(shared_dir), run.config))
+        # Every step the checks need, brought up to date (the flow skips what is current).
+        _run_steps(run, SEARCH_STEPS + (VERIFY_STEPS if place_and_route else ("sim",)), log)
+        yosys = json.loads(run.path("synth/yosys.json").read_text())["resources"]
+        cycles = json.loads(run.path("rtl/metadata.json").read_text())["latency_cycles"]
         sim = json.loads(run.path("sim/results.json").read_text())
         firmware = json.loads(run.path("hls/metrics.json").read_text())
         data = PreparedData(run.root)
@@ -174,6 +180,7 @@ def verify_design(trials_dir: str, trial: str, front_seeds: int, place_and_route
             test_aps.append(float(average_precision_score(data.labels("test"), trained.scores["test"])))
     result = {
         "trial": trial, "config_digest": design, "place_and_route": place_and_route,
+        "lut": yosys["LUT"], "ff": yosys["FF"], "cycles": cycles,
         "vectors_checked": sim["vectors_checked"], "mismatches": sim["mismatch_count"],
         "axis_vectors_checked": sim.get("axis", {}).get("vectors_checked"),
         "axis_errors": sum(sim.get("axis", {}).get(k) or 0

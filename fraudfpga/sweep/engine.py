@@ -211,8 +211,9 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
             row["on_front"] = any(row is f for f in on_front)
             row["reference"] = row["trial"] == reference
         progress(f"[sweep] {len(done)} of {len(rows)} trials done; {len(on_front)} on the front; "
-                 "verifying them (cocotb on the whole test set, place and route, "
-                 f"{spec.front_seeds}-seed test AP)")
+                 "verifying them (cocotb on the whole test set"
+                 + (", place and route" if spec.place_and_route else "")
+                 + f", {spec.front_seeds}-seed test AP)")
         verify = ray.remote(num_cpus=1)(verify_design)
         to_verify = [r for r in rows if r["on_front"] or (r["reference"] and r.get("status") == "done")]
         checks = [_outcome(ref) for ref in [

@@ -52,8 +52,6 @@ def write_page(root: Path, state: dict) -> Path:
     name = state["spec"]["name"]
     _plot(rows, "lut_ff", "Yosys LUT + FF (synth_xilinx, UltraScale+; estimate)",
           root / "ap_vs_lut_ff.png", f"sweep {name}: AP against size")
-    for r in rows:
-        r["latency_ns"] = (r.get("verified") or {}).get("latency_ns")
     _plot(rows, "cycles", "latency in clock cycles (measured in cocotb for the front)",
           root / "ap_vs_cycles.png", f"sweep {name}: AP against latency")
     keys = state["spec"]["space"].keys()

@@ -12,6 +12,7 @@ finished.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -74,20 +75,28 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
-def validation_ap(run: RunFolder, extra_seeds: int, log) -> list[float]:
-    """The QKeras model's validation AP (selection fit) for the run's seed, and for
-    `extra_seeds` more training seeds trained here with the same settings."""
+def more_seeds(run: RunFolder, count: int, log) -> list:
+    """The QKeras model trained here for `count` more training seeds (seed + 1, ...) with the
+    run's settings: the `Trained` results, for averaging over seeds."""
     from fraudfpga.models.dataset import PreparedData
     from fraudfpga.models.train import TrainingData, train_network
 
-    summary = json.loads(run.path("models/summary.json").read_text())
-    aps = [summary["training"]["qkeras"]["best_valid_ap"]]
-    if extra_seeds:
-        split = TrainingData(PreparedData(run.root), run.config["train"]["refit"])
-        for offset in range(1, extra_seeds + 1):
-            trained = train_network("qkeras", split, run.config, run.config["seed"] + offset, log)
-            aps.append(trained.record["best_valid_ap"])
-    return aps
+    if not count:
+        return []
+    split = TrainingData(PreparedData(run.root), run.config["train"]["refit"])
+    return [train_network("qkeras", split, run.config, run.config["seed"] + offset, log)
+            for offset in range(1, count + 1)]
+
+
+@contextlib.contextmanager
+def trial_log(run_dir: Path):
+    """A trial's log (`trial.log`), appended to by its steps."""
+    with open(run_dir / "trial.log", "a") as handle:
+        def log(line: str) -> None:
+            handle.write(line + "\n")
+            handle.flush()
+
+        yield log
 
 
 def run_trial(trials_dir: str, shared_dir: str, trial: str, config: dict, seeds: int) -> dict:
@@ -103,19 +112,16 @@ def run_trial(trials_dir: str, shared_dir: str, trial: str, config: dict, seeds:
         if done.get("status") == "done" and done.get("config_digest") == digest:
             return done | {"cached": True}
     (trials_dir / trial).mkdir(parents=True, exist_ok=True)
-    with open(trials_dir / trial / "trial.log", "a") as handle:
-        def log(line: str) -> None:
-            handle.write(line + "\n")
-            handle.flush()
-
+    with trial_log(trials_dir / trial) as log:
         try:
             run = open_trial(trials_dir, trial, config)
             share_data(run, RunFolder(Path(shared_dir), config))
             _run_steps(run, SEARCH_STEPS, log)
-            aps = validation_ap(run, seeds - 1, log)
+            summary = json.loads(run.path("models/summary.json").read_text())
+            aps = [summary["training"]["qkeras"]["best_valid_ap"],
+                   *(t.record["best_valid_ap"] for t in more_seeds(run, seeds - 1, log))]
             yosys = json.loads(run.path("synth/yosys.json").read_text())["resources"]
             rtl = json.loads(run.path("rtl/metadata.json").read_text())
-            summary = json.loads(run.path("models/summary.json").read_text())
             result = {
                 "status": "done", "trial": trial, "config_digest": digest,
                 "ap": sum(aps) / len(aps), "ap_seeds": aps,
@@ -146,7 +152,6 @@ def verify_design(trials_dir: str, shared_dir: str, trial: str, front_seeds: int
     from sklearn.metrics import average_precision_score
 
     from fraudfpga.models.dataset import PreparedData
-    from fraudfpga.models.train import TrainingData, train_network
 
     run_dir = Path(trials_dir) / trial
     out = run_dir / VERIFY_FILE
@@ -156,10 +161,7 @@ def verify_design(trials_dir: str, shared_dir: str, trial: str, front_seeds: int
         if done.get("config_digest") == design and (done.get("place_and_route") or not place_and_route):
             return done
     started = time.perf_counter()
-    with open(run_dir / "trial.log", "a") as handle:
-        def log(line: str) -> None:
-            handle.write(line + "\n")
-
+    with trial_log(run_dir) as log:
         run = open_trial(Path(trials_dir), trial, _config(run_dir))
         share_data(run, RunFolder(Path(shared_dir), run.config))
         # Every step the checks need, brought up to date (the flow skips what is current).
@@ -168,16 +170,11 @@ def verify_design(trials_dir: str, shared_dir: str, trial: str, front_seeds: int
         cycles = json.loads(run.path("rtl/metadata.json").read_text())["latency_cycles"]
         sim = json.loads(run.path("sim/results.json").read_text())
         firmware = json.loads(run.path("hls/metrics.json").read_text())
-        data = PreparedData(run.root)
-        split = TrainingData(data, run.config["train"]["refit"])
-        test_aps = []
-        for offset in range(front_seeds):
-            if offset == 0:
-                scores = json.loads(run.path("models/metrics.json").read_text())
-                test_aps.append(scores["models"]["qkeras"]["average_precision"])
-                continue
-            trained = train_network("qkeras", split, run.config, run.config["seed"] + offset, log)
-            test_aps.append(float(average_precision_score(data.labels("test"), trained.scores["test"])))
+        labels = PreparedData(run.root).labels("test")
+        metrics = json.loads(run.path("models/metrics.json").read_text())
+        test_aps = [metrics["models"]["qkeras"]["average_precision"],
+                    *(float(average_precision_score(labels, t.scores["test"]))
+                      for t in more_seeds(run, front_seeds - 1, log))]
     result = {
         "trial": trial, "config_digest": design, "place_and_route": place_and_route,
         "lut": yosys["LUT"], "ff": yosys["FF"], "cycles": cycles,

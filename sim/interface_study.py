@@ -4,15 +4,14 @@ The run's design point is built three ways: the bare `valid` top, the credit-bas
 top (`axis`, the default) and a clock-enable AXI4-Stream top (`axis_ce`: one enable on every
 pipeline register, derived from da4ml's Verilog here). The clock-enable top is verified in
 cocotb with the same AXI4-Stream testbench, then all three are synthesised with Yosys (whole
-top and wrapper alone) and placed and routed on `fpga.family` with each of `fpga.timing_seeds`.
+top and wrapper alone) and placed and routed on `fpga.family` with each of `fpga.timing_seeds` (one Yosys netlist per
+top, shared by the seeds).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from statistics import mean
 
 import numpy as np
@@ -25,7 +24,7 @@ from fraudfpga.runfolder import RunFolder, write_json
 from .artifacts import INTERFACE_STUDY, INTERFACE_STUDY_DIR, RTL_DIR, RTL_METADATA, rtl_sources
 from .flow import SIM_CODE, check_axis, raise_on_axis_failure, wrapper_cost
 from .interfaces import CE_VALID_TOP, VALID_TOP, axis_ce_interface, axis_verilog, interface
-from .pnr import constraint_mhz, family, place_and_route
+from .pnr import constraint_mhz, family, in_parallel, place_and_route, synthesize_in_harness
 from .rtl import CORE, clock_enabled_core, top_verilog
 from .yosys import synthesize
 
@@ -80,13 +79,16 @@ def study(run: RunFolder, cfg, progress=print) -> None:
     target = constraint_mhz(metadata)
     jobs = [(name, seed) for seed in fpga["timing_seeds"] for name in VARIANTS]
 
+    netlists = dict(zip(VARIANTS, in_parallel(
+        lambda name: synthesize_in_harness(fam, fpga["device"], rtl_dir, meta, out / f"netlist_{name}",
+                                           ifaces[name], progress=progress), list(VARIANTS))))
+
     def place(job):
         name, seed = job
-        return job, place_and_route(fam, fpga["device"], rtl_dir, meta, out / f"pnr_{name}_seed{seed}",
-                                    target, seed, progress, iface=ifaces[name])
+        return place_and_route(fam, fpga["device"], rtl_dir, meta, out / f"pnr_{name}_seed{seed}",
+                               target, seed, progress, iface=ifaces[name], netlist=netlists[name])
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-        placed = dict(pool.map(place, jobs))
+    placed = dict(zip(jobs, in_parallel(place, jobs)))
 
     variants = {}
     for name, iface in ifaces.items():

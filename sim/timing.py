@@ -1,9 +1,10 @@
 """`make timing`: place and route several pipeline depths of the firmware's network on one open
 FPGA family, pick the design point by the configured objective, and re-verify it in cocotb.
 
-Each point is an ordinary RTL folder plus one nextpnr result per seed under `timing/`. A point
-whose result was produced from the same Verilog (same hash) on the same device and seed is
-reused, so an interrupted exploration resumes where it stopped.
+Each point is an ordinary RTL folder, one Yosys netlist shared by its seeds, and one nextpnr
+result per seed under `timing/`; the runs go as many at a time as the machine has cores. A
+point whose result was produced from the same Verilog (same hash) on the same device and seed
+is reused, so an interrupted exploration resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from fraudfpga.errors import FlowError, ToolFailed
 
 from .delay_model import DelayModel, choose_point, design_points, pick
-from .pnr import constraint_mhz, family, place_and_route
+from .pnr import constraint_mhz, family, in_parallel, place_and_route, synthesize_in_harness
 from .rtl import PipelineChoice, generate_rtl, trace_network
 
 AUTO_POINTS = 6
@@ -64,16 +65,17 @@ def _measured(result: dict, metadata: dict, rtl_dir: str) -> dict:
 
 
 def explore(run, network, golden, fpga: dict, progress=print) -> list[dict]:
-    """Generate, place and route every depth and seed; the measured points (failures too)."""
+    """Generate every depth's RTL, synthesise each once, place and route it with every seed;
+    the measured points (failures too), depth by depth."""
     fam = family(fpga["family"])
     device = fam.device(fpga["device"]).name
     model = DelayModel.load(fam.name)
-    depths = fpga["timing_stages"]
+    depths, seeds = fpga["timing_stages"], fpga["timing_seeds"]
     if depths == [0]:
         depths = auto_depths(trace_network(network), model, fpga["min_fmax_mhz"])
-    progress(f"[timing] {fam.title} {device}: pipeline depths {depths}, seeds "
-             f"{fpga['timing_seeds']}")
-    points = []
+    progress(f"[timing] {fam.title} {device}: pipeline depths {depths}, seeds {seeds}")
+    points: dict[tuple[int, int], dict] = {}
+    pending: dict[int, tuple[str, dict, str, list[int]]] = {}  # depth: rtl, metadata, hash, seeds
     for stages in depths:
         rtl_rel = f"timing/stages_{stages}/rtl"
         try:
@@ -82,36 +84,60 @@ def explore(run, network, golden, fpga: dict, progress=print) -> list[dict]:
                                     golden["random_input_codes"], progress, model)
         except FlowError as error:  # a depth this network cannot have
             progress(f"[timing] {stages} stages: skipped: {error}")
-            points += [{"stages": stages, "seed": seed, "device": device, "failed": str(error),
-                        "rtl": rtl_rel} for seed in fpga["timing_seeds"]]
+            points |= {(stages, seed): {"stages": stages, "seed": seed, "device": device,
+                                        "failed": str(error), "rtl": rtl_rel} for seed in seeds}
             continue
         digest = rtl_hash(run.path(rtl_rel), metadata)
-        for seed in fpga["timing_seeds"]:
-            out = run.path(f"timing/stages_{stages}/{fam.name}_seed_{seed}")
-            previous = out / "result.json"
-            if previous.exists():
-                result = json.loads(previous.read_text())
-                if (result.get("rtl_sha256") == digest and result["device"] == device
-                        and result["seed"] == seed):
-                    progress(f"[timing] {stages} stages, seed {seed}: reusing {previous}")
-                    points.append(_measured(result, metadata, rtl_rel))
-                    continue
-            try:
-                result = place_and_route(fam, device, run.path(rtl_rel), metadata, out,
-                                         constraint_mhz(metadata), seed, progress,
-                                         extra={"rtl_sha256": digest})
-            except ToolFailed as failed:
-                progress(f"[timing] {stages} stages, seed {seed}: failed: {failed}")
-                points.append({"stages": stages, "seed": seed, "device": device,
-                               "failed": str(failed), "rtl": rtl_rel})
-                continue
-            point = _measured(result, metadata, rtl_rel)
-            points.append(point)
-            progress(f"[timing] {stages} stages ({point['cycles']} cycles), seed {seed}: "
-                     f"{point['fmax_mhz']:.1f} MHz (model {point['predicted_fmax_mhz']:.0f}), "
-                     f"{point['latency_ns']:.1f} ns, {point['logic_cells']:,} logic cells, "
-                     f"{point['flip_flops']:,} FF")
-    return points
+        missing = []
+        for seed in seeds:
+            previous = run.path(f"timing/stages_{stages}/{fam.name}_seed_{seed}/result.json")
+            result = json.loads(previous.read_text()) if previous.exists() else {}
+            if (result.get("rtl_sha256") == digest and result["device"] == device
+                    and result["seed"] == seed):
+                progress(f"[timing] {stages} stages, seed {seed}: reusing {previous}")
+                points[(stages, seed)] = _measured(result, metadata, rtl_rel)
+            else:
+                missing.append(seed)
+        if missing:
+            pending[stages] = (rtl_rel, metadata, digest, missing)
+
+    def synthesize(stages: int):
+        rtl_rel, metadata, _, _ = pending[stages]
+        try:
+            return synthesize_in_harness(fam, device, run.path(rtl_rel), metadata,
+                                         run.path(f"timing/stages_{stages}/{fam.name}_netlist"),
+                                         progress=progress)
+        except ToolFailed as failed:
+            progress(f"[timing] {stages} stages: synthesis failed: {failed}")
+            return failed
+
+    netlists = dict(zip(pending, in_parallel(synthesize, list(pending))))
+
+    def place(job: tuple[int, int]) -> dict:
+        stages, seed = job
+        rtl_rel, metadata, digest, _ = pending[stages]
+        failure = {"stages": stages, "seed": seed, "device": device, "rtl": rtl_rel}
+        netlist = netlists[stages]
+        if isinstance(netlist, ToolFailed):
+            return failure | {"failed": str(netlist)}
+        try:
+            result = place_and_route(fam, device, run.path(rtl_rel), metadata,
+                                     run.path(f"timing/stages_{stages}/{fam.name}_seed_{seed}"),
+                                     constraint_mhz(metadata), seed, progress,
+                                     extra={"rtl_sha256": digest}, netlist=netlist)
+        except ToolFailed as failed:
+            progress(f"[timing] {stages} stages, seed {seed}: failed: {failed}")
+            return failure | {"failed": str(failed)}
+        point = _measured(result, metadata, rtl_rel)
+        progress(f"[timing] {stages} stages ({point['cycles']} cycles), seed {seed}: "
+                 f"{point['fmax_mhz']:.1f} MHz (model {point['predicted_fmax_mhz']:.0f}), "
+                 f"{point['latency_ns']:.1f} ns, {point['logic_cells']:,} logic cells, "
+                 f"{point['flip_flops']:,} FF")
+        return point
+
+    jobs = [(stages, seed) for stages, (_, _, _, missing) in pending.items() for seed in missing]
+    points |= dict(zip(jobs, in_parallel(place, jobs)))
+    return [points[(stages, seed)] for stages in depths for seed in seeds]
 
 
 def best_per_depth(points: list[dict]) -> list[dict]:

@@ -130,6 +130,20 @@ def test_pruning_zeroes_weights_and_removes_adders(tmp_path):
     assert luts[0.7] < 0.6 * luts[0.0], luts
 
 
+def test_an_interrupted_ray_tune_run_counts_as_unfinished():
+    """Ray Tune returns from `fit()` on Ctrl-C: the trial it stopped has no report, the ones
+    not started are missing. Only reports and failures count as finished."""
+    from types import SimpleNamespace as Result
+
+    from fraudfpga.sweep.engine import _finished
+
+    reported = Result(error=None, metrics={"ap": 0.3, "trial": "t1"})
+    failed = Result(error=RuntimeError("boom"), metrics={})
+    stopped = Result(error=None, metrics={"trial_id": "x", "config": {}})
+    assert _finished([reported, failed, stopped]) == 2
+    assert _finished([reported]) == 1  # of 3 asked for: the sweep stops as interrupted
+
+
 def _sweep_process(spec: Path, projects: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "fraudfpga.cli", "sweep", str(spec),
                              "--projects-dir", str(projects)], stdout=subprocess.PIPE,

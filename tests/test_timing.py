@@ -167,6 +167,13 @@ def test_timing_explores_depths_picks_one_and_verifies_it(tiny_copy):
     assert chosen["verified"]["vectors_checked"] > 1000
     assert (tiny_copy / "timing/latency_vs_fmax.png").read_bytes().startswith(b"\x89PNG")
     assert "fpga.stages=" in chosen["use_it"]
+    for stages in (2, 3):  # Yosys ran once per depth; both seeds placed its netlist
+        assert (tiny_copy / f"timing/stages_{stages}/ecp5_netlist/yosys.log").exists()
+        for seed in (1, 2):
+            placed = tiny_copy / f"timing/stages_{stages}/ecp5_seed_{seed}"
+            assert not (placed / "yosys.log").exists()
+            assert json.loads((placed / "result.json").read_text())["netlist"] == \
+                "../ecp5_netlist/netlist.json"
     # A second run reuses every placed-and-routed point (same Verilog, device and seed).
     seconds = {(p["stages"], p["seed"]): p["nextpnr_seconds"] for p in points}
     assert cli("timing", "--run", "tiny", "--projects-dir", projects, "--force", settings=[]) == 0

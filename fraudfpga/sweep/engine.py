@@ -132,8 +132,7 @@ def _tuner(spec: SweepSpec, base: dict, root: Path, cpus: int, progress):
                              trials_dir=str((root / "trials").resolve()),
                              shared_dir=str((root / "shared").resolve())),
         {"cpu": 1})
-    total = spec.size() if spec.strategy == "grid" else spec.trials
-    tracker = Progress(total, progress)
+    tracker = Progress(_total(spec), progress)
     run_config = tune.RunConfig(name=experiment, storage_path=str(storage), verbose=0,
                                 callbacks=[tracker.callback],
                                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False))
@@ -147,6 +146,17 @@ def _tuner(spec: SweepSpec, base: dict, root: Path, cpus: int, progress):
                       tune_config=tune.TuneConfig(search_alg=_search(spec),
                                                   num_samples=1 if spec.strategy == "grid" else spec.trials,
                                                   max_concurrent_trials=cpus))
+
+
+def _total(spec: SweepSpec) -> int:
+    return spec.size() if spec.strategy == "grid" else spec.trials
+
+
+def _finished(results) -> int:
+    """Trials that reported their objectives or failed. Ray Tune returns normally from `fit()`
+    on Ctrl-C, marking the running trials terminated (without a report) and leaving the rest
+    pending or not yet created, so an interrupted sweep shows as fewer finished trials."""
+    return sum(1 for r in results if r.error is not None or "ap" in (r.metrics or {}))
 
 
 def _table(spec: SweepSpec, results, root: Path) -> list[dict]:
@@ -190,10 +200,10 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
 
     try:
         progress(f"[sweep] {spec.name}: {spec.strategy}, "
-                 f"{spec.size() if spec.strategy == 'grid' else spec.trials} trials on Ray "
+                 f"{_total(spec)} trials on Ray "
                  f"({address or 'local'}, {cpus} CPUs); run folders in {root / 'trials'}")
         results = _tuner(spec, base, root, cpus, progress).fit()
-        if any(r.config is None or (r.error is None and not r.metrics) for r in results):
+        if _finished(results) < _total(spec):
             raise KeyboardInterrupt  # Ray Tune stopped on Ctrl-C and saved the experiment
         rows = _table(spec, results, root)
         reference_settings = lookup_all(base, spec.keys)

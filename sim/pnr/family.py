@@ -11,7 +11,9 @@ file is written last, only when every tool succeeded, so a failed run leaves non
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -166,27 +168,36 @@ def critical_path(report: dict) -> dict | None:
     }
 
 
-def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict, out_dir: Path,
-                    target_mhz: float, seed: int = 1, progress=print,
-                    extra: dict | None = None, iface: Interface | None = None,
-                    sources: list[str] | None = None) -> dict:
-    """Synthesise with Yosys, place and route with nextpnr; return (and write) the result.
+def in_parallel(function, jobs: list) -> list:
+    """`function` over `jobs` in order, as many at a time as this machine has cores (the work
+    is in Yosys and nextpnr subprocesses)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        return list(pool.map(function, jobs))
 
-    `iface` is the top level placed (default: the `valid` one), `sources` the Verilog files
-    (default: the metadata's). `out_dir/result.json` is removed first and written only after
-    nextpnr succeeded; `extra` is recorded in it (the hash of the RTL it came from).
-    """
+
+@dataclass(frozen=True)
+class HarnessNetlist:
+    """Yosys' netlist of one top level in the pin harness, ready for nextpnr. Synthesis does not
+    depend on the placement seed, so one netlist serves every seed placed from the same RTL."""
+    folder: Path
+    cells: dict[str, int]
+    usage: dict[str, dict]
+    repairs: list
+    seconds: float
+
+
+def synthesize_in_harness(fam: Family, device_name: str, rtl_dir: Path, metadata: dict,
+                          out_dir: Path, iface: Interface | None = None,
+                          sources: list[str] | None = None, progress=print) -> HarnessNetlist:
+    """Wrap `iface` (default: the `valid` top) in the pin harness and synthesise it for the
+    family into `out_dir/netlist.json`; raise when the design cannot fit the device."""
     iface = iface or interface(metadata, "valid")
     sources = sources or metadata["sources"]
     device = fam.device(device_name)
     rtl_dir, out_dir = Path(rtl_dir).resolve(), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (RESULT, "report.json", "netlist.json"):
-        (out_dir / stale).unlink(missing_ok=True)
+    (out_dir / "netlist.json").unlink(missing_ok=True)
     (out_dir / f"{HARNESS}.v").write_text(harness_verilog(iface))
-    constraints = fam.constraints()
-    if constraints:
-        (out_dir / f"pins{fam.constraint_suffix}").write_text(constraints)
 
     def synth_args(rtl: Path, out: Path) -> list[str]:
         (out_dir / "synth.ys").write_text(
@@ -197,16 +208,45 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
 
     progress(f"[pnr] yosys {fam.synth_command} on {iface.top} in a {len(HARNESS_PORTS)}-pin "
              "harness")
-    synth_seconds = run_in_common_folder(yosys_command(), synth_args, rtl_dir, out_dir, "Yosys")
+    seconds = run_in_common_folder(yosys_command(), synth_args, rtl_dir, out_dir, "Yosys")
     stat = json.loads((out_dir / "yosys_stat.json").read_text())
     module = stat["modules"].get(f"\\{HARNESS}") or next(iter(stat["modules"].values()))
     cells = module.get("num_cells_by_type", {})
-    yosys_usage = fit_check(fam, device, cells)
+    usage = fit_check(fam, device, cells)
     netlist_path = out_dir / "netlist.json"
     netlist = json.loads(netlist_path.read_text())
-    repaired = fam.fix_netlist(netlist)
-    if repaired:
+    repairs = fam.fix_netlist(netlist)
+    if repairs:
         netlist_path.write_text(json.dumps(netlist))
+    return HarnessNetlist(out_dir, cells, usage, repairs, round(seconds, 1))
+
+
+def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict, out_dir: Path,
+                    target_mhz: float, seed: int = 1, progress=print,
+                    extra: dict | None = None, iface: Interface | None = None,
+                    sources: list[str] | None = None,
+                    netlist: HarnessNetlist | None = None) -> dict:
+    """Synthesise with Yosys (unless `netlist` already holds this top's synthesis), place and
+    route with nextpnr; return (and write) the result.
+
+    `iface` is the top level placed (default: the `valid` one), `sources` the Verilog files
+    (default: the metadata's). `out_dir/result.json` is removed first and written only after
+    nextpnr succeeded; `extra` is recorded in it (the hash of the RTL it came from).
+    """
+    iface = iface or interface(metadata, "valid")
+    device = fam.device(device_name)
+    rtl_dir, out_dir = Path(rtl_dir).resolve(), Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (RESULT, "report.json"):
+        (out_dir / stale).unlink(missing_ok=True)
+    if netlist is None:
+        netlist = synthesize_in_harness(fam, device_name, rtl_dir, metadata, out_dir, iface,
+                                        sources, progress)
+    elif netlist.folder != out_dir:
+        shutil.copyfile(netlist.folder / "netlist.json", out_dir / "netlist.json")
+    constraints = fam.constraints()
+    if constraints:
+        (out_dir / f"pins{fam.constraint_suffix}").write_text(constraints)
 
     def pnr_args(rtl: Path, out: Path) -> list[str]:
         args = [*device.args, *fam.extra_args, "--json", str(out / "netlist.json"),
@@ -247,13 +287,14 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
         "logic_cells": utilization.get(fam.logic_bel, {}).get("used"),
         "flip_flops": utilization.get(fam.ff_bel, {}).get("used"),
         "harness_flip_flops": harness_flip_flops(iface),
-        "yosys_cells": cells, "yosys_usage": yosys_usage,
+        "yosys_cells": netlist.cells, "yosys_usage": netlist.usage,
         "critical_path": critical_path(report),
         "harness": f"{HARNESS} ({len(HARNESS_PORTS)} pins: serial input shift register, "
                    "XOR-reduced output register)",
-        "netlist_repairs": repaired,
+        "netlist_repairs": netlist.repairs,
+        "netlist": os.path.relpath(netlist.folder / "netlist.json", out_dir),  # Yosys' output placed
         "tools": {"yosys": yosys_version(), "nextpnr": fam.nextpnr},
-        "seconds": {"yosys": round(synth_seconds, 1), "nextpnr": round(pnr_seconds, 1)},
+        "seconds": {"yosys": netlist.seconds, "nextpnr": round(pnr_seconds, 1)},
         **(extra or {}),
     }
     write_json(out_dir / RESULT, result)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from fraudfpga.errors import FlowError, ToolFailed
 
 from .delay_model import DelayModel, choose_point, design_points, pick
-from .pnr import constraint_mhz, family, in_parallel, place_and_route, synthesize_in_harness
+from .pnr import constraint_mhz, family, place_and_route, synthesize_in_harness
 from .rtl import PipelineChoice, generate_rtl, trace_network
 
 AUTO_POINTS = 6
@@ -111,13 +113,9 @@ def explore(run, network, golden, fpga: dict, progress=print) -> list[dict]:
             progress(f"[timing] {stages} stages: synthesis failed: {failed}")
             return failed
 
-    netlists = dict(zip(pending, in_parallel(synthesize, list(pending))))
-
-    def place(job: tuple[int, int]) -> dict:
-        stages, seed = job
+    def place(stages: int, seed: int, netlist) -> dict:
         rtl_rel, metadata, digest, _ = pending[stages]
         failure = {"stages": stages, "seed": seed, "device": device, "rtl": rtl_rel}
-        netlist = netlists[stages]
         if isinstance(netlist, ToolFailed):
             return failure | {"failed": str(netlist)}
         try:
@@ -135,8 +133,17 @@ def explore(run, network, golden, fpga: dict, progress=print) -> list[dict]:
                  f"{point['flip_flops']:,} FF")
         return point
 
-    jobs = [(stages, seed) for stages, (_, _, _, missing) in pending.items() for seed in missing]
-    points |= dict(zip(jobs, in_parallel(place, jobs)))
+    # A depth's seeds are placed as soon as its netlist is ready: a deep combinational depth
+    # can keep Yosys busy far longer than the others take to synthesise and place.
+    runs = sum(len(missing) for *_, missing in pending.values())
+    with ThreadPoolExecutor(max_workers=max(1, min(runs, os.cpu_count() or 1))) as pool:
+        synthesis = {pool.submit(synthesize, stages): stages for stages in pending}
+        placing = {}
+        for done in as_completed(synthesis):
+            stages = synthesis[done]
+            placing |= {(stages, seed): pool.submit(place, stages, seed, done.result())
+                        for seed in pending[stages][3]}
+        points |= {job: future.result() for job, future in placing.items()}
     return [points[(stages, seed)] for stages in depths for seed in seeds]
 
 

@@ -4,8 +4,8 @@ The run's design point is built three ways: the bare `valid` top, the credit-bas
 top (`axis`, the default) and a clock-enable AXI4-Stream top (`axis_ce`: one enable on every
 pipeline register, derived from da4ml's Verilog here). The clock-enable top is verified in
 cocotb with the same AXI4-Stream testbench, then all three are synthesised with Yosys (whole
-top and wrapper alone) and placed and routed on `fpga.family` with each of `fpga.timing_seeds` (one Yosys netlist per
-top, shared by the seeds).
+top and wrapper alone) and placed and routed on `fpga.family` with each of
+`fpga.timing_seeds` (one Yosys netlist per top, shared by the seeds).
 """
 
 from __future__ import annotations

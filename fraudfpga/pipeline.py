@@ -45,9 +45,12 @@ def print_metrics(run: RunFolder, progress=print) -> None:
     progress(f"\nTest-set metrics, {metrics['test_period']} ({run.path(MODEL_METRICS)})\n"
              + format_table(models, run.config["evaluation"]["top_k"]))
     ap = {k: v["average_precision"] for k, v in models.items()}
+    if ap["qkeras"] is None or ap["float"] is None:
+        return  # AP undefined on this test set: the table says why
     line = f"QKeras AP - float AP = {ap['qkeras'] - ap['float']:+.4f}"
     strongest = strongest_reference(metrics)
-    if strongest:
+    mine = ap.get("firmware", ap["qkeras"])
+    if strongest and mine is not None:
         line += (f"; {'firmware' if 'firmware' in ap else 'QKeras'} AP - strongest reference "
-                 f"({strongest}) AP = {ap.get('firmware', ap['qkeras']) - ap[strongest]:+.4f}")
+                 f"({strongest}) AP = {mine - ap[strongest]:+.4f}")
     progress(line)

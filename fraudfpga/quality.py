@@ -24,6 +24,7 @@ from fraudfpga.models.flow import PROTOCOLS
 from fraudfpga.models.operating import DELAY_ALERT_RATE, VALIDATION
 from fraudfpga.models.statistics import METRICS, TestPeriod, bootstrap, interval
 
+from .optional import NOT_AVAILABLE, figure, na
 from .registry import Step, register
 from .runfolder import RunFolder, atomic_path, write_json
 
@@ -87,18 +88,18 @@ def summarize(per_seed: list[dict], period: TestPeriod, cfg, progress) -> dict:
     references = [n for n in names if n not in ("qkeras", "float", "firmware")]
     strongest = max(references, key=lambda n: np.mean([m["average_precision"] for m in point[n]]))
     progress(f"[quality] bootstrap: {settings['bootstrap']} resamples of the test period's "
-             f"{period.n_cards:,} cards")
+             f"{period.n_cards:,} {period.unit}")
     samples = bootstrap(period, prepared, settings["bootstrap"], cfg["seed"], progress)
     summary = {}
     for name in names:
         summary[name] = {}
-        for metric in METRICS:
+        for metric in period.metric_names:
             values = np.array([m[metric] for m in point[name]])
             low, high = interval(samples[name][metric], settings["confidence"])
             summary[name][metric] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)),
                                      "per_seed": values.tolist(), "ci": [low, high]}
     paired = {}
-    for metric in METRICS:
+    for metric in period.metric_names:
         differences = np.array([f[metric] - r[metric]
                                 for f, r in zip(point["firmware"], point[strongest])])
         low, high = interval(samples["firmware"][metric] - samples[strongest][metric],
@@ -118,20 +119,31 @@ def summarize(per_seed: list[dict], period: TestPeriod, cfg, progress) -> dict:
            for metric, target in GOALS.items()},
     }
     return {"models": summary, "strongest_reference": strongest,
-            "firmware_minus_strongest": paired, "goals": goals}
+            "firmware_minus_strongest": paired, "goals": goals,
+            "resampling_unit": period.unit, NOT_AVAILABLE: period.not_available}
+
+
+def seed_cell(m: dict | None) -> str:
+    """One model's figure over the seeds: mean ± std [interval], or n/a (the reason follows
+    the table)."""
+    if m is None:
+        return na()
+    return f"{m['mean']:.4f} ± {m['std']:.4f} [{m['ci'][0]:.4f}, {m['ci'][1]:.4f}]"
 
 
 def markdown_table(result: dict, labels: dict, top_k: int) -> str:
     confidence = f"{100 * result['confidence']:.0f} %"
     lines = [f"Mean ± standard deviation over {len(result['seeds'])} training seeds "
-             f"{result['seeds']}, [{confidence} card-level bootstrap interval of the mean]; "
+             f"{result['seeds']}, [{confidence} bootstrap interval of the mean, resampling "
+             f"{result.get('resampling_unit', 'cards')}]; "
              f"operating point: {result['operating_point']}.", "",
              "| model | AUC ROC | AP | CP@" + str(top_k) + " | precision | recall | FPR |",
              "|---|---|---|---|---|---|---|"]
+    absent = result.get(NOT_AVAILABLE, {})
     for name, metrics in result["models"].items():
-        cells = [f"{m['mean']:.4f} ± {m['std']:.4f} [{m['ci'][0]:.4f}, {m['ci'][1]:.4f}]"
-                 for m in (metrics[k] for k in METRICS)]
+        cells = [seed_cell(metrics.get(k)) for k in METRICS]
         lines.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
+    lines += [f"{METRIC_NAMES[k].replace('@k', f'@{top_k}')}: n/a, {why}." for k, why in absent.items()]
     strongest = result["strongest_reference"]
     lines += ["", f"Paired difference firmware − {labels.get(strongest, strongest)} "
                   "(the strongest reference by mean test AP):", "",
@@ -155,7 +167,7 @@ def measure_quality(run: RunFolder, cfg, progress=print) -> None:
     for seed in seeds:
         progress(f"[quality] training seed {seed} ({len(per_seed) + 1}/{len(seeds)})")
         per_seed.append(seed_models(run, cfg, seed, reference_params, progress))
-        line = ", ".join(f"{name} {r['metrics']['average_precision']:.4f}"
+        line = ", ".join(f"{name} {figure(r['metrics'], 'average_precision', '.4f')}"
                          for name, r in per_seed[-1].items())
         progress(f"[quality] seed {seed}: test AP {line}")
     shutil.rmtree(run.path(SCRATCH), ignore_errors=True)

@@ -25,9 +25,12 @@ from .fpga_figures import fpga_figures
 from .report_axis import axis_section, interface_study_section
 from .report_sweeps import sweeps_on_this_data, sweeps_section
 from .quality import QUALITY_SUMMARY
-from .report_models import comparison_lines, label, reason_codes_section, seeds_section
+from .report_models import (comparison_lines, label, metric_title, reason_codes_section,
+                            seeds_section)
 from .report_serving import (FPGA, GPU_RESULTS, decision, decision_section, gpu_results_section,
                              network_input_bytes, plot_decision)
+from .optional import NOT_AVAILABLE, figure
+from .quality import seed_cell
 from .registry import Step, register
 from .runfolder import RunFolder, atomic_path, write_json
 
@@ -80,6 +83,11 @@ def _plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, period: str,
 
     for kind, filename in (("roc", "roc.png"), ("pr", "precision_recall.png")):
         fig, ax = plt.subplots(figsize=(6, 5))
+        if np.unique(labels).size < 2:
+            ax.text(0.5, 0.5, f"n/a: the {period} holds one class only", ha="center")
+            fig.savefig(out / filename, dpi=110)
+            plt.close(fig)
+            continue
         for name, score in scores.items():
             if kind == "roc":
                 x, y, _ = roc_curve(labels, score)
@@ -189,19 +197,21 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict,
     models = metrics["models"]
     strongest = strongest_reference(metrics)
     quality_line = (
-        f"**Model quality**: the firmware's AP on the {period} is {_fmt(headline['firmware_ap'])} "
-        f"(QKeras {models['qkeras']['average_precision']:.4f}, float twin "
-        f"{models['float']['average_precision']:.4f}"
-        + "".join(f", {label(metrics, n)} {models[n]['average_precision']:.4f}"
+        f"**Model quality**: the firmware's AP on the {period} is "
+        f"{figure(models.get('firmware', {}), 'average_precision', '.4f')} "
+        f"(QKeras {figure(models['qkeras'], 'average_precision', '.4f')}, float twin "
+        f"{figure(models['float'], 'average_precision', '.4f')}"
+        + "".join(f", {label(metrics, n)} {figure(models[n], 'average_precision', '.4f')}"
                   for n in models if n not in ("qkeras", "float", "firmware")) + "); one training seed.")
     if QUALITY_SUMMARY in run.optional_inputs:
         q = _load(run, QUALITY_SUMMARY)
         fw, ref = q["models"]["firmware"], q["models"][q["strongest_reference"]]
         d = q["firmware_minus_strongest"]["average_precision"]
         quality_line += (
-            f" Over {len(q['seeds'])} training seeds: firmware AP {fw['average_precision']['mean']:.4f} "
-            f"± {fw['average_precision']['std']:.4f}, {q['labels'][q['strongest_reference']]} "
-            f"{ref['average_precision']['mean']:.4f} ± {ref['average_precision']['std']:.4f}; "
+            f" Over {len(q['seeds'])} training seeds: firmware AP "
+            f"{seed_cell(fw['average_precision']).split(' [')[0]}, "
+            f"{q['labels'][q['strongest_reference']]} "
+            f"{seed_cell(ref['average_precision']).split(' [')[0]}; "
             f"difference {d['mean']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}], "
             f"{q['labels'].get(d['better'], d['better'])} better.")
     elif strongest:
@@ -232,7 +242,8 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict,
         summary.append("**CPU fallback**: no GPU was visible to TensorFlow on this machine, so the "
                        "baseline figures are CPU figures, not GPU figures.")
 
-    cp = "card_precision_at_100"
+    cp = next(k for k in models["qkeras"] if k.startswith("card_precision_at_"))
+    absent = {k: why for m in models.values() for k, why in m.get(NOT_AVAILABLE, {}).items()}
     model_rows = [[label(metrics, name), _fmt(m["auc_roc"]), _fmt(m["average_precision"]), _fmt(m.get(cp), 3),
                    _fmt(m["threshold"], 3), _fmt(m["precision"], 3), _fmt(m["recall"], 3),
                    _fmt(m["f1"], 3), _fmt(m["false_positive_rate"], 4),
@@ -344,8 +355,9 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict,
             f"{metrics['operating']['qkeras']['target_fpr']:.2%}); the firmware uses the QKeras "
             "model's alert rate. Confusion matrix as TP/FP/FN/TN.",
             *comparison_lines(metrics),
+            *[f"n/a {metric_title(k)}: {why}." for k, why in absent.items()],
             "![roc](roc.png)", "![pr](precision_recall.png)"],
-         ["model", "AUC ROC", "AP", "CP@100", "threshold", "precision", "recall", "F1", "FPR",
+         ["model", "AUC ROC", "AP", metric_title(cp), "threshold", "precision", "recall", "F1", "FPR",
           "TP/FP/FN/TN"], model_rows),
         *seeds_section(run),
         *reason_codes_section(run),

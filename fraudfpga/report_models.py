@@ -10,12 +10,22 @@ import pandas as pd
 
 from fraudfpga.hls.artifacts import EXPLAIN_SUMMARY, REASON_CODES
 from fraudfpga.models.metrics import strongest_reference
-from fraudfpga.quality import LOWER_IS_BETTER, QUALITY_SUMMARY
+from fraudfpga.models.statistics import METRICS
+from fraudfpga.optional import NOT_AVAILABLE
+from fraudfpga.quality import LOWER_IS_BETTER, QUALITY_SUMMARY, seed_cell
 from fraudfpga.runfolder import RunFolder
 
-SINGLE_RUN_METRICS = (("auc_roc", "AUC ROC"), ("average_precision", "AP"),
-                      ("card_precision_at_100", "CP@100"), ("precision", "precision"),
-                      ("recall", "recall"), ("false_positive_rate", "false-positive rate"))
+TITLES = {"auc_roc": "AUC ROC", "average_precision": "AP", "precision": "precision",
+          "recall": "recall", "false_positive_rate": "false-positive rate"}
+SINGLE_RUN_METRICS = ("auc_roc", "average_precision", "card_precision_at_", "precision",
+                      "recall", "false_positive_rate")
+
+
+def metric_title(key: str) -> str:
+    """How the report names a metric key of models/metrics.json (CP@k for any k)."""
+    if key.startswith("card_precision_at_"):
+        return "CP@" + key.removeprefix("card_precision_at_")
+    return TITLES.get(key, key)
 
 
 def _load(run: RunFolder, name: str) -> dict:
@@ -33,7 +43,9 @@ def comparison_lines(metrics: dict) -> list[str]:
     if strongest is None or "firmware" not in models:
         return []
     lines = []
-    for key, name in SINGLE_RUN_METRICS:
+    keys = [next((k for k in models["firmware"] if k.startswith(key)), key)
+            for key in SINGLE_RUN_METRICS]
+    for key, name in ((k, metric_title(k)) for k in keys):
         if models["firmware"].get(key) is None or models[strongest].get(key) is None:
             continue
         firmware, reference = models["firmware"][key], models[strongest][key]
@@ -62,12 +74,9 @@ def seeds_section(run: RunFolder) -> list[tuple]:
     labels = q["labels"]
     k = q["card_precision_k"]
     confidence = f"{100 * q['confidence']:.0f} %"
-    rows = []
-    for name, metrics in q["models"].items():
-        rows.append([labels.get(name, name)] + [
-            f"{m['mean']:.4f} ± {m['std']:.4f} [{m['ci'][0]:.4f}, {m['ci'][1]:.4f}]"
-            for m in (metrics[key] for key in ("auc_roc", "average_precision", "card_precision",
-                                               "precision", "recall", "false_positive_rate"))])
+    absent = q.get(NOT_AVAILABLE, {})
+    rows = [[labels.get(name, name)] + [seed_cell(metrics.get(key)) for key in METRICS]
+            for name, metrics in q["models"].items()]
     strongest = q["strongest_reference"]
     paired = q["firmware_minus_strongest"]
     ap = paired["average_precision"]
@@ -79,7 +88,8 @@ def seeds_section(run: RunFolder) -> list[tuple]:
         f"{len(q['seeds'])} training seeds {q['seeds']} on the same data (data seed "
         f"{q['data_seed']}); {q['protocol']}. Operating point: {q['operating_point']}. Each cell: "
         f"mean ± standard deviation over the seeds [{confidence} interval of the mean from "
-        f"{q['bootstrap_resamples']} card-level bootstrap resamples of the test period]. "
+        f"{q['bootstrap_resamples']} bootstrap resamples of the test period's "
+        f"{q.get('resampling_unit', 'cards')}]. "
         f"{q['kind'].capitalize()}, {q['seconds']:.0f} s.",
         f"Firmware − {labels.get(strongest, strongest)} (the strongest reference by mean test AP), "
         f"paired by seed: {verdicts}.",

@@ -10,6 +10,7 @@ import numpy as np
 
 from fraudfpga.models.artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, QKERAS_MODEL,
                                         SCALER, SPLIT_FILES)
+from fraudfpga.optional import figure, shown
 from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
@@ -117,7 +118,9 @@ def build_firmware(run: RunFolder, cfg, progress=print) -> None:
     operating, firmware_metrics = evaluate_firmware(data, golden, codec,
                                                     trained["operating"]["qkeras"], eval_cfg)
     qkeras_metrics = trained["models"]["qkeras"]
-    ap_change = firmware_metrics["average_precision"] - qkeras_metrics["average_precision"]
+    ap_change = (None if None in (firmware_metrics["average_precision"],
+                                  qkeras_metrics["average_precision"])
+                 else firmware_metrics["average_precision"] - qkeras_metrics["average_precision"])
 
     exactness = {
         "golden_model": "hls4ml C simulation (g++, ap_types) of hls/project",
@@ -150,8 +153,9 @@ def build_firmware(run: RunFolder, cfg, progress=print) -> None:
         progress(f"[hls] C simulation == numpy reference on {name}: "
                  f"{result['identical']:,}/{result['vectors']:,}")
     progress(f"[hls] firmware vs QKeras: {np.mean(lsb_diff == 0):.2%} identical, max "
-             f"{lsb_diff.max():.0f} LSB; AP {firmware_metrics['average_precision']:.4f} "
-             f"(QKeras {qkeras_metrics['average_precision']:.4f}, change {ap_change:+.4f})")
+             f"{lsb_diff.max():.0f} LSB; AP {figure(firmware_metrics, 'average_precision', '.4f')} "
+             f"(QKeras {figure(qkeras_metrics, 'average_precision', '.4f')}, change "
+             f"{shown(ap_change, '+.4f', 'AP undefined on this test set')})")
     saturated = exactness["saturated_test_inputs"]
     progress("[hls] test inputs saturated by the input type " + str(network.input_type) + ": "
              + (", ".join(f"{k} {v:,}" for k, v in saturated.items()) or "none"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from fraudfpga.optional import figure
 from fraudfpga.registry import Step, register
 from fraudfpga.schema import register_names_check
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
@@ -84,8 +85,9 @@ def train_models(run: RunFolder, cfg, progress=print) -> None:
     top_k = cfg["evaluation"]["top_k"]
     for name, t in trained.items():
         m = t.metrics
-        progress(f"[train] {name:<14} test AP {m['average_precision']:.4f}  AUC ROC "
-                 f"{m['auc_roc']:.4f}  CP@{top_k} {m[f'card_precision_at_{top_k}']:.3f}")
+        progress(f"[train] {name:<14} test AP {figure(m, 'average_precision', '.4f')}  AUC ROC "
+                 f"{figure(m, 'auc_roc', '.4f')}  CP@{top_k} "
+                 f"{figure(m, f'card_precision_at_{top_k}', '.3f')}")
 
 
 LABELS = {"qkeras": "QKeras", "float": "float twin"}

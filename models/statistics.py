@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .metrics import card_precision_missing
+
 METRICS = ("auc_roc", "average_precision", "card_precision", "precision", "recall",
            "false_positive_rate")
 
@@ -89,28 +91,43 @@ def weighted_card_precision(tables: list[DayCards], card_weight: np.ndarray, k: 
 
 
 class TestPeriod:
-    """The test transactions and, per model and seed, the pre-sorted scores and the alerts."""
+    """The test transactions and, per model and seed, the pre-sorted scores and the alerts.
 
-    def __init__(self, label: np.ndarray, day: np.ndarray, card: np.ndarray, top_k: int):
+    Without card ids each transaction is its own resampling unit and Card Precision@k is left
+    out (`metric_names`, `not_available`)."""
+
+    def __init__(self, label: np.ndarray, day: np.ndarray | None, card: np.ndarray | None,
+                 top_k: int):
         self.label = np.asarray(label, dtype=np.float64)
-        self.day = np.asarray(day)
+        self.not_available = {}
+        if (why := card_precision_missing(day, card)) is not None:
+            self.not_available["card_precision"] = why
+        self.unit = "transactions" if card is None else "cards"
+        if card is None:
+            card = np.arange(self.label.size)
+        self.day = np.zeros(self.label.size, dtype=np.int64) if day is None else np.asarray(day)
         cards, self.card_index = np.unique(np.asarray(card), return_inverse=True)
         self.card_index = self.card_index.ravel()
         self.n_cards = cards.size
         self.top_k = top_k
+        self.metric_names = tuple(m for m in METRICS if m not in self.not_available)
 
     def prepare(self, score: np.ndarray, threshold: float) -> dict:
         score = np.asarray(score, dtype=np.float64)
-        return {"ranked": RankedScores(score), "alert": (score > threshold).astype(np.float64),
-                "days": day_tables(self.day, self.card_index, self.label, score)}
+        prepared = {"ranked": RankedScores(score), "alert": (score > threshold).astype(np.float64)}
+        if "card_precision" in self.metric_names:
+            prepared["days"] = day_tables(self.day, self.card_index, self.label, score)
+        return prepared
 
     def metrics(self, prepared: dict, card_weight: np.ndarray) -> dict:
         weight = card_weight[self.card_index]
         ap, auc = weighted_ap_auc(prepared["ranked"], self.label, weight)
-        return {"auc_roc": auc, "average_precision": ap,
-                "card_precision": weighted_card_precision(prepared["days"], card_weight,
-                                                          self.top_k),
-                **weighted_operating(prepared["alert"], self.label, weight)}
+        result = {"auc_roc": auc, "average_precision": ap,
+                  **weighted_operating(prepared["alert"], self.label, weight)}
+        if "days" in prepared:
+            result["card_precision"] = weighted_card_precision(prepared["days"], card_weight,
+                                                               self.top_k)
+        return result
 
 
 def bootstrap(period: TestPeriod, models: dict[str, list[dict]], resamples: int, seed: int,
@@ -118,13 +135,13 @@ def bootstrap(period: TestPeriod, models: dict[str, list[dict]], resamples: int,
     """Per model and metric, the seed-mean of each resample (`models`: per model, one
     `period.prepare(...)` per seed)."""
     rng = np.random.default_rng(seed)
-    values = {name: {m: np.empty(resamples) for m in METRICS} for name in models}
+    values = {name: {m: np.empty(resamples) for m in period.metric_names} for name in models}
     for b in range(resamples):
         card_weight = rng.multinomial(period.n_cards, np.full(period.n_cards, 1 / period.n_cards))
         card_weight = card_weight.astype(np.float64)
         for name, seeds in models.items():
             per_seed = [period.metrics(prepared, card_weight) for prepared in seeds]
-            for metric in METRICS:
+            for metric in period.metric_names:
                 values[name][metric][b] = np.mean([m[metric] for m in per_seed])
         if (b + 1) % max(resamples // 5, 1) == 0:
             progress(f"[quality] bootstrap {b + 1}/{resamples}")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -22,6 +23,7 @@ from fraudfpga.sweep.pareto import dominates, front
 from fraudfpga.sweep.spec import load_spec, trial_id
 
 from conftest import cli
+from realdata import write_generic
 
 TINY_SWEEP = Path(__file__).parent / "fixtures" / "sweep_tiny.yaml"
 
@@ -151,7 +153,14 @@ def _sweep_process(spec: Path, projects: Path) -> subprocess.Popen:
 
 
 def test_three_trials_on_local_ray_resume_after_a_kill(tmp_path):
-    spec = spec_file(tmp_path, place_and_route=False)
+    """On card-less data (a generic CSV with a time column): CP@k is n/a, nothing else changes."""
+    csv = write_generic(tmp_path / "tx.csv", rows=6000)
+    settings = yaml.safe_load(TINY_SWEEP.read_text())["settings"]
+    settings = {k: v for k, v in settings.items() if not k.startswith("data.simulator")
+                and not k.startswith("split.")}
+    settings |= {"data.source": "csv", "data.path": str(csv), "data.label_column": "is_fraud",
+                 "data.time_column": "unix_time", "split.mode": "fraction"}
+    spec = spec_file(tmp_path, place_and_route=False, settings=settings)
     projects = tmp_path / "projects"
     trials = projects / "sweep-tiny" / "trials"
     first = _sweep_process(spec, projects)
@@ -184,7 +193,9 @@ def test_three_trials_on_local_ray_resume_after_a_kill(tmp_path):
     assert re.search(r"\[sweep\] \d/3 t\w+: AP \d\.\d{4}, [\d,]+ LUT\+FF", output)  # live line
     on_front = [r for r in state["trials"] if r["on_front"]]
     assert on_front and all(r["verified"]["mismatches"] == 0 for r in on_front)
-    assert all(r["verified"]["vectors_checked"] > 4000 for r in on_front)  # the whole test set
+    test_rows = len(pd.read_parquet(projects / "sweep-tiny" / "shared" / "data" / "test.parquet"))
+    # the whole test set, plus the random and edge vectors
+    assert all(r["verified"]["vectors_checked"] > test_rows for r in on_front)
     page = (projects / "sweep-tiny" / "index.html").read_text()
     assert "ap_vs_lut_ff.png" in page and all(r["trial"] in page for r in state["trials"])
     for name in ("ap_vs_lut_ff.png", "ap_vs_cycles.png"):

@@ -165,7 +165,7 @@ def run_command(args) -> int:
         print(yaml.safe_dump(run.config, sort_keys=False), end="")
         return 0
     ran_models = False
-    steps = steps_of(args.command)
+    steps = steps_of(args.command, run.config)
     for step in steps:  # fingerprint the code this process loaded, before any step runs
         code_fingerprint(tuple(step.code))
     for step in steps:

@@ -12,7 +12,9 @@ from importlib import metadata
 # Registration order is the order of the flow where the data dependencies leave a choice.
 import fraudfpga.models.flow  # noqa: F401, I001  (registers data, train)
 import fraudfpga.hls.flow  # noqa: F401  (registers hls, synth_vendor)
+import fraudfpga.hls.forest_flow  # noqa: F401  (registers forest)
 import fraudfpga.sim.flow  # noqa: F401  (registers rtl, sim, synth_yosys, pnr)
+import fraudfpga.sim.forest_rtl  # noqa: F401  (registers forest_rtl)
 import fraudfpga.sim.interface_study  # noqa: F401  (registers interface_study)
 import fraudfpga.gpu_baseline.flow  # noqa: F401  (registers baseline)
 import fraudfpga.quality  # noqa: F401  (registers quality)
@@ -27,11 +29,12 @@ for _entry in metadata.entry_points(group="fraudfpga.steps"):
     _entry.load()
 
 
-def steps_of(command: str) -> list[Step]:
-    """The steps a CLI command or make target runs (`all`: every step with in_all)."""
-    if command == "all":
-        return [s for s in ordered_steps() if s.in_all]
-    return commands()[command]
+def steps_of(command: str, config: dict | None = None) -> list[Step]:
+    """The steps a CLI command or make target runs (`all`: every step with in_all); with a
+    run's `config`, only those of the firmware families it builds."""
+    steps = ([s for s in ordered_steps() if s.in_all] if command == "all"
+             else commands()[command])
+    return [s for s in steps if config is None or s.builds(config)]
 
 
 def print_metrics(run: RunFolder, progress=print) -> None:

@@ -89,6 +89,12 @@ class Step:
     neighbour_inputs: Callable[[RunFolder], list[str]] | None = None
     environment: Callable[[], dict] | None = None
     in_all: bool = True
+    family: str | None = None  # the firmware family the step serves (firmware.families)
+
+    def builds(self, config: dict) -> bool:
+        """Whether a run with `config` runs this step: a family's steps only when the run names
+        the family."""
+        return self.family is None or self.family in config["firmware"]["families"]
 
 
 STEPS: dict[str, Step] = {}

@@ -217,6 +217,12 @@ class FpgaConfig:
     stages: int = setting(0, "pipeline stages; 0 = chosen by fpga.objective from the family's "
                              "delay model", min=0)
     seed: int = setting(1, "nextpnr placement seed of `make pnr`", min=0)
+    placer: str = setting("heap", "nextpnr placer: heap (analytic, then annealing refinement), "
+                                  "sa (annealing only), static", choices=("heap", "sa", "static"))
+    router: str = setting("default", "nextpnr router: default (the family's: router2 on ECP5, "
+                                     "router1 on Nexus), router1, router2, router2-timing "
+                                     "(router2 with timing-driven rip-up)",
+                          choices=("default", "router1", "router2", "router2-timing"))
     timing_stages: list[int] = setting([0], "pipeline depths `make timing` places and routes; "
                                             "[0] = the model's latency and Fmax optima and "
                                             "depths around them", min=0)
@@ -267,6 +273,41 @@ class ServingConfig:
     seed: int = setting(0, "seed of the arrival trace", min=0)
     link: LinkConfig = section(LinkConfig, "the FPGA's host link (assumptions, with their "
                                            "source)")
+
+
+FIRMWARE_FAMILIES = ("network", "forest")
+
+
+@dataclass
+class FirmwareConfig:
+    families: list[str] = setting(["network", "forest"], "firmware families a run builds: "
+                                  "network (hls4ml + da4ml), forest (conifer + the forest RTL); "
+                                  "the network is always built (the report's baseline)")
+
+
+@dataclass
+class ForestConfig:
+    trees: int = setting(100, "trees of the forest firmware (scikit-learn random forest)",
+                         min=1, max=1000)
+    max_depth: int = setting(12, "deepest split path of a tree (the leaf choice's logic depth)",
+                             min=1, max=40)
+    min_samples_leaf: int = setting(5, "training rows a leaf holds at least", min=1)
+    max_features: float = setting(0.63, "share of the inputs each split considers", min=0,
+                                  max=1, min_exclusive=True)
+    input_bits: int = setting(8, "bits of each input code (also the thresholds' type: conifer's "
+                                 "C++ backend needs them equal)", min=2, max=24)
+    input_integer: int = setting(5, "integer bits of the inputs, sign included (8, 5: "
+                                    "[-16, 16) in steps of 1/8, as the network's inputs)", min=1)
+    score_frac_bits: int = setting(16, "fractional bits of a leaf value and of the score "
+                                       "(conifer's score_t: fixed<frac+2, 2>)", min=4, max=40)
+    tree_stages: int = setting(1, "pipeline register levels through the trees (1: after the "
+                                  "leaf choice; more cut the trees by depth)", min=1, max=8)
+    adder_levels: int = setting(2, "levels of the adder tree between two registers", min=1,
+                                max=8)
+    target_mhz: float = setting(100.0, "clock asked of place and route for the forest RTL",
+                                min=1)
+    edge_seed: int = setting(0, "seed of the other inputs of the edge vectors (each threshold "
+                                "and one step either side)", min=0)
 
 
 @dataclass
@@ -329,6 +370,9 @@ class Config:
     baseline: BaselineConfig = section(BaselineConfig, "TensorFlow latency/throughput (make baseline)")
     serving: ServingConfig = section(ServingConfig, "serving under load: Poisson trace, dynamic "
                                                     "batcher, back ends and the FPGA (make serving)")
+    firmware: FirmwareConfig = section(FirmwareConfig, "which firmware families a run builds")
+    forest: ForestConfig = section(ForestConfig, "the decision-forest firmware (make forest): "
+                                   "the forest, its fixed-point types and its pipeline")
     report: ReportConfig = section(ReportConfig, "the report")
     evaluation: EvaluationConfig = section(EvaluationConfig, "test-set metrics")
     quality: QualityConfig = section(QualityConfig, "several training seeds (make quality)")
@@ -480,6 +524,16 @@ def _cross_checks(config: dict) -> list[str]:
     if model["activation_integer"] > model["activation_bits"]:
         errors.append(f"model.activation_integer: {model['activation_integer']} must be <= "
                       f"model.activation_bits = {model['activation_bits']}")
+    forest = config["forest"]
+    if forest["input_integer"] > forest["input_bits"]:
+        errors.append(f"forest.input_integer: {forest['input_integer']} must be <= "
+                      f"forest.input_bits = {forest['input_bits']} (the sign bit is counted)")
+    families = config["firmware"]["families"]
+    errors += [f"firmware.families: unknown family {name!r}; available: network, forest"
+               for name in families if name not in FIRMWARE_FAMILIES]
+    if "network" not in families:
+        errors.append("firmware.families: the network firmware is the report's baseline and "
+                      "cannot be left out; list it with the others")
     split = config["split"]
     if split["mode"] == "book" and split["valid_days"] >= split["train_days"]:
         errors.append(f"split.valid_days: {split['valid_days']} must be less than "

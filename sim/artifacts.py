@@ -1,5 +1,8 @@
 """Files the rtl, sim, open-synthesis and place-and-route steps write in the run folder."""
 
+import json
+from dataclasses import dataclass
+
 RTL_DIR = "rtl"
 RTL_METADATA = "rtl/metadata.json"
 TOP_VERILOG = "rtl/fraud_mlp_top.v"
@@ -17,9 +20,65 @@ INTERFACE_STUDY_DIR = "interfaces"
 INTERFACE_STUDY = "synth/interfaces.json"
 
 
-def rtl_sources(run) -> list[str]:
-    """The Verilog files the rtl step wrote, as listed in its metadata."""
-    import json
+@dataclass(frozen=True)
+class Firmware:
+    """The contract one firmware family's producer hands every later step: golden vectors
+    (`golden`: test-set and random/edge input codes with the golden model's output codes), the
+    RTL with its metadata (tops, ports, formats, latency), and where the verification, synthesis
+    and place-and-route results of that RTL go. The steps after the producer read only these
+    files, whichever converter made the firmware."""
+    name: str
+    label: str
+    golden: str
+    folder: str  # prefix of the paths below ("" for the network: its paths predate forests)
+    step_prefix: str
 
-    metadata = json.loads(run.path(RTL_METADATA).read_text())
-    return [f"{RTL_DIR}/{s}" for s in metadata["sources"]]
+    def path(self, relative: str) -> str:
+        return f"{self.folder}/{relative}" if self.folder else relative
+
+    def step(self, base: str) -> str:
+        return self.step_prefix + base
+
+    @property
+    def rtl_dir(self) -> str:
+        return self.path(RTL_DIR)
+
+    @property
+    def rtl_metadata(self) -> str:
+        return self.path(RTL_METADATA)
+
+    @property
+    def sim_dir(self) -> str:
+        return self.path("sim")
+
+    @property
+    def sim_results(self) -> str:
+        return self.path(SIM_RESULTS)
+
+    @property
+    def sim_junit(self) -> str:
+        return self.path(SIM_JUNIT)
+
+    @property
+    def yosys(self) -> str:
+        return self.path(YOSYS)
+
+    @property
+    def pnr(self) -> str:
+        return self.path(PNR)
+
+    @property
+    def pnr_dir(self) -> str:
+        return self.path(PNR_DIR)
+
+    def rtl_sources(self, run) -> list[str]:
+        """The Verilog files the family's rtl step wrote, as listed in its metadata."""
+        metadata = json.loads(run.path(self.rtl_metadata).read_text())
+        return [f"{self.rtl_dir}/{s}" for s in metadata["sources"]]
+
+
+NETWORK_FIRMWARE = Firmware("network", "network firmware (hls4ml + da4ml)", "hls/golden.npz", "",
+                            "")
+FOREST_FIRMWARE = Firmware("forest", "forest firmware (conifer + forest RTL)",
+                           "forest/golden.npz", "forest", "forest_")
+FIRMWARES = {f.name: f for f in (NETWORK_FIRMWARE, FOREST_FIRMWARE)}

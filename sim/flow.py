@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 
 import numpy as np
 
@@ -14,13 +15,12 @@ from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, write_json
 from fraudfpga.schema import register_check
 
-from .artifacts import (PNR, PNR_DIR, RTL_DIR, RTL_METADATA, SIM_JUNIT, SIM_RESULTS, TIMING_CHOSEN,
-                        TIMING_PLOT, TIMING_POINTS, TIMING_TABLE, TOP_VERILOG, YOSYS, AXIS_VERILOG,
-                        rtl_sources)
+from .artifacts import (FIRMWARES, NETWORK_FIRMWARE, RTL_DIR, RTL_METADATA, TIMING_CHOSEN,
+                        TIMING_PLOT, TIMING_POINTS, TIMING_TABLE, TOP_VERILOG, AXIS_VERILOG, Firmware)
 from . import axis_plan
 from .delay_model import model_file
-from .interfaces import VALID_TOP, Interface, interface
-from .pnr import constraint_mhz, family, place_and_route
+from .interfaces import Interface, interface
+from .pnr import constraint_mhz, family, nextpnr_options, place_and_route
 from .rtl import PipelineChoice, generate_rtl
 from .runner import AXIS_TESTBENCH, build, simulate
 from .timing import choose, explore, goals, plot, summary_table
@@ -34,7 +34,7 @@ def generate(run: RunFolder, cfg, progress=print) -> list[str]:
     shutil.rmtree(out, ignore_errors=True)
     generate_rtl(network, out, PipelineChoice.from_config(cfg["fpga"]),
                  golden["random_input_codes"], progress, id_bits=cfg["rtl"]["axis_id_bits"])
-    return rtl_sources(run)
+    return NETWORK_FIRMWARE.rtl_sources(run)
 
 
 def _take(codes: np.ndarray, count) -> np.ndarray:
@@ -66,7 +66,7 @@ def check_against_golden(rtl_dir, metadata: dict, golden, test_vectors, random_v
                        progress)
     return {
         "kind": "measured in simulation (cocotb + " + sim + ", bit-accurate RTL)",
-        "golden_model": "hls4ml C simulation (hls/golden.npz)",
+        "golden_model": metadata["golden_model"],
         "vectors_checked": figures["outputs"],
         "vectors": counts,
         "mismatch_count": figures["mismatch_count"], "mismatches": figures["mismatches"],
@@ -85,26 +85,27 @@ def check_against_golden(rtl_dir, metadata: dict, golden, test_vectors, random_v
     }
 
 
-def verify(run: RunFolder, cfg, progress=print) -> None:
-    """Both top levels: the `valid` one streamed back to back and with idle cycles, the
+def verify(fw: Firmware, run: RunFolder, cfg, progress=print) -> None:
+    """Both top levels of `fw`: the `valid` one streamed back to back and with idle cycles, the
     AXI4-Stream one under backpressure; one results file."""
     rtl_cfg = cfg["rtl"]
     sim = rtl_cfg["simulator"]
-    metadata = json.loads(run.path(RTL_METADATA).read_text())
-    golden = np.load(run.path(GOLDEN))
-    results = check_against_golden(run.path(RTL_DIR), metadata, golden, rtl_cfg["vectors"],
-                                   rtl_cfg["random_vectors"], sim, run.path("sim"), progress)
-    shutil.copy(results["junit_xml"], run.path(SIM_JUNIT))
-    results |= {"junit_xml": SIM_JUNIT, "log": f"sim/work_{sim}/sim.log"}
-    progress(f"[sim] valid top: {results['vectors_checked']:,} vectors checked, "
+    metadata = json.loads(run.path(fw.rtl_metadata).read_text())
+    golden = np.load(run.path(fw.golden))
+    results = check_against_golden(run.path(fw.rtl_dir), metadata, golden, rtl_cfg["vectors"],
+                                   rtl_cfg["random_vectors"], sim, run.path(fw.sim_dir), progress)
+    shutil.copy(results["junit_xml"], run.path(fw.sim_junit))
+    results |= {"junit_xml": fw.sim_junit, "log": f"{fw.sim_dir}/work_{sim}/sim.log"}
+    progress(f"[sim] {metadata['top']}: {results['vectors_checked']:,} vectors checked, "
              f"{results['mismatch_count']} mismatches; latency {results['latency_cycles']} cycles, "
              f"II {results['initiation_interval_cycles']}; {results['vectors_per_second']:,.0f} "
              f"vectors/s ({sim}, build {results['build_seconds']:.0f} s)")
-    raise_on_mismatch(results, run.path(SIM_RESULTS))
-    axis = check_axis(run.path(RTL_DIR), metadata, golden, rtl_cfg, run.path("sim"), progress)
-    results["axis"] = axis | {"log": f"sim/work_{axis['top']}_{sim}/sim.log"}
-    write_json(run.path(SIM_RESULTS), results)
-    raise_on_axis_failure(axis, run.path(SIM_RESULTS))
+    raise_on_mismatch(results, run.path(fw.sim_results))
+    axis = check_axis(run.path(fw.rtl_dir), metadata, golden, rtl_cfg, run.path(fw.sim_dir),
+                      progress)
+    results["axis"] = axis | {"log": f"{fw.sim_dir}/work_{axis['top']}_{sim}/sim.log"}
+    write_json(run.path(fw.sim_results), results)
+    raise_on_axis_failure(axis, run.path(fw.sim_results))
 
 
 def check_axis(rtl_dir, metadata: dict, golden, rtl_cfg, work, progress=print,
@@ -185,24 +186,24 @@ def raise_on_mismatch(results: dict, where) -> None:
                            f"the golden model (first: {first}); {where}, log {results['log']}")
 
 
-def open_synthesis(run: RunFolder, cfg, progress=print) -> None:
+def open_synthesis(fw: Firmware, run: RunFolder, cfg, progress=print) -> None:
     """The top level of `rtl.interface`; for the AXI4-Stream one, also the wrapper alone (the
     `valid` top as a black box), so its own cost is known."""
-    metadata = json.loads(run.path(RTL_METADATA).read_text())
+    metadata = json.loads(run.path(fw.rtl_metadata).read_text())
     family = cfg["rtl"]["yosys_family"]
     iface = interface(metadata, cfg["rtl"]["interface"])
-    figures = synthesize(run.path(RTL_DIR), metadata, run.path("synth/yosys"), family, progress,
-                         top=iface.top)
+    figures = synthesize(run.path(fw.rtl_dir), metadata, run.path(fw.path("synth/yosys")), family,
+                         progress, top=iface.top)
     figures["interface"] = iface.name
     progress(f"[synth] Yosys estimate of {iface.top}: {figures['resources']}, logic depth "
              f"{figures['logic_depth_cells']} cells ({figures['seconds']:.0f} s)")
-    if iface.top != VALID_TOP:
-        wrapper = synthesize(run.path(RTL_DIR), metadata, run.path("synth/yosys_wrapper"), family,
-                             progress, top=iface.top, blackbox=VALID_TOP)
+    if iface.name != "valid":
+        wrapper = synthesize(run.path(fw.rtl_dir), metadata, run.path(fw.path("synth/yosys_wrapper")),
+                             family, progress, top=iface.top, blackbox=metadata["top"])
         figures["wrapper"] = wrapper_cost(figures["resources"], wrapper)
         progress(f"[synth] the wrapper alone: {wrapper['resources']} "
                  f"({figures['wrapper']['lut_share_of_core']:.1%} of the core's LUTs)")
-    write_json(run.path(YOSYS), figures)
+    write_json(run.path(fw.yosys), figures)
 
 
 def wrapper_cost(whole: dict, wrapper: dict) -> dict:
@@ -213,18 +214,20 @@ def wrapper_cost(whole: dict, wrapper: dict) -> dict:
     return {"resources": wrapper["resources"], "core_resources": core,
             "lut_share_of_core": lut / core["LUT"] if core["LUT"] else None,
             "lut_share_note": "wrapper LUT + LUTRAM over the core's LUT (whole top - wrapper)",
-            "command": wrapper["command"] + f" (with {VALID_TOP} as a black box)",
+            "command": wrapper["command"] + f" (with {metadata['top']} as a black box)",
             "seconds": wrapper["seconds"]}
 
 
-def fpga_place_and_route(run: RunFolder, cfg, progress=print) -> None:
+def fpga_place_and_route(fw: Firmware, run: RunFolder, cfg, progress=print) -> None:
     fpga = cfg["fpga"]
     fam = family(fpga["family"])
-    metadata = json.loads(run.path(RTL_METADATA).read_text())
-    result = place_and_route(fam, fpga["device"], run.path(RTL_DIR), metadata, run.path(PNR_DIR),
+    metadata = json.loads(run.path(fw.rtl_metadata).read_text())
+    result = place_and_route(fam, fpga["device"], run.path(fw.rtl_dir), metadata,
+                             run.path(fw.pnr_dir),
                              constraint_mhz(metadata), fpga["seed"], progress,
-                             iface=interface(metadata, cfg["rtl"]["interface"]))
-    write_json(run.path(PNR), result)
+                             iface=interface(metadata, cfg["rtl"]["interface"]),
+                             options=nextpnr_options(fam, fpga))
+    write_json(run.path(fw.pnr), result)
     path = result["critical_path"] or {}
     progress(f"[pnr] {result['top']} on {result['device']}: Fmax {result['fmax_mhz']:.1f} MHz placed and routed "
              f"(delay model: {metadata['predicted']['fmax_mhz']:.0f} MHz), latency "
@@ -271,6 +274,36 @@ def timing(run: RunFolder, cfg, progress=print) -> list[str]:
 SIM_CODE = ("fraudfpga.sim", "fraudfpga.hls.fixed", "fraudfpga.hls.network")
 
 
+def register_verification(fw: Firmware) -> None:
+    """The steps every firmware family's RTL goes through, registered once per family: cocotb
+    against its golden vectors, Yosys, place and route. They read only `fw`'s contract."""
+    sources = fw.rtl_sources
+    register(Step(
+        name=fw.step("sim"), command="sim",
+        help=f"verify both top levels of the {fw.label} bit for bit against its golden model with "
+             "cocotb: the valid one back to back, the AXI4-Stream one (cocotbext-axi) at full rate "
+             "and under backpressure; latency, II, throughput",
+        reads=("rtl.simulator", "rtl.vectors", "rtl.random_vectors", "rtl.axis_pattern_vectors",
+               "rtl.axis_duty_cycles", "rtl.axis_seeds"), inputs=(fw.rtl_metadata, fw.golden),
+        outputs=(fw.sim_results, fw.sim_junit), body=partial(verify, fw), code=SIM_CODE,
+        more_inputs=sources, family=fw.name))
+    register(Step(
+        name=fw.step("synth_yosys"), command="synth",
+        help=f"Yosys synthesis estimate of the {fw.label}'s RTL (synth_xilinx, UltraScale+ by "
+             "default)",
+        reads=("rtl.yosys_family", "rtl.interface"), inputs=(fw.rtl_metadata,),
+        outputs=(fw.yosys,), body=partial(open_synthesis, fw), code=SIM_CODE,
+        more_inputs=sources, family=fw.name))
+    register(Step(
+        name=fw.step("pnr"), command="pnr",
+        help=f"place and route the {fw.label}'s RTL on the open FPGA family (fpga.family) with "
+             "Yosys and nextpnr: Fmax, critical path, utilization (minutes)",
+        reads=("fpga.family", "fpga.device", "fpga.seed", "fpga.placer", "fpga.router",
+               "rtl.interface"), inputs=(fw.rtl_metadata,), outputs=(fw.pnr,),
+        body=partial(fpga_place_and_route, fw), code=SIM_CODE, more_inputs=sources,
+        family=fw.name))
+
+
 def delay_model_file(cfg) -> list[str]:
     return [str(model_file(cfg["fpga"]["family"]))]
 
@@ -283,28 +316,7 @@ register(Step(
     inputs=(NETWORK, GOLDEN), outputs=(RTL_METADATA, TOP_VERILOG, AXIS_VERILOG), body=generate, code=SIM_CODE,
     external_inputs=delay_model_file))
 
-register(Step(
-    name="sim", command="sim",
-    help="verify both top levels bit for bit against the C simulation with cocotb: the valid "
-         "one back to back, the AXI4-Stream one (cocotbext-axi) at full rate and under "
-         "backpressure; latency, II, throughput",
-    reads=("rtl.simulator", "rtl.vectors", "rtl.random_vectors", "rtl.axis_pattern_vectors",
-           "rtl.axis_duty_cycles", "rtl.axis_seeds"), inputs=(RTL_METADATA, GOLDEN),
-    outputs=(SIM_RESULTS, SIM_JUNIT), body=verify, code=SIM_CODE, more_inputs=rtl_sources))
-
-register(Step(
-    name="synth_yosys", command="synth",
-    help="Yosys synthesis estimate of the RTL (synth_xilinx, UltraScale+ by default)",
-    reads=("rtl.yosys_family", "rtl.interface"), inputs=(RTL_METADATA,), outputs=(YOSYS,), body=open_synthesis,
-    code=SIM_CODE, more_inputs=rtl_sources))
-
-register(Step(
-    name="pnr", command="pnr",
-    help="place and route the RTL on the open FPGA family (fpga.family) with Yosys and nextpnr: "
-         "Fmax, critical path, utilization (minutes)",
-    reads=("fpga.family", "fpga.device", "fpga.seed", "rtl.interface"), inputs=(RTL_METADATA,),
-    outputs=(PNR,),
-    body=fpga_place_and_route, code=SIM_CODE, more_inputs=rtl_sources))
+register_verification(NETWORK_FIRMWARE)
 
 register(Step(
     name="timing", command="timing",

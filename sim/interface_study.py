@@ -21,11 +21,12 @@ from fraudfpga.hls.network import FixedNetwork
 from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, write_json
 
-from .artifacts import INTERFACE_STUDY, INTERFACE_STUDY_DIR, RTL_DIR, RTL_METADATA, rtl_sources
+from .artifacts import INTERFACE_STUDY, INTERFACE_STUDY_DIR, NETWORK_FIRMWARE, RTL_DIR, RTL_METADATA
 from .flow import SIM_CODE, check_axis, raise_on_axis_failure, wrapper_cost
 from .interfaces import CE_VALID_TOP, VALID_TOP, axis_ce_interface, axis_verilog, interface
-from .pnr import constraint_mhz, family, in_parallel, place_and_route, synthesize_in_harness
-from .rtl import CORE, clock_enabled_core, top_verilog
+from .pnr import (constraint_mhz, family, in_parallel, nextpnr_options, place_and_route,
+                  synthesize_in_harness)
+from .rtl import CORE, WHAT, clock_enabled_core, top_verilog
 from .yosys import synthesize
 
 VARIANTS = ("valid", "axis", "axis_ce")
@@ -45,7 +46,7 @@ def with_clock_enable_variant(run: RunFolder, network: FixedNetwork, metadata: d
     (rtl_dir / f"{CE_VALID_TOP}.v").write_text(top_verilog(network, formats, latency,
                                                            clock_enable=True))
     ce = axis_ce_interface(network, latency, id_bits)
-    (rtl_dir / ce.file).write_text(axis_verilog(network, ce))
+    (rtl_dir / ce.file).write_text(axis_verilog(network, ce, WHAT))
     return {**metadata, "sources": [*metadata["sources"], ce_core.name, f"{CE_VALID_TOP}.v", ce.file],
             "interfaces": {**metadata["interfaces"], ce.name: ce.as_dict()}}
 
@@ -86,7 +87,8 @@ def study(run: RunFolder, cfg, progress=print) -> None:
     def place(job):
         name, seed = job
         return place_and_route(fam, fpga["device"], rtl_dir, meta, out / f"pnr_{name}_seed{seed}",
-                               target, seed, progress, iface=ifaces[name], netlist=netlists[name])
+                               target, seed, progress, iface=ifaces[name], netlist=netlists[name],
+                               options=nextpnr_options(fam, fpga))
 
     placed = dict(zip(jobs, in_parallel(place, jobs)))
 
@@ -140,6 +142,7 @@ register(Step(
     help="backpressure by credits (the axis top) against a clock enable through the pipeline: "
          "verify the clock-enable top in cocotb, synthesise and place and route the valid, axis "
          "and clock-enable tops with each fpga.timing_seeds (tens of minutes; not part of `all`)",
-    reads=("fpga.family", "fpga.device", "fpga.timing_seeds", "rtl"),
+    reads=("fpga.family", "fpga.device", "fpga.timing_seeds", "fpga.placer", "fpga.router",
+           "rtl"),
     inputs=(RTL_METADATA, NETWORK, GOLDEN), outputs=(INTERFACE_STUDY,), body=study,
-    code=SIM_CODE, more_inputs=rtl_sources, in_all=False))
+    code=SIM_CODE, more_inputs=NETWORK_FIRMWARE.rtl_sources, in_all=False))

@@ -50,9 +50,10 @@ def byte_multiple(bits: int) -> int:
     return -(-bits // 8) * 8
 
 
-def valid_interface(network, latency: int) -> Interface:
+def valid_interface(network, latency: int, top: str = VALID_TOP) -> Interface:
+    """`network`: any firmware with n_inputs, input_type and output_type (a network, a forest)."""
     return Interface(
-        name="valid", top=VALID_TOP, file=f"{VALID_TOP}.v", clock="clk", reset="rst",
+        name="valid", top=top, file=f"{top}.v", clock="clk", reset="rst",
         reset_active_low=False,
         inputs={"in_valid": 1, "in_data": network.n_inputs * network.input_type.width},
         outputs={"out_valid": 1, "out_data": network.output_type.width},
@@ -66,12 +67,13 @@ def axis_depth(latency: int) -> int:
     return latency + 2
 
 
-def axis_interface(network, latency: int, id_bits: int = AXIS_DEFAULT_ID_BITS) -> Interface:
+def axis_interface(network, latency: int, id_bits: int = AXIS_DEFAULT_ID_BITS,
+                   top: str = AXIS_TOP, valid_top: str = VALID_TOP) -> Interface:
     in_bits = network.n_inputs * network.input_type.width
     out_type: FixedType = network.output_type
     depth = axis_depth(latency)
     return Interface(
-        name="axis", top=AXIS_TOP, file=f"{AXIS_TOP}.v", clock="aclk", reset="aresetn",
+        name="axis", top=top, file=f"{top}.v", clock="aclk", reset="aresetn",
         reset_active_low=True,
         inputs={"s_axis_tvalid": 1, "s_axis_tdata": byte_multiple(in_bits),
                 "s_axis_tuser": id_bits, "s_axis_tlast": 1, "m_axis_tready": 1},
@@ -79,6 +81,7 @@ def axis_interface(network, latency: int, id_bits: int = AXIS_DEFAULT_ID_BITS) -
                  "m_axis_tuser": id_bits, "m_axis_tlast": 1},
         latency_cycles=latency + 1,
         details={"depth": depth, "id_bits": id_bits, "core_latency_cycles": latency,
+                 "valid_top": valid_top,
                  "wrapper_latency_cycles": 1, "transaction_bits": in_bits,
                  "score_bits": out_type.width,
                  "score_extension": "sign" if out_type.signed else "zero",
@@ -96,8 +99,9 @@ def axis_ce_interface(network, latency: int, id_bits: int = AXIS_DEFAULT_ID_BITS
                                     "backpressure": "clock enable through the whole pipeline"}})
 
 
-def axis_verilog(network, iface: Interface) -> str:
-    """The Verilog of an AXI4-Stream top (`axis` or `axis_ce`)."""
+def axis_verilog(network, iface: Interface, what: str = "the fixed-point fraud MLP") -> str:
+    """The Verilog of an AXI4-Stream top (`axis` or `axis_ce`) around the `valid` top of
+    `what`."""
     out_type: FixedType = network.output_type
     details = iface.details
     out_bits, m_bits = details["score_bits"], iface.outputs["m_axis_tdata"]
@@ -108,7 +112,9 @@ def axis_verilog(network, iface: Interface) -> str:
     template = resources.files("fraudfpga.sim").joinpath(
         "templates/axis_ce_top.v" if clock_enable else "templates/axis_top.v").read_text()
     return template.format(
-        top=iface.top, valid_top=CE_VALID_TOP if clock_enable else VALID_TOP,
+        top=iface.top,
+        valid_top=CE_VALID_TOP if clock_enable else details.get("valid_top", VALID_TOP),
+        what=what,
         depth=details["depth"], out_bits_m1=out_bits - 1,
         n_in=network.n_inputs, input_type=network.input_type, in_width_m1=network.input_type.width - 1,
         s_msb=iface.inputs["s_axis_tdata"] - 1, id_msb=details["id_bits"] - 1,

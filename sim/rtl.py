@@ -28,6 +28,7 @@ from .delay_model import (DelayModel, DesignPoint, balanced_point, choose_point,
 from .interfaces import AXIS_DEFAULT_ID_BITS, VALID_TOP, axis_interface, axis_verilog, valid_interface
 
 CORE = "fraud_mlp"
+WHAT = "the fixed-point fraud MLP (da4ml pipeline), generated from hls/network.json"
 CLOCK_ENABLE_SUFFIX = "_ce"
 DA4ML_ROUNDING = ("TRN", "RND")
 DA4ML_OVERFLOW = ("WRAP", "SAT")
@@ -179,7 +180,7 @@ def top_verilog(network: FixedNetwork, core_formats, latency: int,
     template = resources.files("fraudfpga.sim").joinpath("templates/top.v").read_text()
     suffix = CLOCK_ENABLE_SUFFIX if clock_enable else ""
     return template.format(
-        top=VALID_TOP + suffix, core=CORE + suffix,
+        top=VALID_TOP + suffix, core=CORE + suffix, what=WHAT,
         enable_port=("    input  wire                 ce,        // clock enable: low holds the "
                      "pipeline\n" if clock_enable else ""),
         enable_guard="if (ce) " if clock_enable else "",
@@ -272,13 +273,14 @@ def generate_rtl(network: FixedNetwork, out_dir: Path, choice: PipelineChoice,
     axis = axis_interface(network, latency, id_bits)
     top_file, axis_file = out_dir / valid.file, out_dir / axis.file
     top_file.write_text(top_verilog(network, _widths(comb), latency))
-    axis_file.write_text(axis_verilog(network, axis))
+    axis_file.write_text(axis_verilog(network, axis, WHAT))
     in_kifs, out_kifs = _widths(comb)
     out_bits = network.output_type.width
     estimate = "estimated by the delay model of the FPGA family (not timed)"
     metadata = {
         "top": VALID_TOP,
         "core": CORE,
+        "golden_model": "hls4ml C simulation (hls/golden.npz)",
         "generator": "da4ml RTLModel (verilog), fraudfpga top level, stage cuts from the "
                      f"{choice.family} delay model",
         "sources": [str(p.relative_to(out_dir)) for p in [axis_file, top_file, *sources]],

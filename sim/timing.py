@@ -19,7 +19,7 @@ from pathlib import Path
 from fraudfpga.errors import FlowError, ToolFailed
 
 from .delay_model import DelayModel, choose_point, design_points, pick
-from .pnr import constraint_mhz, family, place_and_route, synthesize_in_harness
+from .pnr import constraint_mhz, family, nextpnr_options, place_and_route, synthesize_in_harness
 from .rtl import PipelineChoice, generate_rtl, trace_network
 
 AUTO_POINTS = 6
@@ -122,7 +122,8 @@ def explore(run, network, golden, fpga: dict, progress=print) -> list[dict]:
             result = place_and_route(fam, device, run.path(rtl_rel), metadata,
                                      run.path(f"timing/stages_{stages}/{fam.name}_seed_{seed}"),
                                      constraint_mhz(metadata), seed, progress,
-                                     extra={"rtl_sha256": digest}, netlist=netlist)
+                                     extra={"rtl_sha256": digest}, netlist=netlist,
+                                     options=nextpnr_options(fam, fpga))
         except ToolFailed as failed:
             progress(f"[timing] {stages} stages, seed {seed}: failed: {failed}")
             return failure | {"failed": str(failed)}

@@ -21,6 +21,7 @@ from pathlib import Path
 from fraudfpga.errors import FlowError, ToolFailed, cause_line
 from fraudfpga.runfolder import write_json
 from fraudfpga.sim.interfaces import Interface, interface
+from fraudfpga.sim.pnr.progress import run_watched
 from fraudfpga.sim.yosys import run_in_common_folder, yosys_command, yosys_version, yowasp_command
 
 HARNESS = "pnr_harness"
@@ -41,6 +42,30 @@ class Device:
     capacity: dict[str, int]
 
 
+ROUTERS = ("router1", "router2")
+PLACERS = ("heap", "sa", "static")
+
+
+@dataclass(frozen=True)
+class NextpnrOptions:
+    """The placer and router nextpnr runs (`fpga.placer`, `fpga.router`); `timing_ripup` is
+    router2's timing-driven rip-up (`--tmg-ripup`)."""
+    placer: str = "heap"
+    router: str = "router1"
+    timing_ripup: bool = False
+
+    def args(self) -> list[str]:
+        return ["--placer", self.placer, "--router", self.router,
+                *(["--tmg-ripup"] if self.timing_ripup else [])]
+
+    def describe(self) -> str:
+        return f"placer {self.placer}, {self.router}" + (" with timing-driven rip-up"
+                                                        if self.timing_ripup else "")
+
+    def to_dict(self) -> dict:
+        return {"placer": self.placer, "router": self.router, "timing_ripup": self.timing_ripup}
+
+
 @dataclass(frozen=True)
 class Family:
     """An open FPGA family placed and routed by a nextpnr from PyPI."""
@@ -55,6 +80,7 @@ class Family:
     # Yosys cell type -> (capacity resource, cells of that resource per Yosys cell)
     cell_resources: dict[str, tuple[str, int]]
     extra_args: tuple[str, ...] = ()
+    default_options: NextpnrOptions = NextpnrOptions()
     constraint_suffix: str = ""
     constraint_flag: str = ""
     pins: dict[str, str] = field(default_factory=dict)
@@ -92,6 +118,20 @@ def family(name: str) -> Family:
         raise FlowError(f"fpga.family: {name!r} is not a supported FPGA family; supported: "
                         f"{', '.join(sorted(FAMILIES))}")
     return FAMILIES[name]
+
+
+ROUTER_CHOICES = ("default", "router1", "router2", "router2-timing")
+
+
+def nextpnr_options(fam: Family, fpga_cfg) -> NextpnrOptions:
+    """The placer and router of the configuration (`fpga.placer`, `fpga.router`); `default`
+    is the family's choice (the faster router that routes its designs as well)."""
+    router = fpga_cfg["router"]
+    base = fam.default_options
+    if router != "default":
+        base = NextpnrOptions(base.placer, router.removesuffix("-timing"),
+                              router.endswith("-timing"))
+    return NextpnrOptions(fpga_cfg["placer"], base.router, base.timing_ripup)
 
 
 def constraint_mhz(metadata: dict) -> float:
@@ -225,7 +265,8 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
                     target_mhz: float, seed: int = 1, progress=print,
                     extra: dict | None = None, iface: Interface | None = None,
                     sources: list[str] | None = None,
-                    netlist: HarnessNetlist | None = None) -> dict:
+                    netlist: HarnessNetlist | None = None,
+                    options: "NextpnrOptions | None" = None) -> dict:
     """Synthesise with Yosys (unless `netlist` already holds this top's synthesis), place and
     route with nextpnr; return (and write) the result.
 
@@ -235,6 +276,7 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
     """
     iface = iface or interface(metadata, "valid")
     device = fam.device(device_name)
+    options = options or fam.default_options
     rtl_dir, out_dir = Path(rtl_dir).resolve(), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in (RESULT, "report.json"):
@@ -251,19 +293,24 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
     def pnr_args(rtl: Path, out: Path) -> list[str]:
         args = [*device.args, *fam.extra_args, "--json", str(out / "netlist.json"),
                 "--freq", f"{target_mhz:.3f}", "--report", str(out / "report.json"),
-                "--log", str(out / "nextpnr.log"), "--timing-allow-fail", "--seed", str(seed), "-q"]
+                "--log", str(out / "nextpnr.log"), "--timing-allow-fail", "--seed", str(seed), "-q",
+                *options.args()]
         if constraints:
             args += [fam.constraint_flag, str(out / f"pins{fam.constraint_suffix}")]
         return args
 
-    progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed} (minutes for a large design)")
-    try:
-        pnr_seconds = run_in_common_folder(fam.tool_command(), pnr_args, rtl_dir, out_dir,
-                                           fam.nextpnr)
-    except ToolFailed as failed:
-        log = out_dir / "nextpnr.log"
-        cause = cause_line(log) if log.exists() else str(failed)
-        raise ToolFailed(f"{fam.nextpnr} failed on {device.name}: {cause} (log: {log})") from None
+    log = out_dir / "nextpnr.log"
+    log.unlink(missing_ok=True)
+    progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed}, {options.describe()} "
+             f"(log: {log})")
+    base = Path(os.path.commonpath([rtl_dir, out_dir]))
+    watched = run_watched([*fam.tool_command(), *pnr_args(rtl_dir.relative_to(base),
+                                                          out_dir.relative_to(base))],
+                          base, log, progress, f"{iface.top} seed {seed}")
+    if watched.returncode != 0:
+        cause = cause_line(log) if log.exists() else cause_line(watched.output)
+        raise ToolFailed(f"{fam.nextpnr} failed on {device.name}: {cause} (log: {log})")
+    pnr_seconds = watched.seconds
     report = json.loads((out_dir / "report.json").read_text())
     clocks = {name: {"fmax_mhz": round(c["achieved"], 2), "constraint_mhz": round(c["constraint"], 2)}
               for name, c in report.get("fmax", {}).items()}
@@ -294,6 +341,7 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
         "netlist_repairs": netlist.repairs,
         "netlist": os.path.relpath(netlist.folder / "netlist.json", out_dir),  # Yosys' output placed
         "tools": {"yosys": yosys_version(), "nextpnr": fam.nextpnr},
+        "nextpnr_options": options.to_dict(),
         "seconds": {"yosys": netlist.seconds, "nextpnr": round(pnr_seconds, 1)},
         **(extra or {}),
     }

@@ -9,7 +9,7 @@ routes them. nextpnr-nexus also refuses I/O without a location, so the harness's
 placed on LIFCL-40 BG400 balls.
 """
 
-from .family import Device, Family, register_family
+from .family import Device, Family, NextpnrOptions, register_family
 
 PACKAGE = "BG400"
 # The `available` counts nextpnr-nexus 0.11.1 reports for LIFCL-40.
@@ -55,6 +55,7 @@ NEXUS = register_family(NexusFamily(
                     "WIDEFN9": ("OXIDE_COMB", 2), "FD1P3BX": ("OXIDE_FF", 1),
                     "FD1P3DX": ("OXIDE_FF", 1), "FD1P3IX": ("OXIDE_FF", 1),
                     "FD1P3JX": ("OXIDE_FF", 1)},
-    extra_args=("--router", "router1"), constraint_suffix=".pdc", constraint_flag="--pdc",
+    default_options=NextpnrOptions(router="router1"), constraint_suffix=".pdc",
+    constraint_flag="--pdc",
     pins=PINS,
 ))

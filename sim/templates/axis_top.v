@@ -1,10 +1,10 @@
 `timescale 1 ns / 1 ps
-// fraudfpga AXI4-Stream top level of the fixed-point fraud MLP, generated from hls/network.json.
+// fraudfpga AXI4-Stream top level of {what}.
 //
 // Transactions enter on the s_axis slave, scores leave on the m_axis master, in order, each
 // with the s_axis_tuser (transaction identifier) and s_axis_tlast it came with.
 //
-// The da4ml pipeline inside {valid_top} cannot stall (II = 1, no clock enable), so the wrapper
+// The pipeline inside {valid_top} cannot stall (II = 1, no clock enable), so the wrapper
 // uses credit-based admission: a transaction is accepted only while fewer than DEPTH are
 // admitted and not yet delivered (in the pipeline or waiting in the output FIFO), and the
 // output FIFO has DEPTH entries, so a result can always be stored whatever m_axis_tready does.
@@ -27,7 +27,7 @@ module {top} #(
     input  wire [{s_msb}:0]     s_axis_tdata,
     input  wire [{id_msb}:0]    s_axis_tuser,     // transaction identifier, returned with its score
     input  wire                 s_axis_tlast,
-    // scores: the logit, {output_type}, {extension}-extended to {m_width} bits
+    // scores: {output_type}, {extension}-extended to {m_width} bits
     output reg                  m_axis_tvalid,
     input  wire                 m_axis_tready,
     output wire [{m_msb}:0]     m_axis_tdata,

@@ -1,6 +1,6 @@
 `timescale 1 ns / 1 ps
-// fraudfpga top level of the fixed-point fraud MLP, generated from hls/network.json.
-// The da4ml pipeline ({core}) takes one transaction per clock (II = 1) and has no
+// fraudfpga top level of {what}.
+// The pipeline ({core}) takes one transaction per clock (II = 1) and has no
 // handshake; this wrapper tracks validity through a shift register of the pipeline's latency
 // and presents the output in the firmware's result type.
 module {top} (
@@ -9,7 +9,7 @@ module {top} (
 {enable_port}    input  wire                 in_valid,
     input  wire [{in_msb}:0]    in_data,   // {n_in} x {input_type}, input 0 in bits [{in_width_m1}:0]
     output wire                 out_valid,
-    output wire [{out_msb}:0]   out_data   // logit, {output_type}
+    output wire [{out_msb}:0]   out_data   // score, {output_type}
 );
     localparam integer LATENCY = {latency};
 

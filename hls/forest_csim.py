@@ -1,0 +1,115 @@
+"""The forest's golden model: conifer's C++ emulation compiled with g++ and driven in batches.
+
+conifer's cpp backend writes the converted forest as JSON and includes `conifer.h`, nlohmann
+JSON and the ap_types headers; the PyPI wheel ships none of the last two, so the build takes
+nlohmann JSON from PyPI (`nlohmann-json`) and ap_types from hls4ml.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from numpy import ctypeslib
+
+from fraudfpga.errors import PrerequisiteError, ToolMissing
+
+from .forest import FixedForest, conifer_precision
+
+PROJECT_NAME = "forest"
+LIBRARY = "forest_batch.so"
+
+
+def include_dirs() -> list[Path]:
+    import conifer
+    import hls4ml
+    import nlohmann_json
+
+    dirs = [Path(conifer.__path__[0]) / "backends/cpp/include",
+            Path(nlohmann_json.__path__[0]) / "include",
+            Path(hls4ml.__path__[0]) / "templates/vivado/ap_types"]
+    for folder, package in zip(dirs, ("conifer", "nlohmann-json", "hls4ml")):
+        if not folder.is_dir():
+            raise ToolMissing(f"{folder}: headers of {package} missing; reinstall it "
+                              f"(.venv/bin/pip install --force-reinstall {package})")
+    return dirs
+
+
+def write_project(model, forest_in, forest_out, project_dir: Path) -> dict:
+    """conifer's conversion of `model` and its cpp-backend project (the JSON the emulation
+    reads); returns conifer's ensemble dictionary."""
+    import logging
+
+    import conifer
+
+    logging.getLogger("conifer").setLevel(logging.ERROR)
+    project_dir = Path(project_dir).resolve()
+    shutil.rmtree(project_dir, ignore_errors=True)
+    project_dir.mkdir(parents=True)
+    config = {"Backend": "cpp", "OutputDir": str(project_dir), "ProjectName": PROJECT_NAME,
+              "InputPrecision": conifer_precision(forest_in),
+              "ThresholdPrecision": conifer_precision(forest_in),
+              "ScorePrecision": conifer_precision(forest_out)}
+    ensemble = conifer.converters.get_converter("sklearn").convert(model)
+    conifer.converters.make_model(ensemble, config).write()
+    return ensemble | {"conifer_version": conifer.__version__}
+
+
+def build_library(project_dir: Path, forest: FixedForest, progress=print) -> Path:
+    """Compile conifer.h with the batch entry point (templates/forest_batch.cpp)."""
+    if shutil.which("g++") is None:
+        raise ToolMissing("g++ not found: the forest's C++ emulation needs a C++ compiler "
+                          "(Debian/Ubuntu: apt-get install g++)")
+    project_dir = Path(project_dir).resolve()
+    source = project_dir / "forest_batch.cpp"
+    source.write_text(resources.files("fraudfpga.hls").joinpath("templates/forest_batch.cpp")
+                      .read_text())
+    target = project_dir / LIBRARY
+    partial = target.with_name(f".{target.name}.partial")
+    flags = ["-O2", "-fPIC", "-std=c++17", "-pthread", "-w",
+             *[f"-I{d}" for d in include_dirs()],
+             f"-DFRAUDFPGA_INPUT_T={conifer_precision(forest.input_type)}",
+             f"-DFRAUDFPGA_SCORE_T={conifer_precision(forest.output_type)}"]
+    progress(f"[forest] compiling conifer's C++ emulation ({source.name}, conifer.h)")
+    done = subprocess.run(["g++", *flags, "-shared", str(source), "-o", str(partial)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"g++ failed to compile conifer's emulation in {project_dir}:\n"
+                           f"{done.stderr[-4000:]}")
+    os.replace(partial, target)
+    return target
+
+
+class ConiferEmulation:
+    """Input codes through conifer's compiled emulation; returns output codes (rows, 1)."""
+
+    def __init__(self, project_dir: Path, forest: FixedForest, threads: int | None = None):
+        project_dir = Path(project_dir).resolve()
+        library = project_dir / LIBRARY
+        self.model_json = project_dir / f"{PROJECT_NAME}.json"
+        if not library.is_file() or not self.model_json.is_file():
+            raise PrerequisiteError(f"{library}: the forest's emulation is missing; run the "
+                                    "forest step (make forest)")
+        self.forest = forest
+        self.threads = threads or os.cpu_count() or 1
+        self._batch = ctypes.CDLL(str(library)).forest_batch
+        self._batch.restype = ctypes.c_int
+        array = ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
+        self._batch.argtypes = [ctypes.c_char_p, array, array, ctypes.c_long, ctypes.c_int,
+                                ctypes.c_int]
+
+    def run(self, input_codes: np.ndarray) -> np.ndarray:
+        codes = self.forest.check_input_codes(input_codes)
+        values = np.ascontiguousarray(self.forest.input_type.to_float(codes))
+        out = np.empty(codes.shape[0], dtype=np.float64)
+        status = self._batch(str(self.model_json).encode(), values, out, codes.shape[0],
+                             codes.shape[1], self.threads)
+        if status != 0:
+            raise RuntimeError(f"conifer's emulation could not read {self.model_json}")
+        return self.forest.output_type.exact_codes(out, "conifer emulation outputs")[:, None]

@@ -1,0 +1,183 @@
+"""The forest step: fit the forest firmware's model on the input grid, convert it with conifer,
+build conifer's C++ emulation (the golden model), write the golden vectors and check the
+emulation against the independent integer reference (`FixedForest.forward`) and against the
+scikit-learn forest itself.
+
+The forest is fitted on the inputs as the firmware sees them (the scaled features rounded and
+saturated to the input type), so every split threshold lies between two codes of the grid and
+the firmware's comparisons reproduce the trained splits exactly. The protocol is the tree
+references': a selection fit on the training days before the validation window gives the
+alert rate at the target false-positive rate; with `train.refit` the forest is refitted on the
+whole training period and its threshold alerts that share of the delay period.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fraudfpga.models.artifacts import DATA_SUMMARY, SCALER, SPLIT_FILES
+from fraudfpga.registry import Step, register
+from fraudfpga.runfolder import RunFolder, atomic_path, write_json
+
+from .artifacts import (FOREST_CONIFER, FOREST_EXACTNESS, FOREST_FIXED, FOREST_GOLDEN,
+                        FOREST_METRICS, FOREST_MODEL)
+from .codec import FirmwareCodec
+from .flow import compare, edge_vectors
+from .forest import FixedForest, check_model, input_type, score_type, threshold_vectors
+
+GOLDEN_MODEL = "conifer C++ emulation (conifer.h, ap_fixed) of forest/conifer"
+
+
+def fit_forest(x: np.ndarray, y: np.ndarray, forest_cfg: dict, seed: int):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(
+        n_estimators=forest_cfg["trees"], max_depth=forest_cfg["max_depth"],
+        min_samples_leaf=forest_cfg["min_samples_leaf"], max_features=forest_cfg["max_features"],
+        random_state=seed, n_jobs=-1).fit(x, y)
+
+
+def forest_types(forest_cfg: dict):
+    return (input_type(forest_cfg["input_bits"], forest_cfg["input_integer"]),
+            score_type(forest_cfg["trees"], forest_cfg["score_frac_bits"]))
+
+
+def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict:
+    """Fit, convert and emulate the forest of one training seed; the scores, operating point
+    and metrics of its firmware (the emulation) and of the scikit-learn forest."""
+    from fraudfpga.models.metrics import evaluate
+    from fraudfpga.models.operating import operating_point
+
+    from .forest_csim import ConiferEmulation, build_library, write_project
+
+    forest_cfg, refit = cfg["forest"], cfg["train"]["refit"]
+    t_in, t_out = forest_types(forest_cfg)
+    codec = FirmwareCodec(data.scaler, t_in, t_out)
+    parts = ("train", "valid", "delay", "test") if refit else ("train", "valid", "test")
+    codes = {part: codec.codes_from_scaled(data.inputs(part)) for part in parts}
+    grid = {part: t_in.to_float(c) for part, c in codes.items()}
+    labels = {part: data.labels(part) for part in ("train", "valid")}
+    started = time.perf_counter()
+    selection = fit_forest(grid["train"], labels["train"], forest_cfg, seed)
+    model = (fit_forest(np.concatenate([grid["train"], grid["valid"]]),
+                        np.concatenate([labels["train"], labels["valid"]]), forest_cfg, seed)
+             if refit else selection)
+    fit_seconds = time.perf_counter() - started
+    check_model(model)
+    ensemble = write_project(model, t_in, t_out, project)
+    forest = FixedForest.from_conifer(ensemble, t_in, t_out)
+    build_library(project, forest, progress)
+    emulation = ConiferEmulation(project, forest)
+    started = time.perf_counter()
+    outputs = {part: emulation.run(codes[part]) for part in parts if part != "train"}
+    emulation_seconds = time.perf_counter() - started
+    scores = {part: forest.fraud_scores(out) for part, out in outputs.items()}
+    selection_valid = selection.predict_proba(grid["valid"])[:, 1]
+    operating = operating_point(labels["valid"], selection_valid, cfg["evaluation"]["target_fpr"],
+                                scores.get("delay"))
+    test_labels, day, card = (data.labels("test"), data.column("test", "day"),
+                              data.column("test", "card"))
+    top_k = cfg["evaluation"]["top_k"]
+    metrics = evaluate(test_labels, scores["test"], operating["threshold"], day, card, top_k)
+    float_scores = {part: model.predict_proba(grid[part])[:, 1] for part in outputs}
+    float_operating = operating_point(labels["valid"], selection_valid,
+                                      cfg["evaluation"]["target_fpr"], float_scores.get("delay"))
+    float_metrics = evaluate(test_labels, float_scores["test"], float_operating["threshold"], day,
+                             card, top_k)
+    return {"model": model, "forest": forest, "emulation": emulation, "codes": codes,
+            "outputs": outputs, "scores": scores, "operating": operating, "metrics": metrics,
+            "float_scores": float_scores, "float_metrics": float_metrics,
+            "float_operating": float_operating,
+            "seconds": {"fit": round(fit_seconds, 1), "emulation": round(emulation_seconds, 2)}}
+
+
+def build_forest(run: RunFolder, cfg, progress=print) -> None:
+    import joblib
+
+    from fraudfpga.models.dataset import PreparedData
+
+    forest_cfg = cfg["forest"]
+    data = PreparedData(run.root)
+    progress(f"[forest] {forest_cfg['trees']} trees, depth <= {forest_cfg['max_depth']}, leaf >= "
+             f"{forest_cfg['min_samples_leaf']}, max_features {forest_cfg['max_features']}, "
+             f"fitted on the input grid of {forest_types(forest_cfg)[0]}")
+    fitted = train_forest_firmware(data, cfg, cfg["seed"], run.path(FOREST_CONIFER), progress)
+    forest, emulation = fitted["forest"], fitted["emulation"]
+    rng = np.random.default_rng(cfg["seed"])
+    t = forest.input_type
+    random_in = np.concatenate([
+        edge_vectors(forest), threshold_vectors(forest, forest_cfg["edge_seed"]),
+        rng.integers(t.min_code, t.max_code + 1, (cfg["hls"]["random_vectors"], forest.n_inputs))])
+    random_out = emulation.run(random_in)
+    test_in, test_out = fitted["codes"]["test"], fitted["outputs"]["test"]
+    test_vs_reference = compare(forest.forward(test_in), test_out, test_in)
+    random_vs_reference = compare(forest.forward(random_in), random_out, random_in)
+    float_genuine = fitted["model"].predict_proba(t.to_float(test_in))[:, 0]
+    difference = np.abs(forest.output_type.to_float(test_out[:, 0]) - float_genuine)
+    exactness = {
+        "golden_model": GOLDEN_MODEL,
+        "reference": "numpy integer reference from the conifer conversion (forest/forest.json)",
+        "test_set_vs_reference": test_vs_reference,
+        "random_vs_reference": random_vs_reference | {
+            "seed": cfg["seed"], "edge_vectors": len(edge_vectors(forest)),
+            "threshold_vectors": 3 * len(forest.comparisons())},
+        "firmware_vs_float": {
+            "vectors": int(len(difference)),
+            "max_difference": float(difference.max()),
+            "bound": len(forest.trees) * forest.output_type.lsb,
+            "why": "each leaf value is truncated to the score type (at most one LSB per tree)"},
+        "average_precision_change_vs_float": (
+            fitted["metrics"]["average_precision"] - fitted["float_metrics"]["average_precision"]
+            if fitted["metrics"]["average_precision"] is not None else None),
+        "saturated_test_inputs": FirmwareCodec(data.scaler, t, forest.output_type).saturated(
+            data.inputs("test")),
+        "forest": {"trees": len(forest.trees), "split_nodes": forest.nodes(),
+                   "max_depth": forest.max_depth(), "comparators": len(forest.comparisons())},
+        "seconds": fitted["seconds"],
+    }
+    write_json(run.path(FOREST_EXACTNESS), exactness)
+    with atomic_path(run.path(FOREST_MODEL)) as tmp:
+        joblib.dump(fitted["model"], tmp)
+    forest.save(run.path(FOREST_FIXED))
+    with atomic_path(run.path(FOREST_GOLDEN)) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, test_input_codes=test_in, test_output_codes=test_out,
+                                random_input_codes=random_in, random_output_codes=random_out)
+    write_json(run.path(FOREST_METRICS), {
+        "forest_firmware": fitted["metrics"], "forest_float": fitted["float_metrics"],
+        "operating": {"forest_firmware": fitted["operating"],
+                      "forest_float": fitted["float_operating"]},
+        "labels": {"forest_firmware": "forest firmware (conifer emulation)",
+                   "forest_float": "forest (scikit-learn, float)"},
+        "scores": "forest firmware: negated mean genuine probability from the emulation"})
+    for name, result in (("test set", test_vs_reference), ("random, edge and threshold", random_vs_reference)):
+        progress(f"[forest] conifer emulation == integer reference on {name} vectors: "
+                 f"{result['identical']:,}/{result['vectors']:,}")
+    m = fitted["metrics"]
+    progress(f"[forest] {forest.nodes():,} split nodes, {len(forest.comparisons())} distinct "
+             f"comparisons, depth {forest.max_depth()}; firmware test AP "
+             f"{m['average_precision'] if m['average_precision'] is None else round(m['average_precision'], 4)}"
+             f" (scikit-learn forest {fitted['float_metrics']['average_precision']:.4f}); largest "
+             f"|firmware - float| {difference.max():.2e} (bound {exactness['firmware_vs_float']['bound']:.2e})")
+    if test_vs_reference["identical_fraction"] < 1 or random_vs_reference["identical_fraction"] < 1:
+        raise RuntimeError(f"conifer emulation and the integer reference disagree; see "
+                           f"{run.path(FOREST_EXACTNESS)}")
+    if difference.max() > exactness["firmware_vs_float"]["bound"] + 1e-12:
+        raise RuntimeError(f"the forest firmware differs from the scikit-learn forest by "
+                           f"{difference.max():.3g}, more than leaf truncation explains; see "
+                           f"{run.path(FOREST_EXACTNESS)}")
+
+
+register(Step(
+    name="forest", command="forest",
+    help="fit the forest firmware's random forest on the input grid, convert it with conifer, "
+         "build conifer's C++ emulation (its golden model) and the golden vectors",
+    reads=("seed", "forest", "train.refit", "evaluation", "hls.random_vectors"),
+    inputs=(*SPLIT_FILES.values(), SCALER, DATA_SUMMARY),
+    outputs=(FOREST_MODEL, FOREST_FIXED, FOREST_GOLDEN, FOREST_EXACTNESS, FOREST_METRICS),
+    body=build_forest, code=("fraudfpga.hls.forest_flow", "fraudfpga.hls.forest", "fraudfpga.hls.flow",
+                             "fraudfpga.hls.forest_csim", "fraudfpga.hls.codec",
+                             "fraudfpga.hls.fixed", "fraudfpga.models"),
+    family="forest"))

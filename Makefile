@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup data train hls explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test bench clean
+.PHONY: help setup data train hls forest explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -48,7 +48,12 @@ explain: hls
 quality: train
 	$(CLI) quality --run $(RUN) $(ARGS)
 
-rtl: hls
+# The forest firmware: a random forest fitted on the input grid, converted by conifer, its C++
+# emulation as the golden model (built when firmware.families names forest, the default).
+forest: data
+	$(CLI) forest --run $(RUN) $(ARGS)
+
+rtl: hls forest
 	$(CLI) rtl --run $(RUN) $(ARGS)
 
 # SIM=verilator|icarus, VECTORS=all|<number of test-set vectors>

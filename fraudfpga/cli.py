@@ -170,7 +170,7 @@ def run_command(args) -> int:
         code_fingerprint(tuple(step.code))
     for step in steps:
         run_step(run, step, force=args.force)
-        ran_models |= step.name in ("train", "hls")
+        ran_models |= step.name in ("train", "hls", "forest")
     if ran_models:
         print_metrics(run)
     if args.command in ("report", "all"):

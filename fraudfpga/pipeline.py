@@ -38,12 +38,15 @@ def steps_of(command: str, config: dict | None = None) -> list[Step]:
 
 
 def print_metrics(run: RunFolder, progress=print) -> None:
-    """The test-set metrics table; the firmware's row only while the hls step is current."""
+    """The test-set metrics table; the firmware's rows only while their steps are current."""
     from fraudfpga.models.metrics import format_table, strongest_reference
 
     if not run.path(MODEL_METRICS).is_file():
         return
-    metrics = run_metrics(run, firmware=Checker(run).state(STEPS["hls"]).current)
+    checker = Checker(run)
+    metrics = run_metrics(run, firmware=checker.state(STEPS["hls"]).current,
+                          forest=STEPS["forest"].builds(run.config)
+                          and checker.state(STEPS["forest"]).current)
     models = metrics["models"]
     progress(f"\nTest-set metrics, {metrics['test_period']} ({run.path(MODEL_METRICS)})\n"
              + format_table(models, run.config["evaluation"]["top_k"]))

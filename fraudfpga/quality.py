@@ -21,6 +21,7 @@ import pandas as pd
 
 from fraudfpga.models.artifacts import DATA_SUMMARY, REFERENCE_SEARCH, SCALER, SPLIT_FILES
 from fraudfpga.models.flow import PROTOCOLS
+from fraudfpga.models.metrics import FIRMWARE_ROWS
 from fraudfpga.models.operating import DELAY_ALERT_RATE, VALIDATION
 from fraudfpga.models.statistics import METRICS, TestPeriod, bootstrap, interval
 
@@ -36,6 +37,8 @@ SCRATCH = "quality/work"
 
 # Goals of issue 11 for the firmware (mean over the seeds, default data).
 GOALS = {"average_precision": 0.68, "auc_roc": 0.87}
+# Goal of issue 21 for the forest firmware's mean test AP.
+FOREST_AP_GOAL = 0.685
 LOWER_IS_BETTER = {"false_positive_rate"}
 METRIC_NAMES = {"auc_roc": "AUC ROC", "average_precision": "AP", "card_precision": "CP@k",
                 "precision": "precision", "recall": "recall",
@@ -64,17 +67,26 @@ def seed_models(run: RunFolder, cfg, seed: int, reference_params: dict, progress
     results["firmware"] = {"score": codec.logits(codes["test"]),
                            "threshold": operating["threshold"], "metrics": metrics}
     shutil.rmtree(project, ignore_errors=True)
+    if "forest" in cfg["firmware"]["families"]:
+        from fraudfpga.hls.forest_flow import train_forest_firmware
+
+        forest_project = run.path(f"{SCRATCH}/forest_seed_{seed}")
+        fitted = train_forest_firmware(data, cfg, seed, forest_project, lambda _: None)
+        results["forest_firmware"] = {"score": fitted["scores"]["test"],
+                                      "threshold": fitted["operating"]["threshold"],
+                                      "metrics": fitted["metrics"]}
+        shutil.rmtree(forest_project, ignore_errors=True)
     return results
 
 
-def better(metric: str, low: float, high: float, strongest: str) -> str:
-    """Which model the interval of (firmware - strongest) favours; a false-positive rate is
-    better lower."""
+def better(metric: str, low: float, high: float, second: str, first: str = "firmware") -> str:
+    """Which model the interval of (first - second) favours; a false-positive rate is better
+    lower."""
     if low <= 0 <= high:
         return "neither (the interval contains 0)"
-    higher = "firmware" if low > 0 else strongest
+    higher = first if low > 0 else second
     if metric in LOWER_IS_BETTER:
-        return strongest if higher == "firmware" else "firmware"
+        return second if higher == first else first
     return higher
 
 
@@ -85,7 +97,7 @@ def summarize(per_seed: list[dict], period: TestPeriod, cfg, progress) -> dict:
                 for name in names}
     plain = np.ones(period.n_cards)
     point = {name: [period.metrics(p, plain) for p in prepared[name]] for name in names}
-    references = [n for n in names if n not in ("qkeras", "float", "firmware")]
+    references = [n for n in names if n not in ("qkeras", "float", *FIRMWARE_ROWS)]
     strongest = max(references, key=lambda n: np.mean([m["average_precision"] for m in point[n]]))
     progress(f"[quality] bootstrap: {settings['bootstrap']} resamples of the test period's "
              f"{period.n_cards:,} {period.unit}")
@@ -98,15 +110,25 @@ def summarize(per_seed: list[dict], period: TestPeriod, cfg, progress) -> dict:
             low, high = interval(samples[name][metric], settings["confidence"])
             summary[name][metric] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)),
                                      "per_seed": values.tolist(), "ci": [low, high]}
-    paired = {}
-    for metric in period.metric_names:
-        differences = np.array([f[metric] - r[metric]
-                                for f, r in zip(point["firmware"], point[strongest])])
-        low, high = interval(samples["firmware"][metric] - samples[strongest][metric],
-                             settings["confidence"])
-        paired[metric] = {"mean": float(differences.mean()), "std": float(differences.std(ddof=1)),
-                          "per_seed": differences.tolist(), "ci": [low, high],
-                          "better": better(metric, low, high, strongest)}
+
+    def paired(first: str, second: str) -> dict:
+        result = {}
+        for metric in period.metric_names:
+            differences = np.array([f[metric] - r[metric]
+                                    for f, r in zip(point[first], point[second])])
+            low, high = interval(samples[first][metric] - samples[second][metric],
+                                 settings["confidence"])
+            result[metric] = {"mean": float(differences.mean()),
+                              "std": float(differences.std(ddof=1)),
+                              "per_seed": differences.tolist(), "ci": [low, high],
+                              "better": better(metric, low, high, second, first)}
+        return result
+
+    comparisons = [("firmware", strongest)]
+    if "forest_firmware" in names:
+        comparisons += [("forest_firmware", strongest), ("forest_firmware", "firmware")]
+    differences = {f"{a} - {b}": {"first": a, "second": b, "metrics": paired(a, b)}
+                   for a, b in comparisons}
     firmware = summary["firmware"]
     goals = {
         "firmware_ap_at_least_strongest": {
@@ -118,8 +140,25 @@ def summarize(per_seed: list[dict], period: TestPeriod, cfg, progress) -> dict:
                                                     "target": target}
            for metric, target in GOALS.items()},
     }
+    if "forest_firmware" in names:
+        forest_ap = summary["forest_firmware"]["average_precision"]["mean"]
+        over_network = differences["forest_firmware - firmware"]["metrics"]["average_precision"]
+        over_strongest = differences[f"forest_firmware - {strongest}"]["metrics"]["average_precision"]
+        goals |= {
+            f"forest_firmware_ap_at_least_{FOREST_AP_GOAL}": {
+                "met": forest_ap >= FOREST_AP_GOAL, "forest_firmware": forest_ap,
+                "target": FOREST_AP_GOAL},
+            "forest_firmware_ap_above_network_firmware": {
+                "met": over_network["ci"][0] > 0, "interval": over_network["ci"],
+                "rule": "the paired interval of forest - network firmware lies above 0"},
+            "forest_firmware_not_worse_than_strongest": {
+                "met": over_strongest["ci"][1] >= 0, "interval": over_strongest["ci"],
+                "rule": "the paired interval of forest firmware - strongest reference contains "
+                        "0 or lies above it (moonshot)"},
+        }
     return {"models": summary, "strongest_reference": strongest,
-            "firmware_minus_strongest": paired, "goals": goals,
+            "firmware_minus_strongest": differences[f"firmware - {strongest}"]["metrics"],
+            "paired_differences": differences, "goals": goals,
             "resampling_unit": period.unit, NOT_AVAILABLE: period.not_available}
 
 
@@ -145,13 +184,18 @@ def markdown_table(result: dict, labels: dict, top_k: int) -> str:
         lines.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
     lines += [f"{METRIC_NAMES[k].replace('@k', f'@{top_k}')}: n/a, {why}." for k, why in absent.items()]
     strongest = result["strongest_reference"]
-    lines += ["", f"Paired difference firmware − {labels.get(strongest, strongest)} "
-                  "(the strongest reference by mean test AP):", "",
-              "| metric | mean ± std over seeds | bootstrap interval | better |", "|---|---|---|---|"]
-    for metric, d in result["firmware_minus_strongest"].items():
-        name = METRIC_NAMES[metric].replace("@k", f"@{top_k}")
-        lines.append(f"| {name} | {d['mean']:+.4f} ± {d['std']:.4f} | "
-                     f"[{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}] | {labels.get(d['better'], d['better'])} |")
+    for comparison in result["paired_differences"].values():
+        first, second = comparison["first"], comparison["second"]
+        note = " (the strongest reference by mean test AP)" if second == strongest else ""
+        lines += ["", f"Paired difference {labels.get(first, first)} − "
+                      f"{labels.get(second, second)}{note}:", "",
+                  "| metric | mean ± std over seeds | bootstrap interval | better |",
+                  "|---|---|---|---|"]
+        for metric, d in comparison["metrics"].items():
+            name = METRIC_NAMES[metric].replace("@k", f"@{top_k}")
+            lines.append(f"| {name} | {d['mean']:+.4f} ± {d['std']:.4f} | "
+                         f"[{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}] | "
+                         f"{labels.get(d['better'], d['better'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -176,6 +220,7 @@ def measure_quality(run: RunFolder, cfg, progress=print) -> None:
                         data.column("test", "card"), cfg["evaluation"]["top_k"])
     result = summarize(per_seed, period, cfg, progress)
     labels = {"qkeras": "QKeras", "float": "float twin", "firmware": "firmware (C simulation)",
+              "forest_firmware": "forest firmware (conifer emulation)",
               **{name: search[name]["label"] for name in reference_params}}
     result = {"seeds": seeds, "data_seed": cfg["data"]["seed"],
               "confidence": settings["confidence"], "bootstrap_resamples": settings["bootstrap"],
@@ -208,7 +253,7 @@ register(Step(
     help="train and evaluate every model over several training seeds: means, bootstrap "
          "intervals, firmware vs the strongest reference",
     reads=("seed", "data.seed", "model", "train", "references", "evaluation", "quality",
-           "hls.backend",
+           "firmware.families", "forest", "hls.backend",
            "hls.io_type", "hls.strategy", "hls.reuse_factor", "hls.part",
            "hls.clock_period_ns", "hls.activation_rounding"),
     inputs=(*SPLIT_FILES.values(), SCALER, DATA_SUMMARY, REFERENCE_SEARCH),

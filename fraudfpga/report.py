@@ -15,12 +15,14 @@ import pandas as pd
 from fraudfpga.gpu_baseline.artifacts import BASELINE, SERVING
 from fraudfpga.hls.network import FixedNetwork
 from fraudfpga.hls.artifacts import (BIT_EXACTNESS, EXPLAIN_PLOT, EXPLAIN_SUMMARY,
-                                     FIRMWARE_METRICS, GOLDEN, NETWORK, REASON_CODES, VENDOR)
+                                     FIRMWARE_METRICS, FOREST_METRICS, GOLDEN, NETWORK,
+                                     REASON_CODES, VENDOR)
 from fraudfpga.models.artifacts import DATA_SUMMARY, MODEL_METRICS, SCALER, TEST_SCORES
 from fraudfpga.models.metrics import strongest_reference
 from fraudfpga.sim.artifacts import (INTERFACE_STUDY, PNR, RTL_METADATA, SIM_RESULTS, TIMING_CHOSEN, TIMING_PLOT,
                                      TIMING_POINTS, YOSYS)
 
+from . import report_forest
 from .fpga_figures import fpga_figures
 from .report_axis import axis_section, interface_study_section
 from .report_sweeps import sweeps_on_this_data, sweeps_section
@@ -45,15 +47,22 @@ def _load(run: RunFolder, name: str) -> dict:
     return json.loads(run.path(name).read_text())
 
 
-def run_metrics(run: RunFolder, firmware: bool = True) -> dict:
+def run_metrics(run: RunFolder, firmware: bool = True, forest: bool = False) -> dict:
     """The models' test metrics, with the firmware's row when `firmware` (the caller knows
-    that the hls step is current, so the row belongs to the current QKeras model)."""
+    that the hls step is current, so the row belongs to the current QKeras model), and the
+    forest firmware's rows when `forest` (likewise for the forest step)."""
     metrics = _load(run, MODEL_METRICS)
     if firmware:
         firmware_metrics = _load(run, FIRMWARE_METRICS)
         metrics["models"]["firmware"] = firmware_metrics["firmware"]
         metrics["operating"]["firmware"] = firmware_metrics["operating"]
         metrics["firmware_scores"] = "firmware: logit from the hls4ml C simulation"
+    if forest:
+        forest_metrics = _load(run, FOREST_METRICS)
+        for name in ("forest_firmware", "forest_float"):
+            metrics["models"][name] = forest_metrics[name]
+            metrics["operating"][name] = forest_metrics["operating"][name]
+            metrics["labels"][name] = forest_metrics["labels"][name]
     return metrics
 
 
@@ -156,9 +165,10 @@ def _fmt(value, digits=4) -> str:
 
 
 def _sections(run: RunFolder, fpga: dict, baseline: dict,
-              serving: tuple[dict, dict, dict, int]) -> tuple[dict, list[tuple]]:
+              serving: tuple[dict, dict, dict, int],
+              forest_fpga: dict | None = None) -> tuple[dict, list[tuple]]:
     serving_results, decision_result, link, network_bytes = serving
-    metrics = run_metrics(run)
+    metrics = run_metrics(run, forest=report_forest.available(run))
     period = metrics["test_period"]
     exact = _load(run, BIT_EXACTNESS)
     sim = _load(run, SIM_RESULTS)
@@ -359,6 +369,8 @@ def _sections(run: RunFolder, fpga: dict, baseline: dict,
             "![roc](roc.png)", "![pr](precision_recall.png)"],
          ["model", "AUC ROC", "AP", metric_title(cp), "threshold", "precision", "recall", "F1", "FPR",
           "TP/FP/FN/TN"], model_rows),
+        *report_forest.section(run, forest_fpga, fpga,
+                               metrics["models"]["firmware"]["average_precision"]),
         *seeds_section(run),
         *reason_codes_section(run),
         *_timing_section(run),
@@ -453,6 +465,10 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     scores = {label(metrics, c.removeprefix("score_")): scores_frame[c].to_numpy()
               for c in scores_frame.columns if c.startswith("score_")}
     scores[label(metrics, "firmware")] = _firmware_logits(run)
+    forest = report_forest.figures(run, cfg) if report_forest.available(run) else None
+    if forest:
+        scores[report_forest.metrics(run)["labels"]["forest_firmware"]] = \
+            report_forest.test_scores(run)
     _plot_curves(scores, scores_frame["label"].to_numpy(), metrics["test_period"], out)
     shutil.copy(run.path(EXPLAIN_PLOT), out / Path(EXPLAIN_PLOT).name)
     _plot_baseline(baseline, fpga, out)
@@ -464,9 +480,11 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     network = FixedNetwork.load(run.path(NETWORK))
     network_bytes = network_input_bytes(network.input_type.width, network.n_inputs)
     link = cfg["serving"]["link"]
-    decided = decision(serving, fpga, network_bytes, link)
+    decided = decision(serving, fpga, network_bytes, link,
+                       {report_forest.SIDE: forest} if forest else None)
     plot_decision(decided, out / "decision.png")
-    headline, sections = _sections(run, fpga, baseline, (serving, decided, link, network_bytes))
+    headline, sections = _sections(run, fpga, baseline, (serving, decided, link, network_bytes),
+                                   forest[0] if forest else None)
     title = f"fraudfpga report: run '{run.root.name}'"
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(_markdown(title, sections))
@@ -488,11 +506,12 @@ register(Step(
             BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE, EXPLAIN_SUMMARY,
             REASON_CODES, EXPLAIN_PLOT, SERVING),
     optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY,
-                     INTERFACE_STUDY),
+                     INTERFACE_STUDY, *report_forest.INPUTS),
     outputs=REPORT_FILES, body=build_report,
     external_inputs=lambda cfg: [str(p) for p in sorted(GPU_RESULTS.glob("*.json"))],
     neighbour_inputs=sweeps_on_this_data,
     code=("fraudfpga.report", "fraudfpga.report_axis", "fraudfpga.report_sweeps",
+          "fraudfpga.report_forest", "fraudfpga.hls.forest",
           "fraudfpga.report_models", "fraudfpga.report_serving",
           "fraudfpga.gpu_baseline.serving", "fraudfpga.fpga_figures", "fraudfpga.hls.codec",
           "fraudfpga.hls.fixed", "fraudfpga.hls.network")))

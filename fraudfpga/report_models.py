@@ -94,6 +94,14 @@ def seeds_section(run: RunFolder) -> list[tuple]:
         f"Firmware − {labels.get(strongest, strongest)} (the strongest reference by mean test AP), "
         f"paired by seed: {verdicts}.",
     ]
+    for name, comparison in q.get("paired_differences", {}).items():
+        if comparison["first"] == "firmware":
+            continue
+        d = comparison["metrics"]["average_precision"]
+        text.append(f"{labels.get(comparison['first'], comparison['first'])} − "
+                    f"{labels.get(comparison['second'], comparison['second'])}, AP paired by "
+                    f"seed: {d['mean']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}], "
+                    f"{labels.get(d['better'], d['better'])}.")
     ap_goal = goals["firmware_ap_at_least_strongest"]
     if not ap_goal["met"]:
         text.append(f"**The firmware does not reach the strongest reference**: its mean AP "
@@ -105,9 +113,13 @@ def seeds_section(run: RunFolder) -> list[tuple]:
         text.append(f"The firmware's mean AP {ap_goal['firmware']:.4f} is at least the strongest "
                     f"reference's {ap_goal['strongest']:.4f}.")
     for goal, state in goals.items():
+        verdict = "met" if state["met"] else "not met"
         if "target" in state:
-            text.append(f"Target {goal.replace('_', ' ')}: {state['firmware']:.4f}, "
-                        f"{'met' if state['met'] else 'not met'}.")
+            value = state.get("firmware", state.get("forest_firmware"))
+            text.append(f"Target {goal.replace('_', ' ')}: {value:.4f}, {verdict}.")
+        elif "rule" in state:
+            text.append(f"Goal {goal.replace('_', ' ')} ({state['rule']}): interval "
+                        f"[{state['interval'][0]:+.4f}, {state['interval'][1]:+.4f}], {verdict}.")
     return [("Model quality over training seeds (make quality)", text,
              ["model", "AUC ROC", "AP", f"CP@{k}", "precision", "recall", "FPR"], rows)]
 

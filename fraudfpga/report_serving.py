@@ -33,22 +33,28 @@ def fpga_levels(serving: dict, path: FpgaPath) -> list[dict]:
     return levels
 
 
-def decision(serving: dict, fpga: dict, network_bytes: int, link: dict) -> dict:
-    """Every side's levels, its highest load under each target, and the fastest back end."""
-    path = fpga_path(fpga, network_bytes, link)
+def decision(serving: dict, fpga: dict, network_bytes: int, link: dict,
+             more_fpgas: dict[str, tuple[dict, int]] | None = None) -> dict:
+    """Every side's levels, its highest load under each target, and the fastest back end.
+    `fpga` is the network firmware's figures (side FPGA); `more_fpgas` other firmwares:
+    side name -> (figures, input bytes per transaction)."""
     targets = serving["latency_targets_us"]
     sides = {name: {"levels": r["levels"], "label": f"{name} ({r['device']})",
                     "batch1_p50_us": r["batch1"]["p50_us"],
                     "highest": {t: highest_load_under(r["levels"], t) for t in targets}}
              for name, r in serving["backends"].items()}
-    levels = fpga_levels(serving, path)
-    sides[FPGA] = {"levels": levels, "label": f"FPGA on {fpga['timed_on']} + {link['name']}",
-                   "batch1_p50_us": path.end_to_end_s() * 1e6,
-                   "compute_us": path.compute_s * 1e6,
-                   "link_limit_per_s": link["gbytes_per_s"] * 1e9 / network_bytes,
-                   "rate_per_s": path.rate_per_s,
-                   "highest": {t: highest_load_under(levels, t) for t in targets}}
-    backends = [n for n in sides if n != FPGA]
+    for name, (figures, in_bytes) in {FPGA: (fpga, network_bytes), **(more_fpgas or {})}.items():
+        path = fpga_path(figures, in_bytes, link)
+        levels = fpga_levels(serving, path)
+        what = "" if name == FPGA else f" ({name.removeprefix('FPGA').strip()})"
+        sides[name] = {"levels": levels, "fpga": True,
+                       "label": f"FPGA{what} on {figures['timed_on']} + {link['name']}",
+                       "batch1_p50_us": path.end_to_end_s() * 1e6,
+                       "compute_us": path.compute_s * 1e6,
+                       "link_limit_per_s": link["gbytes_per_s"] * 1e9 / in_bytes,
+                       "rate_per_s": path.rate_per_s,
+                       "highest": {t: highest_load_under(levels, t) for t in targets}}
+    backends = [n for n in sides if not sides[n].get("fpga")]
     fastest = min(backends, key=lambda n: sides[n]["batch1_p50_us"]) if backends else None
     return {"sides": sides, "targets": targets, "fastest_backend": fastest}
 
@@ -62,7 +68,7 @@ def plot_decision(result: dict, out: Path) -> None:
     for name, side in result["sides"].items():
         ok = [lv for lv in side["levels"] if not lv["saturated"]]
         line, = ax.plot([lv["offered_per_s"] for lv in ok], [lv["p99_us"] for lv in ok],
-                        marker="o" if name == FPGA else ".", label=side["label"],
+                        marker="o" if side.get("fpga") else ".", label=side["label"],
                         color="black" if name == FPGA else None)
         marks += [(lv["offered_per_s"], line.get_color()) for lv in side["levels"]
                   if lv["saturated"]]
@@ -93,7 +99,7 @@ def decision_section(serving: dict, result: dict, link: dict, network_bytes: int
         saturated = next((lv["offered_per_s"] for lv in side["levels"] if lv["saturated"]), None)
         compute = (f"{side['compute_us']:.3f} us compute (measured cycles / timed clock), "
                    f"{side['batch1_p50_us']:.2f} us with the link (assumed)"
-                   if name == FPGA else f"{side['batch1_p50_us']:.1f} us (batch-1 p50, measured)")
+                   if side.get("fpga") else f"{side['batch1_p50_us']:.1f} us (batch-1 p50, measured)")
         lowest = next((lv for lv in side["levels"] if not lv["saturated"]), None)
         end_to_end = (f"{lowest['p50_us']:.1f} / {lowest['p99_us']:.1f} us at "
                       f"{_load(lowest['offered_per_s'])}" if lowest else "saturated")

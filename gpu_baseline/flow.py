@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
+from fraudfpga.hls.artifacts import FOREST_MODEL
 from fraudfpga.models.artifacts import (DATA_SUMMARY, FLOAT_MODEL, QKERAS_MODEL, SCALER,
                                         SPLIT_FILES)
 from fraudfpga.registry import Step, register
 from fraudfpga.schema import register_names_check
 from fraudfpga.runfolder import RunFolder, write_json
 
-from .artifacts import BASELINE, EXPORT, ONNX_MODEL, SERVING, WEIGHTS
+from .artifacts import BASELINE, EXPORT, FOREST_SERVING, ONNX_MODEL, SERVING, WEIGHTS
 from .backends import known_backends
 
 EXPORT_TOLERANCE = 1e-4  # largest |exported - Keras| logit difference accepted
@@ -53,20 +58,18 @@ def export(run: RunFolder, cfg, progress=print) -> None:
                                f"by {difference:.3g} (> {EXPORT_TOLERANCE:g}); see {run.path(EXPORT)}")
 
 
-def serve(run: RunFolder, cfg, progress=print) -> None:
-    from fraudfpga.models.dataset import PreparedData
-
+def serve_backends(names: list[str], paths: dict, inputs: np.ndarray, settings, progress,
+                   out: Path) -> None:
+    """Each back end of `names` through the Poisson trace and the dynamic batcher; one results
+    file (`out`) with the policy, the trace and every back end's levels."""
     from .backends import backend
     from .serving import (BatchPolicy, highest_load_under, poisson_arrivals, serve_batched,
                           summarize, time_batch1)
 
-    settings = cfg["serving"]
-    inputs = PreparedData(run.root).inputs("test")
     policy = BatchPolicy(settings["max_batch"], settings["max_queue_delay_us"] * 1e-6,
                          settings["max_wait_ms"] * 1e-3)
-    paths = {"keras": run.path(FLOAT_MODEL), "onnx": run.path(ONNX_MODEL)}
     results, skipped = {}, {}
-    for name in settings["backends"]:
+    for name in names:
         chosen = backend(name)
         why = chosen.missing()
         if why:
@@ -93,11 +96,12 @@ def serve(run: RunFolder, cfg, progress=print) -> None:
                 break
         results[name] = {
             "description": chosen.description, "device": session.device, "kind": session.kind,
+            "model": chosen.model,
             "label": "GPU" if session.kind == "GPU" else "CPU", "versions": session.versions,
             "batch1": batch1, "levels": levels,
             "highest_load_under_us": {str(t): highest_load_under(levels, t)
                                       for t in settings["latency_targets_us"]}}
-    write_json(run.path(SERVING), {
+    write_json(out, {
         "kind": "measured on this machine: real back-end calls on test transactions, timed; "
                 "queueing and batching on a virtual clock",
         "policy": {"max_batch": settings["max_batch"],
@@ -109,7 +113,32 @@ def serve(run: RunFolder, cfg, progress=print) -> None:
         "backends": results, "skipped": skipped})
 
 
+def serve(run: RunFolder, cfg, progress=print) -> None:
+    from fraudfpga.models.dataset import PreparedData
+
+    settings = cfg["serving"]
+    serve_backends(settings["backends"], {"keras": run.path(FLOAT_MODEL),
+                                          "onnx": run.path(ONNX_MODEL)},
+                   PreparedData(run.root).inputs("test"), settings, progress, run.path(SERVING))
+
+
+def serve_forest(run: RunFolder, cfg, progress=print) -> None:
+    """The forest firmware's model on the back ends a team would deploy, on the test inputs as
+    the forest sees them (rounded to its input type)."""
+    from fraudfpga.hls.forest_flow import forest_types
+    from fraudfpga.models.dataset import PreparedData
+
+    t_in = forest_types(cfg["forest"])[0]
+    scaled = PreparedData(run.root).inputs("test")
+    inputs = t_in.to_float(t_in.codes_from_float(scaled)).astype(np.float32)
+    settings = cfg["serving"]
+    serve_backends(settings["forest_backends"], {"forest": run.path(FOREST_MODEL)}, inputs,
+                   settings, progress, run.path(FOREST_SERVING))
+
+
 register_names_check("serving.backends", "back end", known_backends)
+register_names_check("serving.forest_backends", "forest back end",
+                     lambda: known_backends("forest"))
 
 register(Step(
     name="export", command="export",
@@ -128,6 +157,17 @@ register(Step(
     outputs=(SERVING,), body=serve,
     code=("fraudfpga.gpu_baseline", "fraudfpga.models.network", "fraudfpga.models.dataset"),
     environment=_device))
+
+register(Step(
+    name="forest_serving", command="serving",
+    help="the forest firmware's model through the same Poisson load on its CPU/GPU back ends "
+         "(ONNX Runtime's tree ensemble, a TL2cgen-compiled predictor)",
+    reads=("serving", "forest.input_bits", "forest.input_integer", "forest.trees",
+           "forest.score_frac_bits"),
+    inputs=(FOREST_MODEL, SPLIT_FILES["test"], SCALER, DATA_SUMMARY),
+    outputs=(FOREST_SERVING,), body=serve_forest,
+    code=("fraudfpga.gpu_baseline", "fraudfpga.models.dataset", "fraudfpga.hls.forest"),
+    environment=_device, family="forest"))
 
 register(Step(
     name="baseline", command="baseline",

@@ -92,12 +92,17 @@ def evaluate(label: np.ndarray, score: np.ndarray, threshold: float,
     return result
 
 
+# Rows of the metrics tables that are firmware (and the forest firmware's float forest), not
+# tuned references.
+FIRMWARE_ROWS = ("firmware", "forest_firmware", "forest_float")
+
+
 def strongest_reference(metrics: dict, key: str = "average_precision") -> str | None:
     """The reference with the highest test AP: the comparison least favourable to the
     networks (`metrics` as the train step writes it). References without the figure are
     left out."""
     references = [name for name in metrics["models"]
-                  if name not in metrics["networks"] and name != "firmware"
+                  if name not in metrics["networks"] and name not in FIRMWARE_ROWS
                   and metrics["models"][name].get(key) is not None]
     return max(references, key=lambda n: metrics["models"][n][key]) if references else None
 

@@ -200,13 +200,13 @@ def open_synthesis(fw: Firmware, run: RunFolder, cfg, progress=print) -> None:
     if iface.name != "valid":
         wrapper = synthesize(run.path(fw.rtl_dir), metadata, run.path(fw.path("synth/yosys_wrapper")),
                              family, progress, top=iface.top, blackbox=metadata["top"])
-        figures["wrapper"] = wrapper_cost(figures["resources"], wrapper)
+        figures["wrapper"] = wrapper_cost(figures["resources"], wrapper, metadata["top"])
         progress(f"[synth] the wrapper alone: {wrapper['resources']} "
                  f"({figures['wrapper']['lut_share_of_core']:.1%} of the core's LUTs)")
     write_json(run.path(fw.yosys), figures)
 
 
-def wrapper_cost(whole: dict, wrapper: dict) -> dict:
+def wrapper_cost(whole: dict, wrapper: dict, core_top: str) -> dict:
     """The wrapper's own resources, and its LUTs as a share of the core's (the whole top minus
     the wrapper: with the core a black box nothing is optimised across the boundary)."""
     core = {k: whole[k] - wrapper["resources"].get(k, 0) for k in whole}
@@ -214,7 +214,7 @@ def wrapper_cost(whole: dict, wrapper: dict) -> dict:
     return {"resources": wrapper["resources"], "core_resources": core,
             "lut_share_of_core": lut / core["LUT"] if core["LUT"] else None,
             "lut_share_note": "wrapper LUT + LUTRAM over the core's LUT (whole top - wrapper)",
-            "command": wrapper["command"] + f" (with {metadata['top']} as a black box)",
+            "command": wrapper["command"] + f" (with {core_top} as a black box)",
             "seconds": wrapper["seconds"]}
 
 

@@ -74,7 +74,7 @@ def study(run: RunFolder, cfg, progress=print) -> None:
         if name in WRAPPED:
             alone = synthesize(rtl_dir, meta, out / f"yosys_{name}_wrapper", rtl_cfg["yosys_family"],
                                progress, top=iface.top, blackbox=WRAPPED[name])
-            synth[name]["wrapper"] = wrapper_cost(whole["resources"], alone)
+            synth[name]["wrapper"] = wrapper_cost(whole["resources"], alone, WRAPPED[name])
 
     fam = family(fpga["family"])
     target = constraint_mhz(metadata)

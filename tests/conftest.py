@@ -15,7 +15,7 @@ TINY = [
     "data.simulator.n_days=50", "split.train_start=2018-04-25", "model.hidden=[16]",
     "train.epochs=6", "train.patience=6", "references.trials=2", "references.forest_trees=30", "baseline.quick=true",
     "serving.loads=[1000, 100000]", "serving.seconds_per_load=0.05", "serving.batch1_calls=100",
-    "rtl.axis_pattern_vectors=300", "rtl.axis_seeds=[1]",
+    "rtl.axis_pattern_vectors=300", "rtl.axis_seeds=[1]", "forest.trees=12", "forest.max_depth=6",
 ]
 
 

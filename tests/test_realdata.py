@@ -21,6 +21,7 @@ REAL_TINY = [
     "baseline.quick=true", "serving.loads=[1000]", "serving.seconds_per_load=0.05",
     "serving.batch1_calls=50", "rtl.axis_pattern_vectors=100", "rtl.axis_seeds=[1]",
     "hls.random_vectors=200", "rtl.random_vectors=100", "explain.background=10",
+    "forest.trees=8", "forest.max_depth=5",
 ]
 NO_CARD = "the data have no card id column"
 

@@ -26,8 +26,9 @@ class Backend:
     name: str
     description: str
     missing: Callable[[], str | None]  # why it cannot run here (with the install command), or None
-    # (run folder paths {"keras": ..., "onnx": ...}, largest batch) -> Session, ready to call
+    # (run folder paths {"keras": ..., "onnx": ..., "forest": ...}, largest batch) -> Session
     load: Callable[[dict, int], Session]
+    model: str = "network"  # the model it serves: network (the float twin) or forest
 
 
 def register(backend: Backend) -> Backend:
@@ -36,7 +37,8 @@ def register(backend: Backend) -> Backend:
 
 
 def _load_modules() -> None:
-    from . import onnxruntime_backend, tensorflow_backend  # noqa: F401  (they register)
+    from . import (forest_backends, onnxruntime_backend,  # noqa: F401  (they register)
+                   tensorflow_backend)
 
 
 def backend(name: str) -> Backend:
@@ -46,9 +48,9 @@ def backend(name: str) -> Backend:
     return BACKENDS[name]
 
 
-def known_backends() -> list[str]:
+def known_backends(model: str = "network") -> list[str]:
     _load_modules()
-    return sorted(BACKENDS)
+    return sorted(name for name, b in BACKENDS.items() if b.model == model)
 
 
 def module_missing(module: str, install: str) -> str | None:

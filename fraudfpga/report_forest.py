@@ -1,0 +1,115 @@
+"""The report's forest firmware: its quality beside the network firmware's, its verification
+(conifer emulation against the integer reference and the forest, RTL against the emulation),
+its resources and timing, and its FPGA figures for the serving decision. Everything comes from
+the forest family's contract files, and only while they are current."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from fraudfpga.hls.artifacts import FOREST_EXACTNESS, FOREST_FIXED, FOREST_METRICS
+from fraudfpga.hls.forest import FixedForest
+from fraudfpga.runfolder import RunFolder
+from fraudfpga.sim.artifacts import FOREST_FIRMWARE as FW
+
+from .fpga_figures import fpga_figures
+from .optional import figure
+
+INPUTS = (FOREST_METRICS, FOREST_EXACTNESS, FOREST_FIXED, FW.golden, FW.rtl_metadata,
+          FW.sim_results, FW.yosys, FW.pnr)
+SIDE = "FPGA forest"
+
+
+def _load(run: RunFolder, name: str) -> dict:
+    return json.loads(run.path(name).read_text())
+
+
+def available(run: RunFolder) -> bool:
+    """The forest's files up to its verification are current (its place and route may not be)."""
+    return all(p in run.optional_inputs for p in INPUTS if p != FW.pnr)
+
+
+def metrics(run: RunFolder) -> dict:
+    return _load(run, FOREST_METRICS)
+
+
+def test_scores(run: RunFolder) -> np.ndarray:
+    forest = FixedForest.load(run.path(FOREST_FIXED))
+    return forest.fraud_scores(np.load(run.path(FW.golden))["test_output_codes"])
+
+
+def figures(run: RunFolder, cfg) -> tuple[dict, int]:
+    """The forest's FPGA figures (as the network's) and its input bytes per transaction."""
+    pnr = _load(run, FW.pnr) if FW.pnr in run.optional_inputs else None
+    fpga = fpga_figures(_load(run, FW.sim_results), _load(run, FW.yosys),
+                        {"status": "not run"}, pnr, cfg["hls"]["part"],
+                        cfg["hls"]["clock_period_ns"], cfg["report"]["max_utilization"],
+                        cfg["rtl"]["interface"])
+    meta = _load(run, FW.rtl_metadata)
+    in_bytes = -(-meta["ports"]["in_data"] // 8)
+    return fpga, in_bytes
+
+
+def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -> list[tuple]:
+    if fpga is None or not available(run):
+        why = {p: run.stale_inputs[p] for p in INPUTS if p in run.stale_inputs}
+        text = ("Left out: " + "; ".join(f"{p} {w}" for p, w in why.items()) if why else
+                "Not built for this run (firmware.families does not name forest).")
+        return [("Forest firmware (conifer)", [text], None, None)]
+    m = metrics(run)
+    exact = _load(run, FOREST_EXACTNESS)
+    sim = _load(run, FW.sim_results)
+    yosys = _load(run, FW.yosys)
+    meta = _load(run, FW.rtl_metadata)
+    shape = exact["forest"]
+    firmware = m["forest_firmware"]
+    rows = [
+        ["forest", f"{shape['trees']} trees, depth {shape['max_depth']}, "
+                   f"{shape['split_nodes']:,} split nodes, {shape['comparators']} distinct "
+                   "comparisons (one comparator each)", "conifer conversion"],
+        ["test AP: forest firmware / scikit-learn forest / network firmware",
+         f"{figure(firmware, 'average_precision', '.4f')} / "
+         f"{figure(m['forest_float'], 'average_precision', '.4f')} / "
+         f"{'n/a' if network_ap is None else f'{network_ap:.4f}'}", "one training seed"],
+        ["conifer emulation == integer reference",
+         f"{exact['test_set_vs_reference']['identical']:,} / "
+         f"{exact['test_set_vs_reference']['vectors']:,} test, "
+         f"{exact['random_vs_reference']['identical']:,} / "
+         f"{exact['random_vs_reference']['vectors']:,} random, edge and threshold vectors",
+         exact["golden_model"]],
+        ["largest |firmware - scikit-learn forest|",
+         f"{exact['firmware_vs_float']['max_difference']:.2e} (bound "
+         f"{exact['firmware_vs_float']['bound']:.2e})", exact["firmware_vs_float"]["why"]],
+        ["RTL == emulation (cocotb)", f"{sim['vectors_checked'] - sim['mismatch_count']:,} / "
+                                      f"{sim['vectors_checked']:,}", sim["kind"]],
+        ["AXI4-Stream top", f"{sim['axis']['vectors_checked']:,} scores; lost "
+                            f"{sim['axis']['lost']}, duplicated {sim['axis']['duplicated']}, "
+                            f"reordered {sim['axis']['reordered']}, wrong {sim['axis']['mismatched']}",
+         sim["axis"]["kind"]],
+        ["latency / II", f"{fpga['latency_cycles']} cycles = {fpga['latency_ns']:.1f} ns at "
+                         f"{fpga['clock_mhz']:.1f} MHz / {sim['initiation_interval_cycles']:g}",
+         fpga["latency_kind"]],
+        ["Yosys " + yosys["command"], f"{yosys['resources']['LUT']:,} LUT, "
+                                      f"{yosys['resources']['FF']:,} FF", yosys["kind"]],
+        ["pipeline", f"{meta['pipeline']['tree_stages']} tree stage(s), a register every "
+                     f"{meta['pipeline']['adder_levels']} adder level(s)", meta["generator"]],
+    ]
+    if FW.pnr in run.optional_inputs:
+        pnr = _load(run, FW.pnr)
+        rows.append([f"placed and routed on {pnr['device']}",
+                     f"{pnr['fmax_mhz']:.1f} MHz, {pnr['logic_cells']:,} logic cells, "
+                     f"{pnr['flip_flops']:,} FF", pnr["kind"]])
+    elif FW.pnr in run.stale_inputs:
+        rows.append([f"{FW.pnr} (left out)", "stale", run.stale_inputs[FW.pnr]])
+    text = [
+        "A random forest fitted on the inputs as the firmware sees them (the scaled features "
+        "rounded to the input type), converted by conifer. conifer's C++ emulation is the "
+        "golden model; the RTL computes each distinct comparison once and each tree's leaf "
+        "through a multiplexer tree, then sums the leaves (TreeLUT's form).",
+        f"Beside the network firmware: {fpga['latency_cycles']} cycles = "
+        f"{fpga['latency_ns']:.0f} ns against the network's {network_fpga['latency_cycles']} "
+        f"cycles = {network_fpga['latency_ns']:.0f} ns.",
+    ]
+    return [("Forest firmware (conifer)", text, ["item", "value", "how it was obtained"], rows)]

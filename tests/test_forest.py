@@ -1,0 +1,134 @@
+"""The forest firmware: conifer's C++ emulation equals the integer reference on random, edge and
+threshold vectors; the forest RTL equals the emulation in cocotb (and a broken comparator is
+caught); models the converter cannot take are refused by name."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+
+from fraudfpga.hls import forest_csim
+from fraudfpga.hls.flow import edge_vectors
+from fraudfpga.hls.forest import (FixedForest, ForestConversionError, check_model, input_type,
+                                  score_type, threshold_vectors)
+from fraudfpga.sim.forest_rtl import ForestPipeline, generate_forest_rtl
+from fraudfpga.sim.runner import build, simulate
+
+IN = input_type(6, 3)
+OUT = score_type(7, 12)
+
+
+def grid_data(seed=0, rows=3000, features=5):
+    rng = np.random.default_rng(seed)
+    x = IN.to_float(IN.codes_from_float(rng.normal(size=(rows, features)) * 1.5))
+    y = ((x[:, 0] + 0.7 * x[:, 2] - 0.5 * x[:, 4] + rng.normal(scale=0.5, size=rows)) > 1.5)
+    return x, y.astype(int)
+
+
+def converted(tmp_path, depth=5, trees=7, seed=0):
+    x, y = grid_data(seed)
+    model = RandomForestClassifier(n_estimators=trees, max_depth=depth, min_samples_leaf=3,
+                                   random_state=seed).fit(x, y)
+    project = tmp_path / "conifer"
+    ensemble = forest_csim.write_project(model, IN, OUT, project)
+    forest = FixedForest.from_conifer(ensemble, IN, OUT)
+    forest_csim.build_library(project, forest, progress=lambda _: None)
+    return model, forest, forest_csim.ConiferEmulation(project, forest)
+
+
+def vectors(forest, count=300, seed=1):
+    rng = np.random.default_rng(seed)
+    uniform = rng.integers(IN.min_code, IN.max_code + 1, (count, forest.n_inputs))
+    return np.concatenate([edge_vectors(forest), threshold_vectors(forest, seed), uniform])
+
+
+@pytest.fixture(scope="module")
+def small_forest(tmp_path_factory):
+    return converted(tmp_path_factory.mktemp("forest"))
+
+
+def test_emulation_equals_the_integer_reference_and_the_forest(small_forest):
+    model, forest, emulation = small_forest
+    codes = vectors(forest)
+    golden = emulation.run(codes)
+    np.testing.assert_array_equal(golden, forest.forward(codes))
+    assert len(forest.comparisons()) * 3 <= len(codes)
+    # conifer keeps class 0's probability / trees, each leaf truncated to the score type.
+    genuine = model.predict_proba(IN.to_float(codes))[:, 0]
+    difference = genuine - OUT.to_float(golden[:, 0])
+    assert (difference >= -1e-12).all() and difference.max() <= len(forest.trees) * OUT.lsb
+    assert np.corrcoef(forest.fraud_scores(golden), model.predict_proba(IN.to_float(codes))[:, 1])[0, 1] > 0.999
+
+
+def test_threshold_vectors_sit_at_every_threshold_and_one_step_either_side(small_forest):
+    _, forest, _ = small_forest
+    rows = threshold_vectors(forest, seed=3)
+    for i, (feature, threshold) in enumerate(forest.comparisons()):
+        expected = np.clip([threshold - 1, threshold, threshold + 1], IN.min_code, IN.max_code)
+        np.testing.assert_array_equal(rows[3 * i:3 * i + 3, feature], expected)
+
+
+def test_forest_rtl_equals_the_emulation_in_cocotb_and_a_wrong_comparator_is_caught(tmp_path, small_forest):
+    _, forest, emulation = small_forest
+    codes = vectors(forest, count=200)
+    golden = emulation.run(codes)
+    meta = generate_forest_rtl(forest, tmp_path / "rtl", ForestPipeline(tree_stages=2,
+                                                                        adder_levels=1),
+                               100.0, 16, progress=lambda _: None)
+    assert meta["forest"]["comparators"] == len(forest.comparisons())
+    build(tmp_path / "rtl", meta, "verilator", tmp_path / "build", progress=lambda _: None)
+    result = simulate(tmp_path / "rtl", meta, codes, golden, "verilator", tmp_path / "build",
+                      tmp_path / "work", progress=lambda _: None)
+    assert result["mismatch_count"] == 0 and result["testbench_failures"] == 0
+    assert result["outputs"] == len(codes)
+    assert result["latency_cycles_data"] == meta["latency_cycles"]
+    assert result["initiation_interval_cycles"] == 1.0
+
+    broken = FixedForest.from_conifer(json.loads(json.dumps(_ensemble(forest))), IN, OUT)
+    feature, threshold = forest.comparisons()[0]
+    for tree in broken.trees:
+        tree["threshold"] = [t + 1 if (f, t) == (feature, threshold) else t
+                             for f, t in zip(tree["feature"], tree["threshold"])]
+    broken_meta = generate_forest_rtl(broken, tmp_path / "rtl_broken",
+                                      ForestPipeline(tree_stages=2, adder_levels=1), 100.0, 16,
+                                      progress=lambda _: None)
+    build(tmp_path / "rtl_broken", broken_meta, "verilator", tmp_path / "build_broken",
+          progress=lambda _: None)
+    caught = simulate(tmp_path / "rtl_broken", broken_meta, codes, golden, "verilator",
+                      tmp_path / "build_broken", tmp_path / "work_broken", progress=lambda _: None)
+    assert caught["mismatch_count"] > 0
+
+
+def _ensemble(forest: FixedForest) -> dict:
+    """conifer's dictionary form of an integer forest (codes back to values)."""
+    return {"n_features": forest.n_inputs, "trees": [[{
+        "feature": t["feature"], "threshold": [IN.to_float(c) + IN.lsb / 2 for c in t["threshold"]],
+        "children_left": t["left"], "children_right": t["right"],
+        "value": [OUT.to_float(v) for v in t["value"]]}] for t in forest.trees]}
+
+
+def test_models_the_converter_cannot_take_are_refused_by_name(tmp_path):
+    x, y = grid_data()
+    with pytest.raises(ForestConversionError, match="GradientBoostingClassifier is not supported"):
+        check_model(GradientBoostingClassifier(n_estimators=2).fit(x, y), "fraud forest")
+    three = np.where(x[:, 1] > 1, 2, y)
+    with pytest.raises(ForestConversionError, match="3 classes; the forest firmware scores binary"):
+        check_model(RandomForestClassifier(n_estimators=2).fit(x, three))
+
+
+def test_a_threshold_outside_the_input_type_names_tree_and_node(small_forest):
+    _, forest, _ = small_forest
+    ensemble = _ensemble(forest)
+    tree = ensemble["trees"][3][0]
+    node = next(i for i, f in enumerate(tree["feature"]) if f >= 0)
+    tree["threshold"][node] = 9.5  # beyond fixed<6,3>'s largest value 3.875
+    with pytest.raises(ForestConversionError, match=rf"tree 3 node {node}: threshold 9.5 .* "
+                                                    "the split would move on the input grid"):
+        FixedForest.from_conifer(ensemble, IN, OUT)
+
+
+def test_score_type_holds_the_sum_of_every_tree():
+    forest_type = score_type(100, 16)
+    assert forest_type.max_code * forest_type.lsb >= 1.0
+    assert str(forest_type) == "fixed<18,2,TRN,WRAP>"

@@ -79,7 +79,7 @@ def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -
          f"{exact['random_vs_reference']['identical']:,} / "
          f"{exact['random_vs_reference']['vectors']:,} random, edge and threshold vectors",
          exact["golden_model"]],
-        ["largest |firmware - scikit-learn forest|",
+        ["largest difference, firmware against the scikit-learn forest",
          f"{exact['firmware_vs_float']['max_difference']:.2e} (bound "
          f"{exact['firmware_vs_float']['bound']:.2e})", exact["firmware_vs_float"]["why"]],
         ["RTL == emulation (cocotb)", f"{sim['vectors_checked'] - sim['mismatch_count']:,} / "

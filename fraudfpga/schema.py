@@ -219,10 +219,10 @@ class FpgaConfig:
     seed: int = setting(1, "nextpnr placement seed of `make pnr`", min=0)
     placer: str = setting("heap", "nextpnr placer: heap (analytic, then annealing refinement), "
                                   "sa (annealing only), static", choices=("heap", "sa", "static"))
-    router: str = setting("default", "nextpnr router: default (the family's: router2 on ECP5, "
-                                     "router1 on Nexus), router1, router2, router2-timing "
-                                     "(router2 with timing-driven rip-up)",
-                          choices=("default", "router1", "router2", "router2-timing"))
+    router: str = setting("default", "nextpnr router: default (the family's: router1 on ECP5 "
+                                     "and Nexus), router1, or router2 (faster on large designs, "
+                                     "a lower Fmax: README 'Place and route')",
+                          choices=("default", "router1", "router2"))
     timing_stages: list[int] = setting([0], "pipeline depths `make timing` places and routes; "
                                             "[0] = the model's latency and Fmax optima and "
                                             "depths around them", min=0)

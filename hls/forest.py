@@ -15,7 +15,7 @@ the reference and the RTL follow:
   (wrapping; the score type is chosen so that the sum cannot wrap);
 - conifer's scikit-learn converter keeps, per leaf, class 0's probability divided by the
   number of trees: the firmware's score is the forest's mean probability of a genuine
-  transaction, and the host's fraud score is its negation.
+  transaction, and the host's fraud score is 1 minus it.
 """
 
 from __future__ import annotations
@@ -164,8 +164,9 @@ class FixedForest:
         return self.output_type.overflow_codes(self.tree_values(codes).sum(axis=1))[:, None]
 
     def fraud_scores(self, output_codes: np.ndarray) -> np.ndarray:
-        """The host's fraud score: higher is more suspicious (the negated genuine probability)."""
-        return -self.output_type.to_float(np.asarray(output_codes)[:, 0])
+        """The host's fraud score, 1 - the firmware's mean genuine probability (exact in
+        float64: the score type has fewer than 52 fractional bits)."""
+        return 1.0 - self.output_type.to_float(np.asarray(output_codes)[:, 0])
 
     def to_dict(self) -> dict:
         return {"n_inputs": self.n_inputs, "input_type": str(self.input_type),

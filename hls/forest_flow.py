@@ -151,7 +151,7 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
                       "forest_float": fitted["float_operating"]},
         "labels": {"forest_firmware": "forest firmware (conifer emulation)",
                    "forest_float": "forest (scikit-learn, float)"},
-        "scores": "forest firmware: negated mean genuine probability from the emulation"})
+        "scores": "forest firmware: 1 - the mean genuine probability from the emulation"})
     for name, result in (("test set", test_vs_reference), ("random, edge and threshold", random_vs_reference)):
         progress(f"[forest] conifer emulation == integer reference on {name} vectors: "
                  f"{result['identical']:,}/{result['vectors']:,}")

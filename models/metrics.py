@@ -111,7 +111,7 @@ def format_table(rows: dict[str, dict], top_k: int = 100) -> str:
     """A plain-text table of the metrics of several models; an absent figure is "n/a", and the
     reasons follow the table."""
     cp = f"card_precision_at_{top_k}"
-    header = f"{'model':<14} {'AUC ROC':>8} {'AP':>7} {f'CP@{top_k}':>7} {'thresh':>8} " \
+    header = f"{'model':<16} {'AUC ROC':>8} {'AP':>7} {f'CP@{top_k}':>7} {'thresh':>8} " \
              f"{'prec':>6} {'recall':>6} {'F1':>6} {'FPR':>6} {'TP':>5} {'FP':>6} {'FN':>5}"
     lines = [header, "-" * len(header)]
     reasons: dict[str, str] = {}
@@ -122,7 +122,7 @@ def format_table(rows: dict[str, dict], top_k: int = 100) -> str:
         def cell(key: str, spec: str) -> str:
             return "n/a" if m.get(key) is None else format(m[key], spec)
 
-        lines.append(f"{name:<14} {cell('auc_roc', '.4f'):>8} {cell('average_precision', '.4f'):>7} "
+        lines.append(f"{name:<16} {cell('auc_roc', '.4f'):>8} {cell('average_precision', '.4f'):>7} "
                      f"{cell(cp, '.3f'):>7} {m['threshold']:>8.3f} {m['precision']:>6.3f} "
                      f"{cell('recall', '.3f'):>6} {m['f1']:>6.3f} {m['false_positive_rate']:>6.4f} "
                      f"{c['tp']:>5} {c['fp']:>6} {c['fn']:>5}")

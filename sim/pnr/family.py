@@ -48,22 +48,18 @@ PLACERS = ("heap", "sa", "static")
 
 @dataclass(frozen=True)
 class NextpnrOptions:
-    """The placer and router nextpnr runs (`fpga.placer`, `fpga.router`); `timing_ripup` is
-    router2's timing-driven rip-up (`--tmg-ripup`)."""
+    """The placer and router nextpnr runs (`fpga.placer`, `fpga.router`)."""
     placer: str = "heap"
     router: str = "router1"
-    timing_ripup: bool = False
 
     def args(self) -> list[str]:
-        return ["--placer", self.placer, "--router", self.router,
-                *(["--tmg-ripup"] if self.timing_ripup else [])]
+        return ["--placer", self.placer, "--router", self.router]
 
     def describe(self) -> str:
-        return f"placer {self.placer}, {self.router}" + (" with timing-driven rip-up"
-                                                        if self.timing_ripup else "")
+        return f"placer {self.placer}, {self.router}"
 
     def to_dict(self) -> dict:
-        return {"placer": self.placer, "router": self.router, "timing_ripup": self.timing_ripup}
+        return {"placer": self.placer, "router": self.router}
 
 
 @dataclass(frozen=True)
@@ -120,18 +116,12 @@ def family(name: str) -> Family:
     return FAMILIES[name]
 
 
-ROUTER_CHOICES = ("default", "router1", "router2", "router2-timing")
-
-
 def nextpnr_options(fam: Family, fpga_cfg) -> NextpnrOptions:
     """The placer and router of the configuration (`fpga.placer`, `fpga.router`); `default`
-    is the family's choice (the faster router that routes its designs as well)."""
+    is the family's router."""
     router = fpga_cfg["router"]
-    base = fam.default_options
-    if router != "default":
-        base = NextpnrOptions(base.placer, router.removesuffix("-timing"),
-                              router.endswith("-timing"))
-    return NextpnrOptions(fpga_cfg["placer"], base.router, base.timing_ripup)
+    return NextpnrOptions(fpga_cfg["placer"],
+                          fam.default_options.router if router == "default" else router)
 
 
 def constraint_mhz(metadata: dict) -> float:

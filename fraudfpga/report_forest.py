@@ -9,7 +9,8 @@ import json
 
 import numpy as np
 
-from fraudfpga.hls.artifacts import FOREST_EXACTNESS, FOREST_FIXED, FOREST_METRICS
+from fraudfpga.hls.artifacts import (FOREST_EXACTNESS, FOREST_EXPLAIN, FOREST_FIXED,
+                                     FOREST_METRICS)
 from fraudfpga.hls.forest import FixedForest
 from fraudfpga.runfolder import RunFolder
 from fraudfpga.sim.artifacts import FOREST_FIRMWARE as FW
@@ -18,7 +19,8 @@ from .fpga_figures import fpga_figures
 from .optional import figure
 
 INPUTS = (FOREST_METRICS, FOREST_EXACTNESS, FOREST_FIXED, FW.golden, FW.rtl_metadata,
-          FW.sim_results, FW.yosys, FW.pnr)
+          FW.sim_results, FW.yosys, FW.pnr, FOREST_EXPLAIN)
+OPTIONAL = (FW.pnr, FOREST_EXPLAIN)  # the section is shown without them
 SIDE = "FPGA forest"
 
 
@@ -28,7 +30,7 @@ def _load(run: RunFolder, name: str) -> dict:
 
 def available(run: RunFolder) -> bool:
     """The forest's files up to its verification are current (its place and route may not be)."""
-    return all(p in run.optional_inputs for p in INPUTS if p != FW.pnr)
+    return all(p in run.optional_inputs for p in INPUTS if p not in OPTIONAL)
 
 
 def metrics(run: RunFolder) -> dict:
@@ -103,6 +105,15 @@ def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -
                      f"{pnr['flip_flops']:,} FF", pnr["kind"]])
     elif FW.pnr in run.stale_inputs:
         rows.append([f"{FW.pnr} (left out)", "stale", run.stale_inputs[FW.pnr]])
+    if FOREST_EXPLAIN in run.optional_inputs:
+        explain = _load(run, FOREST_EXPLAIN)
+        check = explain["check_against_firmware"]
+        rows.append(["reason codes", f"{explain['alerts']:,} alerts explained; on the "
+                                     f"{check['alerts']} highest, TreeSHAP against the "
+                                     f"firmware's permutation values: correlation "
+                                     f"{check['correlation']:.4f}, largest difference "
+                                     f"{check['max_abs_difference']:.3f}",
+                     f"{explain['explainer']}; forest/reason_codes.csv"])
     text = [
         "A random forest fitted on the inputs as the firmware sees them (the scaled features "
         "rounded to the input type), converted by conifer. conifer's C++ emulation is the "

@@ -292,7 +292,7 @@ class FirmwareConfig:
 class ForestConfig:
     trees: int = setting(100, "trees of the forest firmware (scikit-learn random forest)",
                          min=1, max=1000)
-    max_depth: int = setting(12, "deepest split path of a tree (the leaf choice's logic depth)",
+    max_depth: int = setting(14, "deepest split path of a tree (the leaf choice's logic depth)",
                              min=1, max=40)
     min_samples_leaf: int = setting(5, "training rows a leaf holds at least", min=1)
     max_features: float = setting(0.63, "share of the inputs each split considers", min=0,

@@ -1,0 +1,155 @@
+"""Reason codes for the forest firmware's alerts: TreeSHAP's exact values, checked against the
+permutation values of the firmware itself.
+
+The explained function is the forest's fraud score. TreeSHAP (shap's TreeExplainer,
+interventional, on the scikit-learn forest the firmware was converted from) gives exact Shapley
+values against a background sample of the training period, fast enough for every alert. The
+firmware computes the same trees with leaf values truncated to its score type (at most one LSB
+per tree), so its own Shapley values differ from TreeSHAP's by at most that; shap's permutation
+explainer run on the firmware function (the integer reference, bit-identical to conifer's
+emulation) for the highest-scored alerts must agree with TreeSHAP (correlation of the values)
+and both must add up to the score minus the expected value.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+
+from fraudfpga.models.artifacts import DATA_SUMMARY, SCALER, SPLIT_FILES
+from fraudfpga.registry import Step, register
+from fraudfpga.runfolder import RunFolder, atomic_path, write_json
+
+from .artifacts import FOREST_EXPLAIN, FOREST_FIXED, FOREST_METRICS, FOREST_MODEL, FOREST_REASONS
+from .explain import reason_codes, shap_values
+from .forest import FixedForest
+
+CHECKED_ALERTS = 8       # alerts explained twice (TreeSHAP and permutations of the firmware)
+MIN_CORRELATION = 0.99   # of the two explanations' values on those alerts
+
+
+def tree_shap(model, rows: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact interventional Shapley values of the fraud probability, and the expected value."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import shap
+
+        explainer = shap.TreeExplainer(model, data=background,
+                                       feature_perturbation="interventional",
+                                       model_output="probability")
+        values = np.asarray(explainer.shap_values(rows))
+    return values[..., 1], float(np.asarray(explainer.expected_value)[1])
+
+
+def explain_forest(run: RunFolder, cfg, progress=print) -> None:
+    import json
+
+    import joblib
+
+    from fraudfpga.models.dataset import PreparedData
+
+    settings = cfg["explain"]
+    data = PreparedData(run.root)
+    forest = FixedForest.load(run.path(FOREST_FIXED))
+    model = joblib.load(run.path(FOREST_MODEL))
+    threshold = json.loads(run.path(FOREST_METRICS).read_text())["operating"]["forest_firmware"][
+        "threshold"]
+    t = forest.input_type
+    features = data.scaler.features
+
+    def firmware(codes: np.ndarray) -> np.ndarray:
+        return forest.fraud_scores(forest.forward(np.rint(codes).astype(np.int64)))
+
+    training = np.concatenate([data.inputs("train"), data.inputs("valid")])
+    rng = np.random.default_rng(cfg["seed"])
+    chosen = rng.choice(len(training), size=min(settings["background"], len(training)),
+                        replace=False)
+    background_codes = t.codes_from_float(training[chosen])
+    test_codes = t.codes_from_float(data.inputs("test"))
+    scores = firmware(test_codes)
+    alerted = np.flatnonzero(scores > threshold)
+    progress(f"[explain] forest: {len(alerted):,} alerts at its threshold {threshold:.4f}; "
+             f"TreeSHAP against {len(chosen)} training transactions")
+    if alerted.size == 0:
+        raise RuntimeError("the forest firmware flags no test transaction at its operating "
+                           "point: nothing to explain")
+    started = time.perf_counter()
+    values, expected = tree_shap(model, t.to_float(test_codes[alerted]), t.to_float(background_codes))
+    tree_seconds = time.perf_counter() - started
+    float_scores = model.predict_proba(t.to_float(test_codes[alerted]))[:, 1]
+    additivity = float(np.max(np.abs(values.sum(axis=1) - (float_scores - expected))))
+
+    checked = alerted[np.argsort(-scores[alerted], kind="stable")[:CHECKED_ALERTS]]
+    started = time.perf_counter()
+    permuted, fw_expected, fw_scores = shap_values(firmware, test_codes[checked], background_codes,
+                                                   settings["permutations"], cfg["seed"])
+    permutation_seconds = time.perf_counter() - started
+    exact = values[np.searchsorted(alerted, checked)]
+    correlation = float(np.corrcoef(exact.ravel(), permuted.ravel())[0, 1])
+    fw_additivity = float(np.max(np.abs(permuted.sum(axis=1) - (fw_scores - fw_expected))))
+    progress(f"[explain] forest: TreeSHAP {tree_seconds:.2f} s, additivity {additivity:.1e}; on "
+             f"the {len(checked)} highest alerts against the firmware's permutation values: "
+             f"correlation {correlation:.4f}, largest difference "
+             f"{np.abs(exact - permuted).max():.3f}")
+    if additivity > settings["tolerance"] or fw_additivity > settings["tolerance"]:
+        raise RuntimeError(f"forest attributions do not add up ({additivity:.3g}, "
+                           f"{fw_additivity:.3g} > explain.tolerance = {settings['tolerance']:g})")
+    if correlation < MIN_CORRELATION:
+        raise RuntimeError(f"TreeSHAP and the firmware's permutation values disagree: correlation "
+                           f"{correlation:.4f} < {MIN_CORRELATION}")
+
+    top = settings["top"]
+    codes = reason_codes(values, features, top)
+    table = pd.DataFrame({"row": alerted, "score": scores[alerted], "threshold": threshold,
+                          "label": data.labels("test")[alerted]})
+    transaction_ids = data.column("test", "TRANSACTION_ID")
+    if transaction_ids is not None:
+        table.insert(0, "TRANSACTION_ID", transaction_ids[alerted])
+    for rank in range(top):
+        table[f"reason_{rank + 1}"] = [c[rank][0] for c in codes]
+        table[f"contribution_{rank + 1}"] = [c[rank][1] for c in codes]
+        table[f"value_{rank + 1}"] = [
+            float(data.parts["test"][c[rank][0]].iloc[i]) for i, c in zip(alerted, codes)]
+    with atomic_path(run.path(FOREST_REASONS)) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    write_json(run.path(FOREST_EXPLAIN), {
+        "model_function": "the forest's fraud probability (TreeSHAP on the scikit-learn forest "
+                          "the firmware was converted from)",
+        "explainer": f"shap {metadata.version('shap')} TreeExplainer, interventional",
+        "alerts": int(len(alerted)), "threshold": threshold,
+        "background": {"rows": int(len(chosen)), "from": "training period (train + valid)",
+                       "seed": cfg["seed"]},
+        "expected_value": expected,
+        "additivity": {"max_abs_error": additivity, "tolerance": settings["tolerance"],
+                       "ok": additivity <= settings["tolerance"]},
+        "check_against_firmware": {
+            "alerts": int(len(checked)),
+            "firmware_function": "integer reference of the forest firmware (equal to conifer's "
+                                 "emulation), shap PermutationExplainer with "
+                                 f"{settings['permutations']} antithetic permutations",
+            "correlation": correlation, "min_correlation": MIN_CORRELATION,
+            "max_abs_difference": float(np.abs(exact - permuted).max()),
+            "mean_abs_difference": float(np.abs(exact - permuted).mean()),
+            "firmware_additivity": fw_additivity},
+        "importance": {"features": features, "forest": np.abs(values).mean(axis=0).tolist()},
+        "seconds": {"tree_shap": round(tree_seconds, 2),
+                    "permutation_check": round(permutation_seconds, 1)},
+        "kind": "measured on this machine",
+    })
+
+
+register(Step(
+    name="forest_explain", command="explain",
+    help="reason codes of the forest firmware's alerts: TreeSHAP, checked against the "
+         "firmware's own permutation values",
+    reads=("seed", "explain"),
+    inputs=(FOREST_MODEL, FOREST_FIXED, FOREST_METRICS, *SPLIT_FILES.values(), SCALER,
+            DATA_SUMMARY),
+    outputs=(FOREST_REASONS, FOREST_EXPLAIN), body=explain_forest,
+    code=("fraudfpga.hls.forest_explain", "fraudfpga.hls.explain", "fraudfpga.hls.forest",
+          "fraudfpga.hls.fixed"),
+    family="forest"))

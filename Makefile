@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup data train hls forest explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test bench clean
+.PHONY: help setup browser data train hls forest explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -28,7 +28,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@command -v g++ >/dev/null || { echo "error: g++ not found; the firmware C simulation and Verilator need it (apt-get install g++ make)"; exit 1; }
 	@command -v iverilog >/dev/null || echo "note: Icarus Verilog not found; only needed for SIM=icarus (apt-get install iverilog)"
+	@$(MAKE) --no-print-directory browser
 	touch $@
+
+# Headless Chromium for the report's browser check and first-screen screenshot (Debian packages
+# chromium and chromium-driver): installed when this runs as root or with sudo, otherwise named.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium chromium-driver (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+		echo "note: chromium could not be installed; the report's browser check is skipped"; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null || \
+		echo "note: chromium could not be installed; the report's browser check is skipped"; \
+	else echo "note: headless Chromium not found; for the report's browser check and screenshot: sudo apt-get install chromium chromium-driver"; fi
 
 data: setup
 	$(CLI) data --run $(RUN) $(ARGS)

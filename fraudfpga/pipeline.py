@@ -46,7 +46,7 @@ def print_metrics(run: RunFolder, progress=print) -> None:
         return
     checker = Checker(run)
     metrics = run_metrics(run, firmware=checker.state(STEPS["hls"]).current,
-                          forest=STEPS["forest"].builds(run.config)
+                          forest_rows=STEPS["forest"].builds(run.config)
                           and checker.state(STEPS["forest"]).current)
     models = metrics["models"]
     progress(f"\nTest-set metrics, {metrics['test_period']} ({run.path(MODEL_METRICS)})\n"

@@ -317,6 +317,8 @@ class ForestConfig:
 class ReportConfig:
     max_utilization: float = setting(0.7, "share of the part's LUT/FF/DSP the instance "
                                           "estimate may use", min=0, max=1, min_exclusive=True)
+    screenshot: bool = setting(True, "save the first screen (1280 x 900, headless Chromium) as "
+                                     "report/first_screen.png when Chromium is installed")
 
 
 @dataclass

@@ -46,6 +46,24 @@ def reason_codes(values: np.ndarray, features: list[str], top: int) -> list[list
     return [[(features[j], float(values[i, j])) for j in row] for i, row in enumerate(order)]
 
 
+def write_reason_codes(path, data, alerted: np.ndarray, score: dict, threshold: float,
+                       codes: list[list[tuple[str, float]]]) -> None:
+    """One row per alert: its row (and transaction id), `score` ({column name: values}), the
+    threshold, the label, and each reason with its raw value and contribution."""
+    table = pd.DataFrame({"row": alerted, **score, "threshold": threshold,
+                          "label": data.labels("test")[alerted]})
+    transaction_ids = data.column("test", "TRANSACTION_ID")
+    if transaction_ids is not None:
+        table.insert(0, "TRANSACTION_ID", transaction_ids[alerted])
+    for rank in range(len(codes[0]) if codes else 0):
+        table[f"reason_{rank + 1}"] = [c[rank][0] for c in codes]
+        table[f"contribution_{rank + 1}"] = [c[rank][1] for c in codes]
+        table[f"value_{rank + 1}"] = [
+            float(data.parts["test"][c[rank][0]].iloc[i]) for i, c in zip(alerted, codes)]
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
@@ -140,19 +158,8 @@ def explain_alerts(run: RunFolder, cfg, progress=print) -> None:
     progress(f"[explain] firmware vs float twin: Spearman correlation of the global importance "
              f"{rank_correlation:.3f}; same top {top} reasons for {same_top:.1%} of the alerts")
 
-    codes = reason_codes(fw_values, features, top)
-    table = pd.DataFrame({"row": alerted, "logit": fw_logits, "threshold": threshold,
-                          "label": data.labels("test")[alerted]})
-    transaction_ids = data.column("test", "TRANSACTION_ID")
-    if transaction_ids is not None:
-        table.insert(0, "TRANSACTION_ID", transaction_ids[alerted])
-    for rank in range(top):
-        table[f"reason_{rank + 1}"] = [c[rank][0] for c in codes]
-        table[f"contribution_{rank + 1}"] = [c[rank][1] for c in codes]
-        table[f"value_{rank + 1}"] = [
-            float(data.parts["test"][c[rank][0]].iloc[i]) for i, c in zip(alerted, codes)]
-    with atomic_path(run.path(REASON_CODES)) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
+    write_reason_codes(run.path(REASON_CODES), data, alerted, {"logit": fw_logits}, threshold,
+                       reason_codes(fw_values, features, top))
     plot_importance(features, importance["firmware"], importance["float"],
                     run.path(EXPLAIN_PLOT))
     write_json(run.path(EXPLAIN_SUMMARY), {

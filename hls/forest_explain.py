@@ -18,14 +18,13 @@ import warnings
 from importlib import metadata
 
 import numpy as np
-import pandas as pd
 
 from fraudfpga.models.artifacts import DATA_SUMMARY, SCALER, SPLIT_FILES
 from fraudfpga.registry import Step, register
-from fraudfpga.runfolder import RunFolder, atomic_path, write_json
+from fraudfpga.runfolder import RunFolder, write_json
 
 from .artifacts import FOREST_EXPLAIN, FOREST_FIXED, FOREST_METRICS, FOREST_MODEL, FOREST_REASONS
-from .explain import reason_codes, shap_values
+from .explain import reason_codes, shap_values, write_reason_codes
 from .forest import FixedForest
 
 CHECKED_ALERTS = 8       # alerts explained twice (TreeSHAP and permutations of the firmware)
@@ -103,19 +102,8 @@ def explain_forest(run: RunFolder, cfg, progress=print) -> None:
                            f"{correlation:.4f} < {MIN_CORRELATION}")
 
     top = settings["top"]
-    codes = reason_codes(values, features, top)
-    table = pd.DataFrame({"row": alerted, "score": scores[alerted], "threshold": threshold,
-                          "label": data.labels("test")[alerted]})
-    transaction_ids = data.column("test", "TRANSACTION_ID")
-    if transaction_ids is not None:
-        table.insert(0, "TRANSACTION_ID", transaction_ids[alerted])
-    for rank in range(top):
-        table[f"reason_{rank + 1}"] = [c[rank][0] for c in codes]
-        table[f"contribution_{rank + 1}"] = [c[rank][1] for c in codes]
-        table[f"value_{rank + 1}"] = [
-            float(data.parts["test"][c[rank][0]].iloc[i]) for i, c in zip(alerted, codes)]
-    with atomic_path(run.path(FOREST_REASONS)) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
+    write_reason_codes(run.path(FOREST_REASONS), data, alerted, {"score": scores[alerted]},
+                       threshold, reason_codes(values, features, top))
     write_json(run.path(FOREST_EXPLAIN), {
         "model_function": "the forest's fraud probability (TreeSHAP on the scikit-learn forest "
                           "the firmware was converted from)",

@@ -109,7 +109,7 @@ def test_a_step_reruns_only_for_what_it_reads(tiny_copy):
              if step.in_all and not checker.state(step).current}
     assert stale == {"synth_yosys", "report"}
     assert "configuration rtl.yosys_family" in checker.state(STEPS["synth_yosys"]).reason
-    report = ROOT / "fraudfpga" / "report.py"
+    report = ROOT / "fraudfpga" / "report" / "__init__.py"
     assert report not in code_files(tuple(STEPS["train"].code))
     assert report in code_files(tuple(STEPS["report"].code))
 

@@ -5,8 +5,6 @@ the forest family's contract files, and only while they are current."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from fraudfpga.hls.artifacts import (FOREST_EXACTNESS, FOREST_EXPLAIN, FOREST_FIXED,
@@ -15,17 +13,14 @@ from fraudfpga.hls.forest import FixedForest
 from fraudfpga.runfolder import RunFolder
 from fraudfpga.sim.artifacts import FOREST_FIRMWARE as FW
 
+from .common import load
 from .fpga_figures import fpga_figures
-from .optional import figure
+from fraudfpga.optional import figure
 
 INPUTS = (FOREST_METRICS, FOREST_EXACTNESS, FOREST_FIXED, FW.golden, FW.rtl_metadata,
           FW.sim_results, FW.yosys, FW.pnr, FOREST_EXPLAIN)
 OPTIONAL = (FW.pnr, FOREST_EXPLAIN)  # the section is shown without them
 SIDE = "FPGA forest"
-
-
-def _load(run: RunFolder, name: str) -> dict:
-    return json.loads(run.path(name).read_text())
 
 
 def available(run: RunFolder) -> bool:
@@ -34,7 +29,7 @@ def available(run: RunFolder) -> bool:
 
 
 def metrics(run: RunFolder) -> dict:
-    return _load(run, FOREST_METRICS)
+    return load(run, FOREST_METRICS)
 
 
 def test_scores(run: RunFolder) -> np.ndarray:
@@ -44,12 +39,12 @@ def test_scores(run: RunFolder) -> np.ndarray:
 
 def figures(run: RunFolder, cfg) -> tuple[dict, int]:
     """The forest's FPGA figures (as the network's) and its input bytes per transaction."""
-    pnr = _load(run, FW.pnr) if FW.pnr in run.optional_inputs else None
-    fpga = fpga_figures(_load(run, FW.sim_results), _load(run, FW.yosys),
+    pnr = load(run, FW.pnr) if FW.pnr in run.optional_inputs else None
+    fpga = fpga_figures(load(run, FW.sim_results), load(run, FW.yosys),
                         {"status": "not run"}, pnr, cfg["hls"]["part"],
                         cfg["hls"]["clock_period_ns"], cfg["report"]["max_utilization"],
                         cfg["rtl"]["interface"])
-    meta = _load(run, FW.rtl_metadata)
+    meta = load(run, FW.rtl_metadata)
     in_bytes = -(-meta["ports"]["in_data"] // 8)
     return fpga, in_bytes
 
@@ -61,10 +56,10 @@ def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -
                 "Not built for this run (firmware.families does not name forest).")
         return [("Forest firmware (conifer)", [text], None, None)]
     m = metrics(run)
-    exact = _load(run, FOREST_EXACTNESS)
-    sim = _load(run, FW.sim_results)
-    yosys = _load(run, FW.yosys)
-    meta = _load(run, FW.rtl_metadata)
+    exact = load(run, FOREST_EXACTNESS)
+    sim = load(run, FW.sim_results)
+    yosys = load(run, FW.yosys)
+    meta = load(run, FW.rtl_metadata)
     shape = exact["forest"]
     firmware = m["forest_firmware"]
     rows = [
@@ -99,14 +94,14 @@ def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -
                      f"{meta['pipeline']['adder_levels']} adder level(s)", meta["generator"]],
     ]
     if FW.pnr in run.optional_inputs:
-        pnr = _load(run, FW.pnr)
+        pnr = load(run, FW.pnr)
         rows.append([f"placed and routed on {pnr['device']}",
                      f"{pnr['fmax_mhz']:.1f} MHz, {pnr['logic_cells']:,} logic cells, "
                      f"{pnr['flip_flops']:,} FF", pnr["kind"]])
     elif FW.pnr in run.stale_inputs:
         rows.append([f"{FW.pnr} (left out)", "stale", run.stale_inputs[FW.pnr]])
     if FOREST_EXPLAIN in run.optional_inputs:
-        explain = _load(run, FOREST_EXPLAIN)
+        explain = load(run, FOREST_EXPLAIN)
         check = explain["check_against_firmware"]
         rows.append(["reason codes", f"{explain['alerts']:,} alerts explained; on the "
                                      f"{check['alerts']} highest, TreeSHAP against the "

@@ -1,19 +1,18 @@
-"""The report's model sections: quality on the run's split, several seeds (make quality) and the
-reason codes of the firmware's alerts (make explain). Each returns report sections as
-(heading, paragraphs, table header, table rows)."""
+"""The report's model-quality sections: the run's split (one seed: every model's metrics, the
+precision-recall and ROC curves at the false-positive rates a bank runs) and several seeds
+(`make quality`). Each returns report sections as (heading, paragraphs, table header, rows)."""
 
 from __future__ import annotations
 
-import json
+import numpy as np
 
-import pandas as pd
-
-from fraudfpga.hls.artifacts import EXPLAIN_SUMMARY, REASON_CODES
 from fraudfpga.models.metrics import strongest_reference
 from fraudfpga.models.statistics import METRICS
 from fraudfpga.optional import NOT_AVAILABLE
 from fraudfpga.quality import LOWER_IS_BETTER, QUALITY_SUMMARY, seed_cell
 from fraudfpga.runfolder import RunFolder
+
+from .common import load
 
 TITLES = {"auc_roc": "AUC ROC", "average_precision": "AP", "precision": "precision",
           "recall": "recall", "false_positive_rate": "false-positive rate"}
@@ -26,10 +25,6 @@ def metric_title(key: str) -> str:
     if key.startswith("card_precision_at_"):
         return "CP@" + key.removeprefix("card_precision_at_")
     return TITLES.get(key, key)
-
-
-def _load(run: RunFolder, name: str) -> dict:
-    return json.loads(run.path(name).read_text())
 
 
 def label(metrics: dict, name: str) -> str:
@@ -70,7 +65,7 @@ def seeds_section(run: RunFolder) -> list[tuple]:
             "Not run for this run: `make quality` trains every model over several training "
             "seeds and gives means, bootstrap intervals and the firmware's paired difference "
             "with the strongest reference."], None, None)]
-    q = _load(run, QUALITY_SUMMARY)
+    q = load(run, QUALITY_SUMMARY)
     labels = q["labels"]
     k = q["card_precision_k"]
     confidence = f"{100 * q['confidence']:.0f} %"
@@ -124,38 +119,68 @@ def seeds_section(run: RunFolder) -> list[tuple]:
              ["model", "AUC ROC", "AP", f"CP@{k}", "precision", "recall", "FPR"], rows)]
 
 
-def reason_codes_section(run: RunFolder, examples: int = 8) -> list[tuple]:
-    summary = _load(run, EXPLAIN_SUMMARY)
-    table = pd.read_csv(run.path(REASON_CODES))
-    top = sum(1 for c in table.columns if c.startswith("reason_"))
-    shown = table.sort_values("logit", ascending=False).head(examples)
-    id_column = "TRANSACTION_ID" if "TRANSACTION_ID" in table.columns else "row"
-    rows = [[int(r[id_column]), f"{r['logit']:.3f}", "fraud" if r["label"] == 1 else "genuine"]
-            + [f"{r[f'reason_{i}']} = {r[f'value_{i}']:.4g} ({r[f'contribution_{i}']:+.3f})"
-               for i in range(1, top + 1)]
-            for _, r in shown.iterrows()]
-    add = summary["additivity"]
-    alike = summary["float_vs_firmware"]
-    same_top = next(v for k, v in alike.items() if k.startswith("same_top_"))
-    text = [
-        f"SHAP values of the firmware's own logit for each of the {summary['alerts']:,} test "
-        f"transactions it flags (logit > {summary['threshold']:.4f}). Model function: "
-        f"{summary['model_function']}; {summary['explainer']}; background: "
-        f"{summary['background']['rows']} transactions of the {summary['background']['from']}; "
-        f"expected value {summary['expected_value']['firmware']:.4f}. Every alert's codes are in "
-        f"`{REASON_CODES}`.",
-        f"Check: the attributions add up to the logit minus the expected value within "
-        f"{add['max_abs_error']:.1e} (tolerance {add['tolerance']:g}): "
-        f"{'passed' if add['ok'] else 'FAILED'}.",
-        f"Float twin explained on the same alerts and background: Spearman correlation of the "
-        f"global importance {alike['spearman']:.3f} (warning below {alike['min_spearman']}): "
-        f"{'the two rank the features alike' if alike['alike'] else '**they rank the features differently**'}; "
-        f"the same top {top} reasons for {same_top:.1%} of the alerts.",
-        "![reason codes](shap_importance.png)",
-        f"The {len(rows)} highest-scored alerts with their top {top} reasons (feature = raw "
-        "value (contribution to the logit)):",
-    ]
-    return [("Reason codes of the firmware's alerts (make explain)", text,
-             ["transaction", "logit", "label", *[f"reason {i}" for i in range(1, top + 1)]],
-             rows)]
+ROC_MAX_FPR = 0.05  # the ROC plot's range: operating points run near 1 %
 
+
+def plot_curves(scores: dict[str, np.ndarray], labels: np.ndarray, period: str, out) -> None:
+    """Precision-recall, and ROC on a logarithmic false-positive axis up to 5 %."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
+
+    from .common import pyplot
+
+    plt = pyplot()
+    for kind, filename in (("roc", "roc.png"), ("pr", "precision_recall.png")):
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        if np.unique(labels).size < 2:
+            ax.text(0.5, 0.5, f"n/a: the {period} holds one class only", ha="center")
+            fig.savefig(out / filename, dpi=100)
+            plt.close(fig)
+            continue
+        for name, score in scores.items():
+            if kind == "roc":
+                x, y, _ = roc_curve(labels, score)
+                keep = (x > 0) & (x <= ROC_MAX_FPR)
+                at_one = np.interp(0.01, x, y)
+                ax.plot(x[keep], y[keep], label=f"{name} (TPR {at_one:.3f} at 1 % FPR)")
+            else:
+                y, x, _ = precision_recall_curve(labels, score)
+                ax.plot(x, y, label=f"{name} (AP {average_precision_score(labels, score):.3f})")
+        if kind == "roc":
+            ax.axvline(0.01, color="grey", lw=0.8, ls=":")
+            ax.set(xscale="log", xlim=(1e-4, ROC_MAX_FPR), xlabel="false-positive rate (log)",
+                   ylabel="true-positive rate", title=f"ROC up to 5 % FPR, {period}")
+        else:
+            ax.axhline(labels.mean(), color="grey", lw=0.8, ls=":", label="constant score")
+            ax.set(xlabel="recall", ylabel="precision", title=f"Precision-recall, {period}")
+        ax.legend(loc="upper left" if kind == "roc" else "upper right", fontsize=7)
+        ax.grid(alpha=0.3, which="both")
+        fig.tight_layout()
+        fig.savefig(out / filename, dpi=100)
+        plt.close(fig)
+
+
+def model_section(metrics: dict) -> tuple:
+    """Every model's metrics on the run's test set, one training seed."""
+    from .common import fmt
+
+    models, period = metrics["models"], metrics["test_period"]
+    cp = next(k for k in models["qkeras"] if k.startswith("card_precision_at_"))
+    absent = {k: why for m in models.values() for k, why in m.get(NOT_AVAILABLE, {}).items()}
+    rows = [[label(metrics, name), fmt(m["auc_roc"]), fmt(m["average_precision"]),
+             fmt(m.get(cp), 3), fmt(m["threshold"], 3), fmt(m["precision"], 3),
+             fmt(m["recall"], 3), fmt(m["f1"], 3), fmt(m["false_positive_rate"], 4),
+             f"{m['confusion_matrix']['tp']}/{m['confusion_matrix']['fp']}/"
+             f"{m['confusion_matrix']['fn']}/{m['confusion_matrix']['tn']}"]
+            for name, m in models.items()]
+    text = [
+        f"Training protocol: {metrics['protocol']}. Operating point: "
+        f"{metrics['operating']['qkeras']['rule']} (target "
+        f"{metrics['operating']['qkeras']['target_fpr']:.2%}); the firmware uses the QKeras "
+        "model's alert rate, the forest firmware its own selection fit's. Confusion matrix as "
+        "TP/FP/FN/TN. Measured on this machine, one training seed.",
+        *comparison_lines(metrics),
+        *[f"n/a {metric_title(k)}: {why}." for k, why in absent.items()],
+        "![precision-recall](precision_recall.png)", "![roc](roc.png)"]
+    return (f"Model quality ({period})", text,
+            ["model", "AUC ROC", "AP", metric_title(cp), "threshold", "precision", "recall", "F1",
+             "FPR", "TP/FP/FN/TN"], rows)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import load_text
 from fraudfpga.gpu_baseline.serving import (FpgaPath, highest_load_under, poisson_arrivals,
                                             serve_fpga, summarize)
 
@@ -34,20 +35,24 @@ def fpga_levels(serving: dict, path: FpgaPath) -> list[dict]:
 
 
 def decision(serving: dict, fpga: dict, network_bytes: int, link: dict,
-             more_fpgas: dict[str, tuple[dict, int]] | None = None) -> dict:
+             more_fpgas: dict[str, tuple[dict, int]] | None = None,
+             more_backends: dict | None = None) -> dict:
     """Every side's levels, its highest load under each target, and the fastest back end.
     `fpga` is the network firmware's figures (side FPGA); `more_fpgas` other firmwares:
-    side name -> (figures, input bytes per transaction)."""
+    side name -> (figures, input bytes per transaction); `more_backends` the back ends of other
+    models measured through the same trace (the forest's)."""
     targets = serving["latency_targets_us"]
-    sides = {name: {"levels": r["levels"], "label": f"{name} ({r['device']})",
-                    "batch1_p50_us": r["batch1"]["p50_us"],
+    backends = {**serving["backends"], **(more_backends or {})}
+    sides = {name: {"levels": r["levels"], "model": r.get("model", "network"),
+                    "label": f"{name} ({r.get('model', 'network')}, {r['device']})",
+                    "batch1_p50_us": r["batch1"]["p50_us"], "batch1": r["batch1"],
                     "highest": {t: highest_load_under(r["levels"], t) for t in targets}}
-             for name, r in serving["backends"].items()}
+             for name, r in backends.items()}
     for name, (figures, in_bytes) in {FPGA: (fpga, network_bytes), **(more_fpgas or {})}.items():
         path = fpga_path(figures, in_bytes, link)
         levels = fpga_levels(serving, path)
         what = "" if name == FPGA else f" ({name.removeprefix('FPGA').strip()})"
-        sides[name] = {"levels": levels, "fpga": True,
+        sides[name] = {"levels": levels, "fpga": True, "model": figures.get("model", "network"),
                        "label": f"FPGA{what} on {figures['timed_on']} + {link['name']}",
                        "batch1_p50_us": path.end_to_end_s() * 1e6,
                        "compute_us": path.compute_s * 1e6,
@@ -60,9 +65,9 @@ def decision(serving: dict, fpga: dict, network_bytes: int, link: dict,
 
 
 def plot_decision(result: dict, out: Path) -> None:
-    from .report import _pyplot
+    from .common import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5))
     marks = []
     for name, side in result["sides"].items():
@@ -87,10 +92,6 @@ def plot_decision(result: dict, out: Path) -> None:
     plt.close(fig)
 
 
-def _load(value) -> str:
-    return "none" if value is None else f"{value:,.0f} tx/s"
-
-
 def decision_section(serving: dict, result: dict, link: dict, network_bytes: int) -> tuple:
     sides, targets = result["sides"], result["targets"]
     rows = []
@@ -102,15 +103,15 @@ def decision_section(serving: dict, result: dict, link: dict, network_bytes: int
                    if side.get("fpga") else f"{side['batch1_p50_us']:.1f} us (batch-1 p50, measured)")
         lowest = next((lv for lv in side["levels"] if not lv["saturated"]), None)
         end_to_end = (f"{lowest['p50_us']:.1f} / {lowest['p99_us']:.1f} us at "
-                      f"{_load(lowest['offered_per_s'])}" if lowest else "saturated")
+                      f"{load_text(lowest['offered_per_s'])}" if lowest else "saturated")
 
         def highest(target):
             load = side["highest"][target]
             beyond = saturated is None and load == top
-            return f">= {_load(load)} (highest load tried)" if beyond else _load(load)
+            return f">= {load_text(load)} (highest load tried)" if beyond else load_text(load)
 
         rows.append([side["label"], compute, end_to_end, *[highest(t) for t in targets],
-                     _load(saturated) if saturated else f"none up to {_load(top)}"])
+                     load_text(saturated) if saturated else f"none up to {load_text(top)}"])
     fastest = result["fastest_backend"]
     fpga = sides[FPGA]
     text = [
@@ -149,40 +150,12 @@ def _winner(sides: dict, target: float) -> str:
     if not best_load:
         return "no side sustains any load tried"
     best = [name for name, load in loads.items() if load == best_load]
-    others = ", ".join(f"{n} {_load(load or None)}" for n, load in loads.items() if n not in best)
+    others = ", ".join(f"{n} {load_text(load or None)}" for n, load in loads.items() if n not in best)
     lead = (f"{best[0]} sustains the most" if len(best) == 1
             else f"{' and '.join(best)} tie")
-    return f"{lead}, {_load(best_load)}" + (f" ({others})" if others else "")
+    return f"{lead}, {load_text(best_load)}" + (f" ({others})" if others else "")
 
 
 def network_input_bytes(input_width_bits: int, n_inputs: int) -> int:
     """Bytes of one transaction's input bus (what the host sends per request)."""
     return int(np.ceil(input_width_bits * n_inputs / 8))
-
-
-GPU_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
-
-
-def gpu_results_section(folder: Path = GPU_RESULTS) -> tuple:
-    """Committed results of `gpu_standalone.py` from a lent accelerator machine, each labelled
-    with its card and date: they were not measured on this run's machine."""
-    import json
-
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    rows = []
-    for path in files:
-        r = json.loads(path.read_text())
-        one, best = r["batch1_best"], r["throughput_best"]
-        rows.append([f"{r['device_name']} ({r['device']})", r["date"],
-                     f"{r['framework']} {', '.join(f'{k} {v}' for k, v in r['versions'].items())}",
-                     f"{one['p50_us']:.1f} us ({one['mode']}, {one['variant']})",
-                     f"{best['transactions_per_s']:,.0f} tx/s at batch {best['batch_size']:,} "
-                     f"({best['mode']}, {best['variant']})", path.name])
-    text = (["Measured by `gpu_baseline/gpu_standalone.py` on lent accelerator machines, not on "
-             "this run's machine, with the weights of the run that was exported then; committed "
-             "under docs/results/."] if rows else
-            ["No GPU results are committed yet (docs/results/): no accelerator machine has run "
-             "`gpu_baseline/gpu_standalone.py` for this project."])
-    return ("GPU results (committed)", text,
-            ["device", "date", "framework", "batch-1 p50", "best throughput", "file"] if rows
-            else None, rows or None)

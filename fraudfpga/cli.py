@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 from .errors import FlowError
@@ -31,7 +32,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .pipeline import steps_of
-    from .registry import commands
+    from .registry import STEPS, commands
 
     parser = argparse.ArgumentParser(
         prog="fraudfpga",
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--documented", action="store_true",
                         help="print the documented default configuration instead")
     sub.add_parser("steps", help="list the registered steps: what each reads and writes")
+    one = sub.add_parser("step", help="run one registered step by name (as `all` runs its "
+                                      "background steps)")
+    one.add_argument("name", choices=sorted(STEPS))
+    _common(one)
     refit = sub.add_parser("delay-model", help="refit the FPGA family's delay model from the run's "
                                                "`make timing` points (writes sim/delay_models/)")
     refit.add_argument("--run", default="default")
@@ -126,10 +131,48 @@ def refit_delay_model(run_root: Path) -> int:
     return 0
 
 
+class Background:
+    """Steps of `fraudfpga all` that run in a process of their own (`fraudfpga step NAME`):
+    started when their inputs are current, waited for before a step that reads their outputs,
+    before a step that measures time, and at the end. A failed one stops the command."""
+
+    def __init__(self, args):
+        self.args, self.running = args, {}
+
+    def names(self) -> set[str]:
+        return set(self.running)
+
+    def start(self, step) -> None:
+        import subprocess
+
+        command = [sys.executable, "-m", "fraudfpga.cli", "step", step.name, "--run",
+                   self.args.run, "--projects-dir", str(self.args.projects_dir)]
+        if self.args.force:
+            command.append("--force")
+        print(f"[{step.name}] started in the background (`fraudfpga step {step.name}`); the next "
+              "steps go on beside it", flush=True)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+        relay = threading.Thread(target=lambda: [print(line, end="", flush=True)
+                                                 for line in process.stdout], daemon=True)
+        relay.start()
+        self.running[step.name] = (process, relay)
+
+    def wait_for(self, names) -> None:
+        for name in sorted(set(names) & set(self.running)):
+            process, relay = self.running.pop(name)
+            code = process.wait()
+            relay.join()
+            if code != 0:
+                self.wait_for(self.names())
+                raise FlowError(f"step '{name}' failed (exit status {code}); its error is "
+                                "above")
+
+
 def run_command(args) -> int:
     from .config import requested_settings
     from .pipeline import print_metrics, steps_of
-    from .registry import run_step
+    from .registry import STEPS, producers, run_step
     from .runfolder import RunFolder, code_fingerprint
 
     if args.command == "steps":
@@ -164,13 +207,26 @@ def run_command(args) -> int:
 
         print(yaml.safe_dump(run.config, sort_keys=False), end="")
         return 0
+    if args.command == "step":
+        run_step(run, STEPS[args.name], force=args.force)
+        return 0
     ran_models = False
     steps = steps_of(args.command, run.config)
     for step in steps:  # fingerprint the code this process loaded, before any step runs
         code_fingerprint(tuple(step.code))
+    background = Background(args) if args.command == "all" else None
     for step in steps:
-        run_step(run, step, force=args.force)
+        if background is None:
+            run_step(run, step, force=args.force)
+        elif step.background:
+            background.wait_for(producers(step))
+            background.start(step)
+        else:
+            background.wait_for(background.names() if step.exclusive else producers(step))
+            run_step(run, step, force=args.force)
         ran_models |= step.name in ("train", "hls", "forest")
+    if background is not None:
+        background.wait_for(background.names())
     if ran_models:
         print_metrics(run)
     if args.command in ("report", "all"):

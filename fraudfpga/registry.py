@@ -90,6 +90,11 @@ class Step:
     environment: Callable[[], dict] | None = None
     in_all: bool = True
     family: str | None = None  # the firmware family the step serves (firmware.families)
+    # Under `fraudfpga all`: a step whose work is an external tool (place and route) runs in a
+    # process of its own beside the next steps; a step that measures time on this machine
+    # (serving, baseline) waits until no such process runs, so nothing competes with it.
+    background: bool = False
+    exclusive: bool = False
 
     def builds(self, config: dict) -> bool:
         """Whether a run with `config` runs this step: a family's steps only when the run names
@@ -125,6 +130,12 @@ def ordered_steps() -> list[Step]:
             raise ValueError(f"the steps {sorted(set(STEPS) - done)} depend on each other in a cycle")
         ordered.append(ready[0])
     return ordered
+
+
+def producers(step: Step) -> set[str]:
+    """The steps whose outputs `step` reads (inputs and optional inputs)."""
+    owner = {out: s.name for s in STEPS.values() for out in s.outputs}
+    return {owner[p] for p in (*step.inputs, *step.optional_inputs) if p in owner} - {step.name}
 
 
 def commands() -> dict[str, list[Step]]:

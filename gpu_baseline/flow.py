@@ -156,7 +156,7 @@ register(Step(
                                 DATA_SUMMARY),
     outputs=(SERVING,), body=serve,
     code=("fraudfpga.gpu_baseline", "fraudfpga.models.network", "fraudfpga.models.dataset"),
-    environment=_device))
+    environment=_device, exclusive=True))
 
 register(Step(
     name="forest_serving", command="serving",
@@ -167,7 +167,7 @@ register(Step(
     inputs=(FOREST_MODEL, SPLIT_FILES["test"], SCALER, DATA_SUMMARY),
     outputs=(FOREST_SERVING,), body=serve_forest,
     code=("fraudfpga.gpu_baseline", "fraudfpga.models.dataset", "fraudfpga.hls.forest"),
-    environment=_device, family="forest"))
+    environment=_device, family="forest", exclusive=True))
 
 register(Step(
     name="baseline", command="baseline",
@@ -177,4 +177,4 @@ register(Step(
                                  DATA_SUMMARY),
     outputs=(BASELINE,), body=measure, code=("fraudfpga.gpu_baseline", "fraudfpga.models.network",
                                              "fraudfpga.models.dataset"),
-    environment=_device))
+    environment=_device, exclusive=True))

@@ -301,7 +301,7 @@ def register_verification(fw: Firmware) -> None:
         reads=("fpga.family", "fpga.device", "fpga.seed", "fpga.placer", "fpga.router",
                "rtl.interface"), inputs=(fw.rtl_metadata,), outputs=(fw.pnr,),
         body=partial(fpga_place_and_route, fw), code=SIM_CODE, more_inputs=sources,
-        family=fw.name))
+        family=fw.name, background=True))
 
 
 def delay_model_file(cfg) -> list[str]:

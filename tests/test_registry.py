@@ -100,14 +100,14 @@ def test_missing_prerequisite_names_the_step_to_run(tmp_path, capsys):
 
 
 def test_a_step_reruns_only_for_what_it_reads(tiny_copy):
-    """Changing rtl.yosys_family makes only the Yosys step out of date; a step's code key
-    covers its own stage, not the report."""
+    """Changing rtl.yosys_family makes only the Yosys steps (one per firmware) out of date; a
+    step's code key covers its own stage, not the report."""
     run = RunFolder.open(tiny_copy.parent, "tiny", requested_settings(
         None, ["rtl.yosys_family=xc7"]), reconfigure=True, progress=lambda _: None)
     checker = Checker(run)
     stale = {name for name, step in STEPS.items()
              if step.in_all and not checker.state(step).current}
-    assert stale == {"synth_yosys", "report"}
+    assert stale == {"synth_yosys", "forest_synth_yosys", "report"}
     assert "configuration rtl.yosys_family" in checker.state(STEPS["synth_yosys"]).reason
     report = ROOT / "fraudfpga" / "report" / "__init__.py"
     assert report not in code_files(tuple(STEPS["train"].code))
@@ -130,7 +130,8 @@ def test_report_leaves_out_a_place_and_route_of_an_older_rtl(tiny_copy, capsys):
     assert "step 'pnr' is out of date" in why and "fraudfpga pnr --run tiny" in why
     assert summary["headline"]["fpga_timing"] == "not timed"
     markdown = (tiny_copy / "report/report.md").read_text()
-    assert "Fmax after place and route" not in markdown and "synth/pnr.json (left out)" in markdown
+    network = markdown.split("## FPGA implementation: the network firmware")[1].split("\n## ")[0]
+    assert "Fmax after place and route" not in network and "synth/pnr.json (left out)" in network
     assert "left out synth/pnr.json" in capsys.readouterr().out
 
 

@@ -220,9 +220,14 @@ class FpgaConfig:
     placer: str = setting("heap", "nextpnr placer: heap (analytic, then annealing refinement), "
                                   "sa (annealing only), static", choices=("heap", "sa", "static"))
     router: str = setting("default", "nextpnr router: default (the family's: router1 on ECP5 "
-                                     "and Nexus), router1, or router2 (faster on large designs, "
-                                     "a lower Fmax: README 'Place and route')",
+                                     "and Nexus, router2 when router1 would exceed "
+                                     "fpga.router1_budget), router1, or router2 (faster on "
+                                     "congested designs, a lower Fmax)",
                           choices=("default", "router1", "router2"))
+    router1_budget: int = setting(300_000, "arc routings router1 may need, projected from its "
+                                           "progress after 40,000; a design projected beyond "
+                                           "is routed with router2 instead (0: never switch)",
+                                  min=0)
     timing_stages: list[int] = setting([0], "pipeline depths `make timing` places and routes; "
                                             "[0] = the model's latency and Fmax optima and "
                                             "depths around them", min=0)
@@ -303,8 +308,11 @@ class ForestConfig:
                                     "[-16, 16) in steps of 1/8, as the network's inputs)", min=1)
     score_frac_bits: int = setting(16, "fractional bits of a leaf value and of the score "
                                        "(conifer's score_t: fixed<frac+2, 2>)", min=4, max=40)
-    tree_stages: int = setting(1, "pipeline register levels through the trees (1: after the "
+    tree_stages: int = setting(2, "pipeline register levels through the trees (1: after the "
                                   "leaf choice; more cut the trees by depth)", min=1, max=8)
+    fanout_trees: int = setting(10, "trees per group that gets its own registered copy of the "
+                                    "comparison bits (0: every tree reads the shared ones)",
+                                min=0)
     adder_levels: int = setting(2, "levels of the adder tree between two registers", min=1,
                                 max=8)
     target_mhz: float = setting(100.0, "clock asked of place and route for the forest RTL",

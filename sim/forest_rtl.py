@@ -35,13 +35,32 @@ AXIS_TOP = f"{PREFIX}_axis"
 @dataclass(frozen=True)
 class ForestPipeline:
     """Where the registers go: `tree_stages` register levels through the trees (1: the leaf
-    values are registered once), one every `adder_levels` levels of the adder tree."""
+    values are registered once), one every `adder_levels` levels of the adder tree, and with
+    `fanout_trees` > 0 a register stage that gives every group of that many trees its own copy
+    of the comparison bits it uses (a comparison read by a hundred trees across the chip is
+    otherwise one net whose routing dominates the clock period)."""
     tree_stages: int = 1
     adder_levels: int = 2
+    fanout_trees: int = 0
 
     def __post_init__(self):
-        if self.tree_stages < 1 or self.adder_levels < 1:
-            raise ValueError("forest.tree_stages and forest.adder_levels must be >= 1")
+        if self.tree_stages < 1 or self.adder_levels < 1 or self.fanout_trees < 0:
+            raise ValueError("forest.tree_stages and forest.adder_levels must be >= 1, "
+                             "forest.fanout_trees >= 0")
+
+
+FANOUT = f"{PREFIX}_fanout"
+FANOUT_MODULE = f"""// A register stage of its own module, kept as a hierarchy level, so that synthesis does not
+// merge the copies of the comparison bits that different tree groups read.
+(* keep_hierarchy *)
+module {FANOUT} #(parameter integer W = 1) (
+    input  wire clk,
+    input  wire [W-1:0] d,
+    output reg  [W-1:0] q
+);
+    always @(posedge clk) q <= d;
+endmodule
+"""
 
 
 def _signed_bits(low: int, high: int) -> int:
@@ -54,35 +73,54 @@ def _literal(value: int, bits: int) -> str:
     return f"$signed({bits}'b{value & ((1 << bits) - 1):0{bits}b})"
 
 
-def comparison_bits(stage: int) -> str:
-    """The comparator bits as tree stage `stage` sees them: delayed by `stage` cycles, so that
-    every choice of one transaction uses that transaction's comparisons."""
-    return "c" if stage == 0 else f"c_d{stage}"
-
-
 class _TreeWriter:
-    """One tree as nested choices on the comparator bits, cut into `stages` by depth: a subtree
-    rooted at a cut depth becomes a registered value of the stage before."""
+    """One tree as nested choices on the comparison bits of its group (`bits`: the group's
+    register name, `local`: comparison -> bit), cut into stages by depth: a subtree rooted at a
+    cut depth becomes a registered value of the stage before. Stage s reads the group's bits
+    delayed by s cycles, so that every choice of one transaction uses that transaction's
+    comparisons."""
 
-    def __init__(self, tree: dict, comparator: dict, bits: int, depth_per_stage: int,
-                 name: str):
-        self.tree, self.comparator, self.bits = tree, comparator, bits
-        self.depth_per_stage, self.name = depth_per_stage, name
+    def __init__(self, tree: dict, local: dict, bits_name: str, value_bits: int,
+                 depth_per_stage: int, name: str):
+        self.tree, self.local, self.bits_name = tree, local, bits_name
+        self.value_bits, self.depth_per_stage, self.name = value_bits, depth_per_stage, name
         self.registers: list[list[tuple[str, str]]] = []  # per stage: (register, expression)
+
+    def bits(self, stage: int) -> str:
+        return self.bits_name if stage == 0 else f"{self.bits_name}_d{stage}"
 
     def expression(self, node: int, depth: int, stage: int) -> str:
         tree = self.tree
         if tree["feature"][node] == LEAF:
-            return _literal(tree["value"][node], self.bits)
+            return _literal(tree["value"][node], self.value_bits)
         if depth and depth % self.depth_per_stage == 0 and stage > 0:
             register = f"{self.name}_n{node}"
             while len(self.registers) < stage:
                 self.registers.append([])
             self.registers[stage - 1].append((register, self.expression(node, 0, stage - 1)))
             return register
-        bit = self.comparator[(tree["feature"][node], tree["threshold"][node])]
-        return (f"({comparison_bits(stage)}[{bit}] ? {self.expression(tree['left'][node], depth + 1, stage)} : "
+        bit = self.local[(tree["feature"][node], tree["threshold"][node])]
+        return (f"({self.bits(stage)}[{bit}] ? {self.expression(tree['left'][node], depth + 1, stage)} : "
                 f"{self.expression(tree['right'][node], depth + 1, stage)})")
+
+
+def _groups(forest: FixedForest, comparator: dict, fanout_trees: int) -> list[dict]:
+    """Tree groups and the comparison bits each reads: {trees, name, used (global indices),
+    local (comparison -> bit of the group's copy)}. Without fan-out, one group reads `c`."""
+    if not fanout_trees:
+        return [{"trees": list(range(len(forest.trees))), "name": "c", "used": None,
+                 "local": comparator}]
+    groups = []
+    for start in range(0, len(forest.trees), fanout_trees):
+        trees = list(range(start, min(start + fanout_trees, len(forest.trees))))
+        used = sorted({comparator[(f, t)] for i in trees
+                       for f, t in zip(forest.trees[i]["feature"], forest.trees[i]["threshold"])
+                       if f != LEAF})
+        index = {g: k for k, g in enumerate(used)}
+        local = {pair: index[bit] for pair, bit in comparator.items() if bit in index}
+        groups.append({"trees": trees, "name": f"g{len(groups)}_c", "used": used,
+                       "local": local})
+    return groups
 
 
 def core_verilog(forest: FixedForest, pipeline: ForestPipeline) -> tuple[str, int]:
@@ -112,20 +150,33 @@ def core_verilog(forest: FixedForest, pipeline: ForestPipeline) -> tuple[str, in
                      f"{feature * width}]) <= {_literal(threshold, width)});")
     lines.append("    end")
 
+    groups = _groups(forest, comparator, pipeline.fanout_trees)
+    for group in groups:
+        if group["used"] is None:
+            continue
+        width_g = max(1, len(group["used"]))
+        bits = ", ".join(f"c[{i}]" for i in reversed(group["used"])) or "1'b0"
+        lines += [f"    wire [{width_g - 1}:0] {group['name']};",
+                  f"    {FANOUT} #(.W({width_g})) {group['name']}_copy (.clk(clk), .d({{{bits}}}), "
+                  f".q({group['name']}));"]
+
     # Leaf choice: registers inside the trees at every depth_per_stage levels, then the value.
     stage_registers: list[list[tuple[str, str]]] = [[] for _ in range(tree_stages)]
     leaves = []
-    for index, tree in enumerate(forest.trees):
-        writer = _TreeWriter(tree, comparator, leaf_bits, depth_per_stage, f"t{index}")
-        root = writer.expression(0, 0, tree_stages - 1)
-        for stage, registers in enumerate(writer.registers):
-            stage_registers[stage] += registers
-        stage_registers[tree_stages - 1].append((f"t{index}_value", root))
-        leaves.append(f"t{index}_value")
-    for stage in range(1, tree_stages):
-        lines += [f"    reg [{len(comparisons) - 1}:0] {comparison_bits(stage)};",
-                  f"    always @(posedge clk) {comparison_bits(stage)} <= "
-                  f"{comparison_bits(stage - 1)};"]
+    for group in groups:
+        width_g = len(comparisons) if group["used"] is None else max(1, len(group["used"]))
+        for stage in range(1, tree_stages):
+            previous = group["name"] if stage == 1 else f"{group['name']}_d{stage - 1}"
+            lines += [f"    reg [{width_g - 1}:0] {group['name']}_d{stage};",
+                      f"    always @(posedge clk) {group['name']}_d{stage} <= {previous};"]
+        for index in group["trees"]:
+            writer = _TreeWriter(forest.trees[index], group["local"], group["name"], leaf_bits,
+                                 depth_per_stage, f"t{index}")
+            root = writer.expression(0, 0, tree_stages - 1)
+            for stage, registers in enumerate(writer.registers):
+                stage_registers[stage] += registers
+            stage_registers[tree_stages - 1].append((f"t{index}_value", root))
+            leaves.append(f"t{index}_value")
     for stage, registers in enumerate(stage_registers):
         lines.append(f"    // tree stage {stage + 1} of {tree_stages}")
         for register, _ in registers:
@@ -160,8 +211,9 @@ def core_verilog(forest: FixedForest, pipeline: ForestPipeline) -> tuple[str, in
         lines.append(f"    assign model_out = {{{{{out_bits - bits}{{{total}[{bits - 1}]}}}}, "
                      f"{total}}};")
     lines.append("endmodule")
-    latency = 1 + tree_stages + registered_levels
-    return "\n".join(lines) + "\n", latency
+    latency = 1 + (1 if pipeline.fanout_trees else 0) + tree_stages + registered_levels
+    module = "\n".join(lines) + "\n"
+    return (FANOUT_MODULE + "\n" + module if pipeline.fanout_trees else module), latency
 
 
 def top_verilog(forest: FixedForest, latency: int, what: str) -> str:
@@ -211,7 +263,8 @@ def generate_forest_rtl(forest: FixedForest, out_dir: Path, pipeline: ForestPipe
         "initiation_interval_cycles": 1,
         "interfaces": {i.name: i.as_dict() for i in (valid, axis)},
         "pipeline_stages": latency,
-        "pipeline": {"tree_stages": pipeline.tree_stages, "adder_levels": pipeline.adder_levels},
+        "pipeline": {"tree_stages": pipeline.tree_stages, "adder_levels": pipeline.adder_levels,
+                     "fanout_trees": pipeline.fanout_trees},
         "forest": {"trees": len(forest.trees), "split_nodes": forest.nodes(),
                    "max_depth": forest.max_depth(), "comparators": comparisons},
         "predicted": {"fmax_mhz": target_mhz, "latency_ns": round(latency * 1e3 / target_mhz, 1),
@@ -233,7 +286,8 @@ def generate(run: RunFolder, cfg, progress=print) -> list[str]:
     out = run.path(FOREST_FIRMWARE.rtl_dir)
     shutil.rmtree(out, ignore_errors=True)
     generate_forest_rtl(forest, out, ForestPipeline(forest_cfg["tree_stages"],
-                                                    forest_cfg["adder_levels"]),
+                                                    forest_cfg["adder_levels"],
+                                                    forest_cfg["fanout_trees"]),
                         forest_cfg["target_mhz"], cfg["rtl"]["axis_id_bits"], progress)
     return FOREST_FIRMWARE.rtl_sources(run)
 
@@ -242,7 +296,8 @@ register(Step(
     name=FOREST_FIRMWARE.step("rtl"), command="rtl",
     help="generate pipelined Verilog (II = 1) of the forest firmware: shared comparators, "
          "multiplexer trees, adder tree",
-    reads=("forest.tree_stages", "forest.adder_levels", "forest.target_mhz", "rtl.axis_id_bits"),
+    reads=("forest.tree_stages", "forest.adder_levels", "forest.fanout_trees", "forest.target_mhz",
+           "rtl.axis_id_bits"),
     inputs=(FOREST_FIXED, FOREST_GOLDEN), outputs=(FOREST_FIRMWARE.rtl_metadata,),
     body=generate, code=("fraudfpga.sim.forest_rtl", "fraudfpga.sim.interfaces",
                          "fraudfpga.sim.artifacts", "fraudfpga.hls.forest", "fraudfpga.hls.fixed"),

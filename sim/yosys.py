@@ -93,7 +93,8 @@ def synthesize(rtl_dir: Path, metadata: dict, out_dir: Path, family: str = "xcup
     seconds = run_in_common_folder(command, args, rtl_dir, out_dir, "Yosys")
     stat_json = out_dir / "yosys_stat.json"
     stat = json.loads(stat_json.read_text())
-    module = stat["modules"].get(f"\\{top}") or next(iter(stat["modules"].values()))
+    # With kept hierarchy levels (the forest's fan-out registers) `design` holds the totals.
+    module = stat.get("design") or stat["modules"].get(f"\\{top}") or next(iter(stat["modules"].values()))
     cells = module.get("num_cells_by_type", {})
     counts = {group: sum(n for cell, n in cells.items() if pattern.match(cell))
               for group, pattern in CELL_GROUPS.items()}

@@ -73,9 +73,10 @@ def test_forest_rtl_equals_the_emulation_in_cocotb_and_a_wrong_comparator_is_cau
     _, forest, emulation = small_forest
     codes = vectors(forest, count=200)
     golden = emulation.run(codes)
-    meta = generate_forest_rtl(forest, tmp_path / "rtl", ForestPipeline(tree_stages=2,
-                                                                        adder_levels=1),
-                               100.0, 16, progress=lambda _: None)
+    pipeline = ForestPipeline(tree_stages=2, adder_levels=1, fanout_trees=3)
+    meta = generate_forest_rtl(forest, tmp_path / "rtl", pipeline, 100.0, 16,
+                               progress=lambda _: None)
+    assert "fraud_forest_fanout" in (tmp_path / "rtl" / "fraud_forest_core.v").read_text()
     assert meta["forest"]["comparators"] == len(forest.comparisons())
     build(tmp_path / "rtl", meta, "verilator", tmp_path / "build", progress=lambda _: None)
     result = simulate(tmp_path / "rtl", meta, codes, golden, "verilator", tmp_path / "build",
@@ -90,9 +91,8 @@ def test_forest_rtl_equals_the_emulation_in_cocotb_and_a_wrong_comparator_is_cau
     for tree in broken.trees:
         tree["threshold"] = [t + 1 if (f, t) == (feature, threshold) else t
                              for f, t in zip(tree["feature"], tree["threshold"])]
-    broken_meta = generate_forest_rtl(broken, tmp_path / "rtl_broken",
-                                      ForestPipeline(tree_stages=2, adder_levels=1), 100.0, 16,
-                                      progress=lambda _: None)
+    broken_meta = generate_forest_rtl(broken, tmp_path / "rtl_broken", ForestPipeline(), 100.0,
+                                      16, progress=lambda _: None)
     build(tmp_path / "rtl_broken", broken_meta, "verilator", tmp_path / "build_broken",
           progress=lambda _: None)
     caught = simulate(tmp_path / "rtl_broken", broken_meta, codes, golden, "verilator",

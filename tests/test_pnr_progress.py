@@ -63,6 +63,31 @@ def test_ecp5_clock_on_a_primary_clock_pin_and_options_from_the_configuration():
     assert 'LOCATE COMP "clk" SITE "G2";' in constraints
     assert all(f'"{port}"' in constraints for port in ("rst", "serial_in", "serial_valid",
                                                        "serial_out"))
-    options = nextpnr_options(ecp5, {"placer": "static", "router": "router2"})
+    options = nextpnr_options(ecp5, {"placer": "static", "router": "router2",
+                                     "router1_budget": 0})
     assert options.args() == ["--placer", "static", "--router", "router2"]
-    assert nextpnr_options(ecp5, {"placer": "heap", "router": "default"}) == ecp5.default_options
+    default = nextpnr_options(ecp5, {"placer": "heap", "router": "default",
+                                     "router1_budget": 300_000})
+    assert default.router == ecp5.default_options.router and default.router1_budget == 300_000
+
+
+def _router1_log(points):
+    return "Info: Routing..\n" + "".join(
+        f"Info: {done:>10} | {done // 3:>8} {done - done // 3:>10} |  300   700 | {left:>9}|"
+        f"       1.00      10.00|\n" for done, left in points)
+
+
+def test_router1_is_given_up_when_its_projection_exceeds_the_budget():
+    from fraudfpga.sim.pnr.progress import Router1Projection
+
+    # The default network on the LFE5U-85F: 67,865 arcs left at 1,000, 54,817 at 40,000.
+    default = _router1_log([(1000, 67865), (20000, 60878), (40000, 54817)])
+    # The 29-input network: 95,384 at 1,000, 91,885 at 20,000, 88,545 at 40,000.
+    wide = _router1_log([(1000, 95384), (20000, 91885), (40000, 88545)])
+    projection = Router1Projection(300_000)
+    assert projection.check(0.0, default) is None
+    reason = projection.check(0.0, wide)
+    assert reason and "88,545 arcs left after 40,000 arc routings" in reason
+    assert "fpga.router1_budget = 300,000" in reason
+    assert projection.check(0.0, wide.replace("40000 |", "30000 |")) is None  # too early
+    assert Router1Projection(10_000_000).check(0.0, wide) is None

@@ -21,7 +21,7 @@ from pathlib import Path
 from fraudfpga.errors import FlowError, ToolFailed, cause_line
 from fraudfpga.runfolder import write_json
 from fraudfpga.sim.interfaces import Interface, interface
-from fraudfpga.sim.pnr.progress import run_watched
+from fraudfpga.sim.pnr.progress import Router1Projection, run_watched
 from fraudfpga.sim.yosys import run_in_common_folder, yosys_command, yosys_version, yowasp_command
 
 HARNESS = "pnr_harness"
@@ -48,9 +48,12 @@ PLACERS = ("heap", "sa", "static")
 
 @dataclass(frozen=True)
 class NextpnrOptions:
-    """The placer and router nextpnr runs (`fpga.placer`, `fpga.router`)."""
+    """The placer and router nextpnr runs (`fpga.placer`, `fpga.router`); with
+    `router1_budget`, a router1 run projected to need more arc routings is stopped and the
+    design routed with router2 instead (`fpga.router1_budget`)."""
     placer: str = "heap"
     router: str = "router1"
+    router1_budget: int = 0
 
     def args(self) -> list[str]:
         return ["--placer", self.placer, "--router", self.router]
@@ -59,7 +62,8 @@ class NextpnrOptions:
         return f"placer {self.placer}, {self.router}"
 
     def to_dict(self) -> dict:
-        return {"placer": self.placer, "router": self.router}
+        return {"placer": self.placer, "router": self.router,
+                "router1_budget": self.router1_budget}
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,8 @@ def nextpnr_options(fam: Family, fpga_cfg) -> NextpnrOptions:
     is the family's router."""
     router = fpga_cfg["router"]
     return NextpnrOptions(fpga_cfg["placer"],
-                          fam.default_options.router if router == "default" else router)
+                          fam.default_options.router if router == "default" else router,
+                          fpga_cfg["router1_budget"])
 
 
 def constraint_mhz(metadata: dict) -> float:
@@ -240,7 +245,8 @@ def synthesize_in_harness(fam: Family, device_name: str, rtl_dir: Path, metadata
              "harness")
     seconds = run_in_common_folder(yosys_command(), synth_args, rtl_dir, out_dir, "Yosys")
     stat = json.loads((out_dir / "yosys_stat.json").read_text())
-    module = stat["modules"].get(f"\\{HARNESS}") or next(iter(stat["modules"].values()))
+    # With kept hierarchy levels (the forest's fan-out registers) `design` holds the totals.
+    module = stat.get("design") or stat["modules"].get(f"\\{HARNESS}") or next(iter(stat["modules"].values()))
     cells = module.get("num_cells_by_type", {})
     usage = fit_check(fam, device, cells)
     netlist_path = out_dir / "netlist.json"
@@ -290,13 +296,25 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
         return args
 
     log = out_dir / "nextpnr.log"
-    log.unlink(missing_ok=True)
-    progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed}, {options.describe()} "
-             f"(log: {log})")
     base = Path(os.path.commonpath([rtl_dir, out_dir]))
-    watched = run_watched([*fam.tool_command(), *pnr_args(rtl_dir.relative_to(base),
-                                                          out_dir.relative_to(base))],
-                          base, log, progress, f"{iface.top} seed {seed}")
+    fallback = None
+    while True:
+        log.unlink(missing_ok=True)
+        progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed}, {options.describe()} "
+                 f"(log: {log})")
+        projection = (Router1Projection(options.router1_budget)
+                      if options.router == "router1" and options.router1_budget else None)
+        watched = run_watched([*fam.tool_command(), *pnr_args(rtl_dir.relative_to(base),
+                                                              out_dir.relative_to(base))],
+                              base, log, progress, f"{iface.top} seed {seed}",
+                              projection=projection)
+        if not watched.gave_up:
+            break
+        shutil.copyfile(log, out_dir / "nextpnr_router1.log")
+        fallback = {"reason": watched.gave_up, "router1_seconds": round(watched.seconds, 1),
+                    "router1_log": "nextpnr_router1.log"}
+        progress(f"[pnr] {watched.gave_up}; placing and routing again with router2")
+        options = NextpnrOptions(options.placer, "router2")
     if watched.returncode != 0:
         cause = cause_line(log) if log.exists() else cause_line(watched.output)
         raise ToolFailed(f"{fam.nextpnr} failed on {device.name}: {cause} (log: {log})")
@@ -331,8 +349,9 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
         "netlist_repairs": netlist.repairs,
         "netlist": os.path.relpath(netlist.folder / "netlist.json", out_dir),  # Yosys' output placed
         "tools": {"yosys": yosys_version(), "nextpnr": fam.nextpnr},
-        "nextpnr_options": options.to_dict(),
-        "seconds": {"yosys": netlist.seconds, "nextpnr": round(pnr_seconds, 1)},
+        "nextpnr_options": options.to_dict(), "router_fallback": fallback,
+        "seconds": {"yosys": netlist.seconds, "nextpnr": round(pnr_seconds, 1),
+                    **({"router1_given_up": fallback["router1_seconds"]} if fallback else {})},
         **(extra or {}),
     }
     write_json(out_dir / RESULT, result)

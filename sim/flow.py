@@ -299,6 +299,7 @@ def register_verification(fw: Firmware) -> None:
         help=f"place and route the {fw.label}'s RTL on the open FPGA family (fpga.family) with "
              "Yosys and nextpnr: Fmax, critical path, utilization (minutes)",
         reads=("fpga.family", "fpga.device", "fpga.seed", "fpga.placer", "fpga.router",
+               "fpga.router1_budget",
                "rtl.interface"), inputs=(fw.rtl_metadata,), outputs=(fw.pnr,),
         body=partial(fpga_place_and_route, fw), code=SIM_CODE, more_inputs=sources,
         family=fw.name, background=True))

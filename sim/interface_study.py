@@ -143,6 +143,7 @@ register(Step(
          "verify the clock-enable top in cocotb, synthesise and place and route the valid, axis "
          "and clock-enable tops with each fpga.timing_seeds (tens of minutes; not part of `all`)",
     reads=("fpga.family", "fpga.device", "fpga.timing_seeds", "fpga.placer", "fpga.router",
+           "fpga.router1_budget",
            "rtl"),
     inputs=(RTL_METADATA, NETWORK, GOLDEN), outputs=(INTERFACE_STUDY,), body=study,
     code=SIM_CODE, more_inputs=NETWORK_FIRMWARE.rtl_sources, in_all=False))

@@ -90,9 +90,10 @@ class Step:
     environment: Callable[[], dict] | None = None
     in_all: bool = True
     family: str | None = None  # the firmware family the step serves (firmware.families)
-    # Under `fraudfpga all`: a step whose work is an external tool (place and route) runs in a
-    # process of its own beside the next steps; a step that measures time on this machine
-    # (serving, baseline) waits until no such process runs, so nothing competes with it.
+    # Under `fraudfpga all`: a long step that measures nothing (place and route, synthesis,
+    # reason codes) runs in a process of its own beside the next steps, so both cores work; a
+    # step that measures time on this machine (serving, baseline) waits until no such process
+    # runs, so nothing competes with it.
     background: bool = False
     exclusive: bool = False
 

@@ -213,7 +213,8 @@ register(Step(
             SPLIT_FILES["valid"], SPLIT_FILES["test"], SCALER, DATA_SUMMARY),
     outputs=(REASON_CODES, EXPLAIN_SUMMARY, EXPLAIN_PLOT),
     body=explain_alerts, code=("fraudfpga.hls", "fraudfpga.models.network",
-                               "fraudfpga.models.dataset")))
+                               "fraudfpga.models.dataset"),
+    background=True))
 
 register(Step(
     name="synth_vendor", command="synth",

@@ -140,4 +140,4 @@ register(Step(
     outputs=(FOREST_REASONS, FOREST_EXPLAIN), body=explain_forest,
     code=("fraudfpga.hls.forest_explain", "fraudfpga.hls.explain", "fraudfpga.hls.forest",
           "fraudfpga.hls.fixed"),
-    family="forest"))
+    family="forest", background=True))

@@ -92,10 +92,13 @@ def test_the_standalone_gpu_script_runs_on_the_cpu(tiny_run, tmp_path):
         assert result["max_abs_difference_vs_keras"] < 1e-4
         assert {r["batch_size"] for r in result["results"]} == {1, 256}
         assert result["batch1_best"]["p50_us"] > 0 and result["date"]
-    from fraudfpga.report.cpu_gpu import gpu_results_section
+    from fraudfpga.report.cpu_gpu import gpu_platform_rows, gpu_results_section
 
     heading, text, header, rows = gpu_results_section(tmp_path)
     assert [r[1] for r in rows] == [result["date"]] * 2 and "not on this run's machine" in text[0]
+    platform = gpu_platform_rows(tmp_path)  # the first screen's table gets one row per result
+    assert len(platform) == 2 and all(result["date"] in r[1] for r in platform)
+    assert all(r[4] == "not measured under load" and len(r) == 8 for r in platform)
     data = dict(np.load(weights))
     data["check_logits"] = data["check_logits"] + 1.0  # weights that do not match the logits
     wrong = tmp_path / "wrong.npz"

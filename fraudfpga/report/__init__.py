@@ -188,6 +188,7 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     strongest = strongest_reference(metrics)
     targets, top_load = decided["targets"], max(serving["trace"]["loads"])
     header, rows = first_screen.table(platforms, metrics, quality, targets, top_load)
+    rows += cpu_gpu.gpu_platform_rows()
     answer = ("The answer", first_screen.verdict(platforms, metrics, quality, labels, strongest,
                                                  targets, top_load, _gpu_note()), header, rows)
     sections = [

@@ -68,15 +68,35 @@ def baseline_section(baseline: dict) -> tuple:
 GPU_RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 
 
-def gpu_results_section(folder: Path = GPU_RESULTS) -> tuple:
-    """Committed results of `gpu_standalone.py` from a lent accelerator machine, each labelled
-    with its card and date: they were not measured on this run's machine."""
+def committed_gpu_results(folder: Path = GPU_RESULTS) -> list[tuple[Path, dict]]:
+    """The results of `gpu_standalone.py` committed from lent accelerator machines."""
     import json
 
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return [(path, json.loads(path.read_text())) for path in files]
+
+
+def gpu_platform_rows(folder: Path = GPU_RESULTS) -> list[list[str]]:
+    """Rows of the first screen's model x platform table for each committed GPU result (the
+    float twin, one transaction and peak throughput; no load curve was measured there)."""
     rows = []
-    for path in files:
-        r = json.loads(path.read_text())
+    for path, r in committed_gpu_results(folder):
+        one, best = r["batch1_best"], r["throughput_best"]
+        p99 = f" / {one['p99_us']:.1f}" if one.get("p99_us") is not None else ""
+        rows.append(["float twin", f"GPU: {r['device_name']}, {r['framework']}, {r['date']}",
+                     "as the float twin above", f"{one['p50_us']:.1f}{p99} us (batch 1, measured "
+                     f"there; {one['mode']}, {one['variant']})", "not measured under load",
+                     "not measured under load", r["device_name"],
+                     f"peak {best['transactions_per_s']:,.0f} tx/s at batch "
+                     f"{best['batch_size']:,} ({path.name})"])
+    return rows
+
+
+def gpu_results_section(folder: Path = GPU_RESULTS) -> tuple:
+    """Committed results of `gpu_standalone.py` from a lent accelerator machine, each labelled
+    with its card and date: they were not measured on this run's machine."""
+    rows = []
+    for path, r in committed_gpu_results(folder):
         one, best = r["batch1_best"], r["throughput_best"]
         rows.append([f"{r['device_name']} ({r['device']})", r["date"],
                      f"{r['framework']} {', '.join(f'{k} {v}' for k, v in r['versions'].items())}",

@@ -99,13 +99,13 @@ def synthesize(rtl_dir: Path, metadata: dict, out_dir: Path, family: str = "xcup
     counts = {group: sum(n for cell, n in cells.items() if pattern.match(cell))
               for group, pattern in CELL_GROUPS.items()}
     ltp = (out_dir / "yosys_ltp.txt").read_text()
-    depth = re.search(r"length=(\d+)", ltp)
+    depths = [int(d) for d in re.findall(r"length=(\d+)", ltp)]  # one per module
     return {
         "kind": "estimated by Yosys synthesis (out of context, not placed or routed)",
         "tool": "yosys", "tool_version": yosys_version(), "command": f"synth_xilinx -family {family}",
         "family": family, "top": top, "black_box": blackbox,
         "resources": counts, "cells_by_type": cells,
-        "logic_depth_cells": int(depth.group(1)) if depth else None,
+        "logic_depth_cells": max(depths) if depths else None,
         "logic_depth_note": "longest path between flip-flops, counted in cells (LUTs and carry "
                             "cells), from Yosys `ltp -noff`",
         "seconds": round(seconds, 1),

@@ -44,6 +44,51 @@ def forest_types(forest_cfg: dict):
             score_type(forest_cfg["trees"], forest_cfg["score_frac_bits"]))
 
 
+def input_grid(data, cfg) -> tuple[dict, dict]:
+    """The input codes of every part of the split, and the same inputs as values of the input
+    type (what the forest is fitted on)."""
+    t_in, t_out = forest_types(cfg["forest"])
+    codec = FirmwareCodec(data.scaler, t_in, t_out)
+    parts = ("train", "valid", "delay", "test") if cfg["train"]["refit"] else ("train", "valid", "test")
+    codes = {part: codec.codes_from_scaled(data.inputs(part)) for part in parts}
+    return codes, {part: t_in.to_float(c) for part, c in codes.items()}
+
+
+def fit_selection_and_model(data, grid: dict, cfg, seed: int):
+    """The selection forest (fitted on the training days before the validation window) and the
+    deployed one (refitted on the whole training period with `train.refit`, else the same)."""
+    labels = {part: data.labels(part) for part in ("train", "valid")}
+    selection = fit_forest(grid["train"], labels["train"], cfg["forest"], seed)
+    model = (fit_forest(np.concatenate([grid["train"], grid["valid"]]),
+                        np.concatenate([labels["train"], labels["valid"]]), cfg["forest"], seed)
+             if cfg["train"]["refit"] else selection)
+    return selection, model
+
+
+def selection_valid_ap(data, grid: dict, selection) -> float | None:
+    """Validation AP of the selection forest: the forest's counterpart of a network's best
+    validation AP (the firmware differs from it by leaf truncation only, at most one score
+    LSB per tree)."""
+    from fraudfpga.models.metrics import average_precision
+
+    return average_precision(data.labels("valid"), selection.predict_proba(grid["valid"])[:, 1])
+
+
+def seed_aps(data, cfg, seeds: list[int]) -> list[dict]:
+    """For each training seed: the selection forest's validation AP and the deployed forest's
+    test AP (scikit-learn on the input grid, as the firmware sees the inputs)."""
+    from fraudfpga.models.metrics import average_precision
+
+    _, grid = input_grid(data, cfg)
+    results = []
+    for seed in seeds:
+        selection, model = fit_selection_and_model(data, grid, cfg, seed)
+        results.append({"seed": seed, "valid_ap": selection_valid_ap(data, grid, selection),
+                        "test_ap": average_precision(data.labels("test"),
+                                                     model.predict_proba(grid["test"])[:, 1])})
+    return results
+
+
 def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict:
     """Fit, convert and emulate the forest of one training seed; the scores, operating point
     and metrics of its firmware (the emulation) and of the scikit-learn forest."""
@@ -52,18 +97,12 @@ def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict
 
     from .forest_csim import ConiferEmulation, build_library, write_project
 
-    forest_cfg, refit = cfg["forest"], cfg["train"]["refit"]
-    t_in, t_out = forest_types(forest_cfg)
-    codec = FirmwareCodec(data.scaler, t_in, t_out)
-    parts = ("train", "valid", "delay", "test") if refit else ("train", "valid", "test")
-    codes = {part: codec.codes_from_scaled(data.inputs(part)) for part in parts}
-    grid = {part: t_in.to_float(c) for part, c in codes.items()}
+    t_in, t_out = forest_types(cfg["forest"])
+    codes, grid = input_grid(data, cfg)
+    parts = tuple(codes)
     labels = {part: data.labels(part) for part in ("train", "valid")}
     started = time.perf_counter()
-    selection = fit_forest(grid["train"], labels["train"], forest_cfg, seed)
-    model = (fit_forest(np.concatenate([grid["train"], grid["valid"]]),
-                        np.concatenate([labels["train"], labels["valid"]]), forest_cfg, seed)
-             if refit else selection)
+    selection, model = fit_selection_and_model(data, grid, cfg, seed)
     fit_seconds = time.perf_counter() - started
     check_model(model)
     ensemble = write_project(model, t_in, t_out, project)
@@ -87,6 +126,7 @@ def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict
     float_metrics = evaluate(test_labels, float_scores["test"], float_operating["threshold"], day,
                              card, top_k)
     return {"model": model, "forest": forest, "emulation": emulation, "codes": codes,
+            "selection_valid_ap": selection_valid_ap(data, grid, selection),
             "outputs": outputs, "scores": scores, "operating": operating, "metrics": metrics,
             "float_scores": float_scores, "float_metrics": float_metrics,
             "float_operating": float_operating,
@@ -147,6 +187,9 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
                                 random_input_codes=random_in, random_output_codes=random_out)
     write_json(run.path(FOREST_METRICS), {
         "forest_firmware": fitted["metrics"], "forest_float": fitted["float_metrics"],
+        "selection": {"valid_average_precision": fitted["selection_valid_ap"],
+                      "what": "the forest fitted on the training days before the validation "
+                              "window, scored on that window (scikit-learn on the input grid)"},
         "operating": {"forest_firmware": fitted["operating"],
                       "forest_float": fitted["float_operating"]},
         "labels": {"forest_firmware": "forest firmware (conifer emulation)",

@@ -55,6 +55,12 @@ def card_precision_missing(day: np.ndarray | None, card: np.ndarray | None) -> s
     return f"the data have no {' and no '.join(absent)} column; CP@k ranks cards per day"
 
 
+def average_precision(label: np.ndarray, score: np.ndarray) -> float | None:
+    """AP, or None where the labels hold one class (AP is undefined there)."""
+    label = np.asarray(label).astype(int)
+    return float(average_precision_score(label, score)) if np.unique(label).size == 2 else None
+
+
 def evaluate(label: np.ndarray, score: np.ndarray, threshold: float,
              day: np.ndarray | None = None, card: np.ndarray | None = None,
              top_k: int = 100) -> dict:

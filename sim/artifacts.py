@@ -32,6 +32,7 @@ class Firmware:
     golden: str
     folder: str  # prefix of the paths below ("" for the network: its paths predate forests)
     step_prefix: str
+    producer: tuple[str, ...]  # the steps after `data` that make the contract, in order
 
     def path(self, relative: str) -> str:
         return f"{self.folder}/{relative}" if self.folder else relative
@@ -78,7 +79,8 @@ class Firmware:
 
 
 NETWORK_FIRMWARE = Firmware("network", "network firmware (hls4ml + da4ml)", "hls/golden.npz", "",
-                            "")
+                            "", producer=("train", "hls", "rtl"))
 FOREST_FIRMWARE = Firmware("forest", "forest firmware (conifer + forest RTL)",
-                           "forest/golden.npz", "forest", "forest_")
+                           "forest/golden.npz", "forest", "forest_",
+                           producer=("forest", "forest_rtl"))
 FIRMWARES = {f.name: f for f in (NETWORK_FIRMWARE, FOREST_FIRMWARE)}

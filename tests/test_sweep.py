@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from fraudfpga.errors import FlowError
-from fraudfpga.schema import ConfigError
+from fraudfpga.schema import ConfigError, lookup
 from fraudfpga.sweep.engine import check_address
 from fraudfpga.sweep.pareto import dominates, front
 from fraudfpga.sweep.spec import load_spec, trial_id
@@ -53,6 +53,11 @@ def spec_file(tmp_path, **changes):
     ({"trials": 0}, r"trials: 0 must be an integer >= 1"),
     ({"budget": 3}, r"unknown sweep key 'budget'"),
     ({"space": None}, r"space: missing"),
+    ({"space": {"family": ["network", "tree"]}}, r"family: 'tree' is not a firmware family"),
+    ({"space": {"forest.max_depth": [4, 6]}},
+     r"'forest.max_depth' is read by no searched family's steps \(network\)"),
+    ({"space": {"family": ["forest"], "model.hidden": [[4], [8]]}},
+     r"'model.hidden' is read by no searched family's steps \(forest\)"),
 ])
 def test_bad_sweep_files_are_refused_before_any_trial(tmp_path, changes, pattern):
     path = spec_file(tmp_path, **changes)
@@ -92,6 +97,24 @@ def test_pareto_front_of_a_hand_made_table():
 def test_trial_ids_follow_the_settings():
     assert trial_id({"a": [8], "b": 4}) == trial_id({"b": 4, "a": [8]})
     assert trial_id({"a": [8], "b": 4}) != trial_id({"a": [8], "b": 6})
+
+
+def test_a_design_keeps_the_keys_its_family_reads(tmp_path):
+    """A forest trial drops the network's keys and a network trial the forest's (the steps'
+    declared reads decide); keys both read (place and route's) stay in both."""
+    path = spec_file(tmp_path, space={"family": ["network", "forest"], "model.hidden": [[4], [8]],
+                                      "forest.max_depth": [4, 6], "fpga.seed": [1, 2]})
+    spec, base = load_spec(path, tmp_path / "projects")
+    sample = {"model.hidden": [8], "forest.max_depth": 6, "fpga.seed": 2}
+    assert spec.design(sample | {"family": "forest"}) == {"family": "forest",
+                                                          "forest.max_depth": 6, "fpga.seed": 2}
+    assert spec.design(sample | {"family": "network"}) == {"family": "network",
+                                                           "model.hidden": [8], "fpga.seed": 2}
+    assert trial_id(spec.design(sample | {"family": "forest"})) == trial_id(
+        spec.design(sample | {"family": "forest", "model.hidden": [4]}))
+    assert len(spec.grid()) == 16 and len(spec.designs()) == 4 + 4  # network 2x2, forest 2x2
+    assert spec.base_design(base, "forest") == {"family": "forest", "forest.max_depth": 4,
+                                                "fpga.seed": base["fpga"]["seed"]}
 
 
 def test_pruning_zeroes_weights_and_removes_adders(tmp_path):
@@ -187,12 +210,18 @@ def test_three_trials_on_local_ray_resume_after_a_kill(tmp_path):
     for path, mtime in kept.items():
         assert path.stat().st_mtime == mtime  # a finished trial is not redone
     state = json.loads((projects / "sweep-tiny" / "sweep.json").read_text())
-    rows = state["trials"]  # the base design is one of the three (the fixture's settings)
+    rows = state["trials"]  # 4 grid points, 3 designs; each family's base design is one of them
     assert len(rows) == 3 and all(r["status"] == "done" for r in rows)
-    assert sum(r["reference"] for r in rows) == 1
-    assert re.search(r"\[sweep\] \d/3 t\w+: AP \d\.\d{4}, [\d,]+ LUT\+FF", output)  # live line
+    assert sorted(r["family"] for r in rows) == ["forest", "network", "network"]
+    assert sum(r["reference"] for r in rows) == 2
+    forest = next(r for r in rows if r["family"] == "forest")
+    assert forest["settings"] == {"family": "forest", "forest.max_depth": 4}
+    assert re.search(r"\[sweep\] \d/3 t\w+ \((network|forest)\): AP \d\.\d{4}, [\d,]+ LUT\+FF", output)
     on_front = [r for r in state["trials"] if r["on_front"]]
     assert on_front and all(r["verified"]["mismatches"] == 0 for r in on_front)
+    verified = [r["verified"] for r in rows if r.get("verified")]
+    assert {v["family"] for v in verified} == {r["family"] for r in rows if r.get("verified")}
+    assert all(len(v["model_test_ap_seeds"]) == 2 for v in verified)
     test_rows = len(pd.read_parquet(projects / "sweep-tiny" / "shared" / "data" / "test.parquet"))
     # the whole test set, plus the random and edge vectors
     assert all(r["verified"]["vectors_checked"] > test_rows for r in on_front)
@@ -205,7 +234,9 @@ def test_three_trials_on_local_ray_resume_after_a_kill(tmp_path):
                "--projects-dir", str(projects), settings=[]) == 0
     promoted = yaml.safe_load((projects / "chosen" / "config.yaml").read_text())
     settings = next(r["settings"] for r in state["trials"] if r["trial"] == best)
-    assert promoted["model"]["hidden"] == settings["model.hidden"]
+    for key, value in settings.items():
+        if key != "family":
+            assert lookup(promoted, key) == value
     assert promoted["references"]["models"] == ["random_forest", "xgboost"]  # restored
 
 
@@ -219,7 +250,7 @@ def test_the_report_links_a_sweep_on_its_data(tiny_copy):
         {"data": run_config["data"], "split": run_config["split"]}))
     row = {"trial": "t0123456789", "settings": {"model.hidden": [8]}, "status": "done",
            "ap": 0.61, "lut": 900, "ff": 120, "lut_ff": 1020, "cycles": 4, "on_front": True,
-           "reference": False, "verified": {"qkeras_test_ap_mean": 0.55, "fmax_mhz": 120.0,
+           "reference": False, "verified": {"model_test_ap_mean": 0.55, "fmax_mhz": 120.0,
                                             "latency_ns": 33.3, "vectors_checked": 4613,
                                             "mismatches": 0}}
     state = {"spec": {"name": "handmade", "strategy": "grid", "space": {"model.hidden": [[8]]},

@@ -36,7 +36,7 @@ def sweeps_section(run: RunFolder) -> list[tuple]:
             v = r.get("verified") or {}
             table.append([r["trial"] + (" (base)" if r.get("reference") else ""),
                           ", ".join(f"{k}={val}" for k, val in r["settings"].items()),
-                          f"{r['ap']:.4f}", f"{v.get('qkeras_test_ap_mean', float('nan')):.4f}",
+                          f"{r['ap']:.4f}", f"{v.get('model_test_ap_mean') or float('nan'):.4f}",
                           f"{r['lut']:,} / {r['ff']:,}", str(r["cycles"]),
                           f"{v['fmax_mhz']:.1f} MHz, {v['latency_ns']:.1f} ns" if v.get("fmax_mhz") else "",
                           f"{v['vectors_checked']:,} vectors, {v['mismatches']} mismatches"
@@ -47,8 +47,9 @@ def sweeps_section(run: RunFolder) -> list[tuple]:
              f"{len(rows)} trials done in {state['seconds'] / 60:.1f} min on Ray "
              f"({state['address']}, {state['cpus']} CPUs); the Pareto front and the base design "
              f"below, every trial on the [sweep page]({link}). Validation AP over "
-             f"{state['spec']['seeds']} seed(s), test AP of the QKeras model over "
-             f"{state['spec']['front_seeds']} seeds; LUT / FF estimated by Yosys (UltraScale+); "
-             "Fmax placed and routed; cocotb against the hls4ml C simulation."],
+             f"{state['spec']['seeds']} seed(s), test AP of each design's model (QKeras network; "
+             f"forest on the input grid) over {state['spec']['front_seeds']} seeds; LUT / FF "
+             "estimated by Yosys (UltraScale+); Fmax placed and routed; cocotb against each "
+             "firmware's golden model."],
             ["trial", "settings", "val AP", "test AP", "LUT / FF", "cycles", "P&R", "cocotb"], table))
     return sections

@@ -21,7 +21,7 @@ from fraudfpga.errors import FlowError
 from fraudfpga.runfolder import RunFolder, write_json
 
 from .pareto import OBJECTIVES, front
-from .spec import SweepSpec, load_spec, lookup_all, trial_config, trial_id
+from .spec import SweepSpec, family_of, load_spec, trial_config, trial_id
 from .trial import TRIAL_FILE, run_trial, verify_design
 
 STATE = "sweep.json"
@@ -55,27 +55,37 @@ def connect(address: str | None) -> int:
     return int(ray.cluster_resources().get("CPU", 1))
 
 
-def _settings(spec: SweepSpec, indices: dict) -> dict:
-    return {key: spec.space[key][indices[f"p{i}"]] for i, key in enumerate(spec.keys)}
+def _design(spec: SweepSpec, indices: dict) -> dict:
+    """The design of the values Ray picked: the family and the keys it reads (a grid picks
+    among the distinct designs directly)."""
+    if "design" in indices:
+        return spec.designs()[indices["design"]]
+    return spec.design({key: spec.space[key][indices[f"p{i}"]] for i, key in enumerate(spec.keys)})
+
+
+def _run_design(spec: SweepSpec, base: dict, design: dict, trials_dir: str, shared_dir: str) -> dict:
+    name = trial_id(design)
+    return run_trial(trials_dir, shared_dir, name, trial_config(base, design, name), spec.seeds,
+                     family_of(design))
 
 
 def trainable(params: dict, spec: dict, base: dict, trials_dir: str, shared_dir: str) -> None:
     """The Ray Tune function: one trial's objectives."""
     from ray import tune
 
-    sweep = SweepSpec(**spec)
-    settings = _settings(sweep, params)
-    name = trial_id(settings)
-    result = run_trial(trials_dir, shared_dir, name, trial_config(base, settings, name), sweep.seeds)
+    result = _run_design(SweepSpec(**spec), base, _design(SweepSpec(**spec), params), trials_dir,
+                         shared_dir)
     tune.report({k: result[k] for k in ("ap", "lut_ff", "lut", "ff", "cycles", "seconds")}
-                | {"trial": name})
+                | {"trial": result["trial"], "family": result["family"]})
 
 
 def _param_space(spec: SweepSpec) -> dict:
     from ray import tune
 
-    pick = tune.grid_search if spec.strategy == "grid" else tune.choice
-    return {f"p{i}": pick(list(range(len(values)))) for i, values in enumerate(spec.space.values())}
+    if spec.strategy == "grid":
+        return {"design": tune.grid_search(list(range(len(spec.designs()))))}
+    return {f"p{i}": tune.choice(list(range(len(values))))
+            for i, values in enumerate(spec.space.values())}
 
 
 def _search(spec: SweepSpec):
@@ -115,7 +125,8 @@ class Progress:
             text = f"trial failed ({errored.error_file or 'see its trial.log'})"
         else:
             self.best = max(self.best or 0.0, result["ap"])
-            text = (f"{result['trial']}: AP {result['ap']:.4f}, {result['lut_ff']:,} LUT+FF, "
+            text = (f"{result['trial']} ({result['family']}): AP {result['ap']:.4f}, "
+                    f"{result['lut_ff']:,} LUT+FF, "
                     f"{result['cycles']} cycles ({result['seconds']:.0f} s)")
         best = f"best AP so far {self.best:.4f}" if self.best is not None else "no AP yet"
         self.progress(f"[sweep] {self.done}/{self.total} {text}; {best}; "
@@ -149,7 +160,7 @@ def _tuner(spec: SweepSpec, base: dict, root: Path, cpus: int, progress):
 
 
 def _total(spec: SweepSpec) -> int:
-    return spec.size() if spec.strategy == "grid" else spec.trials
+    return len(spec.designs()) if spec.strategy == "grid" else spec.trials
 
 
 def _finished(results) -> int:
@@ -163,12 +174,12 @@ def _table(spec: SweepSpec, results, root: Path) -> list[dict]:
     """Every trial Ray ran: its settings, status and objectives (from its trial.json)."""
     rows = {}
     for result in results:
-        settings = _settings(spec, result.config)
+        settings = _design(spec, result.config)
         name = trial_id(settings)
         record = root / "trials" / name / TRIAL_FILE
         data = json.loads(record.read_text()) if record.is_file() else {
             "status": "failed", "cause": str(result.error or "no result")}
-        rows[name] = {"trial": name, "settings": settings, **data}
+        rows[name] = {"trial": name, "settings": settings, "family": family_of(settings), **data}
     return list(rows.values())
 
 
@@ -206,20 +217,21 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
         if _finished(results) < _total(spec):
             raise KeyboardInterrupt  # Ray Tune stopped on Ctrl-C and saved the experiment
         rows = _table(spec, results, root)
-        reference_settings = lookup_all(base, spec.keys)
-        reference = trial_id(reference_settings)
-        if reference not in {r["trial"] for r in rows}:
-            progress(f"[sweep] the base design ({reference_settings}) as a reference trial")
-            task = ray.remote(num_cpus=1)(run_trial)
-            data = _outcome(task.remote(str((root / "trials").resolve()),
-                                        str((root / "shared").resolve()), reference,
-                                        trial_config(base, reference_settings, reference), spec.seeds))
-            rows.append({"trial": reference, "settings": reference_settings, **data})
+        trials_dir, shared_dir = str((root / "trials").resolve()), str((root / "shared").resolve())
+        references = {trial_id(d): d for d in (spec.base_design(base, f) for f in spec.families)}
+        task = ray.remote(num_cpus=1)(_run_design)
+        missing = {name: d for name, d in references.items() if name not in {r["trial"] for r in rows}}
+        for name, design in missing.items():
+            progress(f"[sweep] the base design ({design}) as a reference trial")
+        outcomes = [_outcome(ref) for ref in [task.remote(spec, base, d, trials_dir, shared_dir)
+                                              for d in missing.values()]]
+        rows += [{"trial": name, "settings": d, "family": family_of(d), **data}
+                 for (name, d), data in zip(missing.items(), outcomes)]
         done = [r for r in rows if r.get("status") == "done"]
         on_front = front(done)
         for row in rows:
             row["on_front"] = any(row is f for f in on_front)
-            row["reference"] = row["trial"] == reference
+            row["reference"] = row["trial"] in references
         progress(f"[sweep] {len(done)} of {len(rows)} trials done; {len(on_front)} on the front; "
                  "verifying them (cocotb on the whole test set"
                  + (", place and route" if spec.place_and_route else "")
@@ -227,8 +239,8 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
         verify = ray.remote(num_cpus=1)(verify_design)
         to_verify = [r for r in rows if r["on_front"] or (r["reference"] and r.get("status") == "done")]
         checks = [_outcome(ref) for ref in [
-            verify.remote(str((root / "trials").resolve()), str((root / "shared").resolve()),
-                          r["trial"], spec.front_seeds, r["on_front"] and spec.place_and_route)
+            verify.remote(trials_dir, shared_dir, r["trial"], spec.front_seeds,
+                          r["on_front"] and spec.place_and_route)
             for r in to_verify]]
         for row, check in zip(to_verify, checks):
             row["verified"] = check
@@ -248,7 +260,7 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
 def promote(spec_path: Path, projects_dir: Path, trial: str, run_name: str, progress=print) -> Path:
     """Make a run of one trial's design: the sweep's base configuration and settings with the
     trial's values, the flow's own choices restored (tree references, `rtl.interface`)."""
-    from .spec import base_config, nested, starting_config
+    from .spec import FAMILY, base_config, nested, starting_config
 
     spec, _ = load_spec(spec_path, projects_dir)
     state_file = projects_dir / f"sweep-{spec.name}" / STATE
@@ -262,9 +274,10 @@ def promote(spec_path: Path, projects_dir: Path, trial: str, run_name: str, prog
     start = starting_config(spec, projects_dir)
     keep = {"references": start["references"], "rtl": {"interface": start["rtl"]["interface"]}}
     config = base_config(spec, projects_dir)
+    keys = {k: v for k, v in rows[trial]["settings"].items() if k != FAMILY}
     requested = [("the sweep's base", {k: v for k, v in config.items() if k != "run"}),
                  ("the flow's own choices", keep),
-                 (f"trial {trial}", nested(rows[trial]["settings"]))]
+                 (f"trial {trial}", nested(keys))]
     run = RunFolder.open(projects_dir, run_name, requested, progress=progress)
     progress(f"[sweep] run '{run_name}' made from trial {trial} ({rows[trial]['settings']}); build "
              f"it with `make all RUN={run_name}`")

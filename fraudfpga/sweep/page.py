@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 PAGE = "index.html"
+MARKERS = {"network": "o", "forest": "^"}
 
 
 def _plot(rows: list[dict], x_key: str, x_label: str, out: Path, title: str) -> None:
@@ -17,10 +18,11 @@ def _plot(rows: list[dict], x_key: str, x_label: str, out: Path, title: str) -> 
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     done = [r for r in rows if r.get("status") == "done" and r.get(x_key) is not None]
-    others = [r for r in done if not r["on_front"]]
     best = sorted((r for r in done if r["on_front"]), key=lambda r: r[x_key])
-    ax.scatter([r[x_key] for r in others], [r["ap"] for r in others], s=22, color="#9aa5b1",
-               label="trial")
+    for family in sorted({r.get("family", "network") for r in done}):
+        others = [r for r in done if not r["on_front"] and r.get("family", "network") == family]
+        ax.scatter([r[x_key] for r in others], [r["ap"] for r in others], s=22, color="#9aa5b1",
+                   marker=MARKERS.get(family, "o"), label=f"{family} trial")
     ax.plot([r[x_key] for r in best], [r["ap"] for r in best], "o-", color="#c0392b", ms=6,
             label="Pareto front (AP, LUT+FF, cycles)")
     for r in done:
@@ -55,7 +57,7 @@ def write_page(root: Path, state: dict) -> Path:
     _plot(rows, "cycles", "latency in clock cycles (measured in cocotb for the front)",
           root / "ap_vs_cycles.png", f"sweep {name}: AP against latency")
     keys = state["spec"]["space"].keys()
-    head = ["trial", *keys, "status", "val AP", "LUT", "FF", "cycles", "front", "test AP (QKeras, "
+    head = ["trial", *keys, "status", "val AP", "LUT", "FF", "cycles", "front", "test AP (model, "
             "seeds)", "firmware test AP", "cocotb", "Fmax MHz", "ns", "s"]
     body = []
     for r in sorted(rows, key=lambda r: (not r.get("on_front"), -(r.get("ap") or 0))):
@@ -66,7 +68,7 @@ def write_page(root: Path, state: dict) -> Path:
                  r.get("status") if r.get("status") == "done" else f"failed: {r.get('cause', '')}",
                  r.get("ap"), r.get("lut"), r.get("ff"), r.get("cycles"),
                  "yes" if r.get("on_front") else ("base" if r.get("reference") else ""),
-                 v.get("qkeras_test_ap_mean"), v.get("firmware_test_ap"), cocotb, v.get("fmax_mhz"),
+                 v.get("model_test_ap_mean"), v.get("firmware_test_ap"), cocotb, v.get("fmax_mhz"),
                  v.get("latency_ns"), r.get("seconds")]
         style = " style='background:#fdecea'" if r.get("on_front") else ""
         body.append(f"<tr{style}>" + "".join(f"<td>{_cell(c)}</td>" for c in cells) + "</tr>")
@@ -75,10 +77,12 @@ def write_page(root: Path, state: dict) -> Path:
             f"<p>{html.escape(spec['strategy'])} over {', '.join(map(html.escape, keys))}; "
             f"{len(rows)} trials on Ray ({html.escape(state['address'])}, {state['cpus']} CPUs) in "
             f"{state['seconds'] / 60:.1f} min on this machine. Objectives: validation AP (up, mean "
-            f"over {spec['seeds']} seed(s)), Yosys LUT+FF (down), latency in cycles (down). The "
-            "front's designs were verified: cocotb against the hls4ml C simulation on the whole "
-            "test set, place and route on the open family (Fmax, ns), test-set AP over "
-            f"{spec['front_seeds']} training seeds. Promote one with <code>fraudfpga sweep-promote "
+            f"over {spec['seeds']} seed(s); a network's QKeras model, a forest's selection fit "
+            "on the input grid), Yosys LUT+FF (down), latency in cycles (down): one front over "
+            "every family searched. The front's designs were verified: cocotb against each "
+            "firmware's golden model (hls4ml C simulation; conifer C++ emulation) on the whole "
+            "test set, place and route on the open family (Fmax, ns), the model's test-set AP "
+            f"over {spec['front_seeds']} training seeds. Promote one with <code>fraudfpga sweep-promote "
             f"{html.escape(spec['source'])} --trial ID --run NAME</code>.</p>"
             "<img src='ap_vs_lut_ff.png' alt='AP vs LUT+FF'><img src='ap_vs_cycles.png' "
             "alt='AP vs cycles'>"

@@ -5,15 +5,20 @@ objectives. Everything is checked before any trial starts; a problem names the k
     base_run: default             # optional: the run whose configuration every trial starts from
     settings: {train.epochs: 60}  # configuration keys set for every trial
     space:                        # configuration key -> the values to try
+      family: [network, forest]   # optional: the firmware families searched (default: network)
       model.hidden: [[32, 16], [16], [8]]
       model.weight_bits: [4, 6, 8]
       train.prune_sparsity: [0.0, 0.5]
+      forest.max_depth: [8, 12]
     strategy: optuna              # grid | random | optuna (multi-objective TPE)
     trials: 24                    # random and optuna (grid: every combination)
     seeds: 1                      # training seeds whose validation AP is averaged per trial
     front_seeds: 3                # training seeds of the front designs' test-set AP
     seed: 0                       # the sampler's seed
     place_and_route: true         # the front's designs placed and routed (false: cocotb only)
+
+A family's trials keep only the searched keys its steps read (`model.*` for the network,
+`forest.*` for the forest; `fpga.*` for both), so one front holds both families' designs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from fraudfpga.schema import RUN_NAME, ConfigError, leaf_keys, lookup, validate
 STRATEGIES = ("grid", "random", "optuna")
 SPEC_KEYS = {"name", "base_run", "settings", "space", "strategy", "trials", "seeds", "front_seeds",
              "seed", "place_and_route"}
+FAMILY = "family"  # the space's firmware family: not a configuration key, it picks the steps
+DEFAULT_FAMILY = "network"
 # The sweep sets these itself (every trial builds the `valid` top, trains no tree references).
 FIXED_PREFIXES = ("run", "references.", "rtl.interface")
 # Every trial shares one data step (and one training seed), so these are not searched.
@@ -65,8 +72,33 @@ class SweepSpec:
     def keys(self) -> list[str]:
         return list(self.space)
 
+    @property
+    def families(self) -> list[str]:
+        return list(self.space.get(FAMILY, [DEFAULT_FAMILY]))
+
+    def design(self, settings: dict) -> dict:
+        """A trial's design: its family and the searched keys that family reads."""
+        from .families import FAMILIES
+
+        family = FAMILIES[settings.get(FAMILY, DEFAULT_FAMILY)]
+        return {key: value for key, value in settings.items()
+                if key == FAMILY or family.reads_key(key)}
+
+    def base_design(self, base: dict, family: str) -> dict:
+        """The base configuration's design of one family (the sweep's reference for it)."""
+        values = {key: lookup(base, key) for key in self.keys if key != FAMILY}
+        return self.design(values | ({FAMILY: family} if FAMILY in self.space else {}))
+
     def grid(self) -> list[dict]:
         return [dict(zip(self.keys, values)) for values in itertools.product(*self.space.values())]
+
+    def designs(self) -> list[dict]:
+        """The grid's distinct designs, in grid order (a grid strategy runs each once)."""
+        distinct: dict[str, dict] = {}
+        for combo in self.grid():
+            design = self.design(combo)
+            distinct.setdefault(trial_id(design), design)
+        return list(distinct.values())
 
     def size(self) -> int:
         return math.prod(len(v) for v in self.space.values())
@@ -105,8 +137,15 @@ def base_config(spec: SweepSpec, projects_dir: Path) -> dict:
                   ("the sweep's trial settings", TRIAL_SETTINGS)])
 
 
+def family_of(settings: dict) -> str:
+    return settings.get(FAMILY, DEFAULT_FAMILY)
+
+
 def trial_config(base: dict, settings: dict, name: str) -> dict:
-    config = apply(base, [("the trial's settings", nested(settings))])
+    """A trial's configuration: the base with the trial's configuration keys (the family picks
+    the steps, it is not one)."""
+    keys = {key: value for key, value in settings.items() if key != FAMILY}
+    config = apply(base, [("the trial's settings", nested(keys))])
     config["run"] = name
     return config
 
@@ -168,9 +207,11 @@ def load_spec(path: Path, projects_dir: Path) -> tuple[SweepSpec, dict]:
     for key in settings:
         _check_key(key, f"{path}: settings", known, searched=False)
     for key, values in space.items():
-        _check_key(key, f"{path}: space", known, searched=True)
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{path}: space: {key}: expected a non-empty list of values")
+        if key != FAMILY:
+            _check_key(key, f"{path}: space", known, searched=True)
+    _check_families(space, f"{path}: space")
     place_and_route = raw.get("place_and_route", True)
     if not isinstance(place_and_route, bool):
         raise ConfigError(f"{path}: place_and_route: {place_and_route!r} must be true or false")
@@ -182,7 +223,7 @@ def load_spec(path: Path, projects_dir: Path) -> tuple[SweepSpec, dict]:
     base = base_config(spec, projects_dir)
     validate(base)
     for key, values in space.items():  # each value alone: its type and range
-        for value in values:
+        for value in values if key != FAMILY else ():
             _check_combination(base, {key: value}, f"{path}: space: {key}")
     if spec.strategy == "grid" and spec.size() > MAX_GRID:
         raise ConfigError(f"{path}: strategy grid: {spec.size():,} combinations (at most "
@@ -193,5 +234,16 @@ def load_spec(path: Path, projects_dir: Path) -> tuple[SweepSpec, dict]:
     return spec, base
 
 
-def lookup_all(config: dict, keys: list[str]) -> dict:
-    return {key: lookup(config, key) for key in keys}
+def _check_families(space: dict, where: str) -> None:
+    """The family values are known families, and every searched key is read by one of them."""
+    from .families import FAMILIES
+
+    families = space.get(FAMILY, [DEFAULT_FAMILY])
+    for name in families:
+        if name not in FAMILIES:
+            raise ConfigError(f"{where}: {FAMILY}: {name!r} is not a firmware family; available: "
+                              f"{', '.join(FAMILIES)}")
+    for key in space:
+        if key != FAMILY and not any(FAMILIES[name].reads_key(key) for name in families):
+            raise ConfigError(f"{where}: {key!r} is read by no searched family's steps "
+                              f"({', '.join(families)}): searching it would change nothing")

@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup browser data train hls forest explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test bench clean
+.PHONY: help setup browser data train hls forest fusion explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -67,6 +67,10 @@ quality: train
 # emulation as the golden model (built when firmware.families names forest, the default).
 forest: data
 	$(CLI) forest --run $(RUN) $(ARGS)
+
+# Would the network and the forest combined beat the better one? Decided on the validation window.
+fusion: hls forest
+	$(CLI) fusion --run $(RUN) $(ARGS)
 
 rtl: hls forest
 	$(CLI) rtl --run $(RUN) $(ARGS)

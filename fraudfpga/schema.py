@@ -349,6 +349,15 @@ class QualityConfig:
 
 
 @dataclass
+class FusionConfig:
+    coefficient_bits: int = setting(8, "signed bits of each coefficient of the linear combiner "
+                                       "of the network's logit and the forest's probability",
+                                    min=2, max=18)
+    folds: int = setting(5, "time-ordered blocks of the validation window for the combiner's "
+                            "out-of-fold validation AP", min=2, max=20)
+
+
+@dataclass
 class ExplainConfig:
     background: int = setting(50, "background transactions from the training period (SHAP's "
                                    "expected value is the firmware's mean logit on them)",
@@ -386,6 +395,8 @@ class Config:
     firmware: FirmwareConfig = section(FirmwareConfig, "which firmware families a run builds")
     forest: ForestConfig = section(ForestConfig, "the decision-forest firmware (make forest): "
                                    "the forest, its fixed-point types and its pipeline")
+    fusion: FusionConfig = section(FusionConfig, "the fusion study (make fusion): the network "
+                                   "and the forest combined, decided on the validation window")
     report: ReportConfig = section(ReportConfig, "the report")
     evaluation: EvaluationConfig = section(EvaluationConfig, "test-set metrics")
     quality: QualityConfig = section(QualityConfig, "several training seeds (make quality)")

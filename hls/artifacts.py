@@ -24,5 +24,6 @@ FOREST_FIXED = "forest/forest.json"
 FOREST_GOLDEN = "forest/golden.npz"
 FOREST_EXACTNESS = "forest/bit_exactness.json"
 FOREST_METRICS = "forest/metrics.json"
+FOREST_VALID_SCORES = "forest/valid_scores.parquet"  # the selection forest's, on the validation window
 FOREST_REASONS = "forest/reason_codes.csv"
 FOREST_EXPLAIN = "forest/explain.json"

@@ -22,7 +22,7 @@ from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
 from .artifacts import (FOREST_CONIFER, FOREST_EXACTNESS, FOREST_FIXED, FOREST_GOLDEN,
-                        FOREST_METRICS, FOREST_MODEL)
+                        FOREST_METRICS, FOREST_MODEL, FOREST_VALID_SCORES)
 from .codec import FirmwareCodec
 from .flow import compare, edge_vectors
 from .forest import FixedForest, check_model, input_type, score_type, threshold_vectors
@@ -126,6 +126,7 @@ def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict
     float_metrics = evaluate(test_labels, float_scores["test"], float_operating["threshold"], day,
                              card, top_k)
     return {"model": model, "forest": forest, "emulation": emulation, "codes": codes,
+            "selection_valid": selection_valid,
             "selection_valid_ap": selection_valid_ap(data, grid, selection),
             "outputs": outputs, "scores": scores, "operating": operating, "metrics": metrics,
             "float_scores": float_scores, "float_metrics": float_metrics,
@@ -135,6 +136,7 @@ def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict
 
 def build_forest(run: RunFolder, cfg, progress=print) -> None:
     import joblib
+    import pandas as pd
 
     from fraudfpga.models.dataset import PreparedData
 
@@ -185,6 +187,9 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, test_input_codes=test_in, test_output_codes=test_out,
                                 random_input_codes=random_in, random_output_codes=random_out)
+    with atomic_path(run.path(FOREST_VALID_SCORES)) as tmp:  # fitted without this window
+        pd.DataFrame({"label": data.labels("valid"), "forest": fitted["selection_valid"]}).to_parquet(
+            tmp, index=False)
     write_json(run.path(FOREST_METRICS), {
         "forest_firmware": fitted["metrics"], "forest_float": fitted["float_metrics"],
         "selection": {"valid_average_precision": fitted["selection_valid_ap"],
@@ -219,7 +224,8 @@ register(Step(
          "build conifer's C++ emulation (its golden model) and the golden vectors",
     reads=("seed", "forest", "train.refit", "evaluation", "hls.random_vectors"),
     inputs=(*SPLIT_FILES.values(), SCALER, DATA_SUMMARY),
-    outputs=(FOREST_MODEL, FOREST_FIXED, FOREST_GOLDEN, FOREST_EXACTNESS, FOREST_METRICS),
+    outputs=(FOREST_MODEL, FOREST_FIXED, FOREST_GOLDEN, FOREST_EXACTNESS, FOREST_METRICS,
+             FOREST_VALID_SCORES),
     body=build_forest, code=("fraudfpga.hls.forest_flow", "fraudfpga.hls.forest", "fraudfpga.hls.flow",
                              "fraudfpga.hls.forest_csim", "fraudfpga.hls.codec",
                              "fraudfpga.hls.fixed", "fraudfpga.models"),

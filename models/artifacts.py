@@ -11,4 +11,5 @@ REFERENCE_MODELS = "models/references.joblib"
 REFERENCE_SEARCH = "models/references.json"
 MODEL_SUMMARY = "models/summary.json"
 TEST_SCORES = "models/test_scores.parquet"
+VALID_SCORES = "models/valid_scores.parquet"  # the selection fits', on the validation window
 MODEL_METRICS = "models/metrics.json"

@@ -11,7 +11,7 @@ from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
 from .artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, MODEL_SUMMARY, QKERAS_MODEL,
                         REFERENCE_MODELS, REFERENCE_SEARCH, SCALER, SPLIT_FILES, SPLIT_PARTS,
-                        TEST_SCORES)
+                        TEST_SCORES, VALID_SCORES)
 from .references import known_references
 
 DATA_FILES = (*SPLIT_FILES.values(), SCALER)
@@ -72,6 +72,10 @@ def train_models(run: RunFolder, cfg, progress=print) -> None:
             score_frame[column] = values
     with atomic_path(run.path(TEST_SCORES)) as tmp:
         score_frame.to_parquet(tmp, index=False)
+    with atomic_path(run.path(VALID_SCORES)) as tmp:  # fitted without this window: for stacking
+        pd.DataFrame({"label": data.labels("valid"),
+                      **{k: t.selection_valid_score for k, t in trained.items()}}).to_parquet(
+            tmp, index=False)
     write_json(run.path(MODEL_METRICS), {
         "split": json.loads(run.path(DATA_SUMMARY).read_text())["split"],
         "test_period": data.test_period(),
@@ -115,5 +119,5 @@ register(Step(
     reads=("seed", "model", "train", "references", "evaluation"),
     inputs=(*DATA_FILES, DATA_SUMMARY),
     outputs=(QKERAS_MODEL, FLOAT_MODEL, REFERENCE_MODELS, REFERENCE_SEARCH, MODEL_SUMMARY,
-             TEST_SCORES, MODEL_METRICS),
+             TEST_SCORES, VALID_SCORES, MODEL_METRICS),
     body=train_models, code=("fraudfpga.models",)))

@@ -24,7 +24,7 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
                                       "synth_vendor", "synth_yosys", "pnr", "export", "serving",
                                       "baseline", "report", "forest", "forest_rtl", "forest_sim",
                                       "forest_synth_yosys", "forest_pnr", "forest_explain",
-                                      "forest_serving"}
+                                      "forest_serving", "fusion"}
     assert "models/qkeras_model.h5" in manifest["steps"]["train"]["outputs"]
     assert manifest["steps"]["train"]["parts"]["config"]["model"]["hidden"] == [16]
     assert not list(tiny_run.rglob(".*partial*"))
@@ -59,7 +59,7 @@ def test_second_run_is_skipped(tiny_run, capsys):
     before = (tiny_run / "manifest.json").read_text()
     assert cli("all", "--run", "tiny", "--projects-dir", str(tiny_run.parent)) == 0
     out = capsys.readouterr().out
-    assert out.count("up to date") == 20 and "report/index.html" in out
+    assert out.count("up to date") == 21 and "report/index.html" in out
     assert (tiny_run / "manifest.json").read_text() == before
 
 

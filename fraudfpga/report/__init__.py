@@ -200,6 +200,7 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
                              decided["sides"][FPGA]["link_limit_per_s"], network_bytes),
         *forest.section(run, forest_fpga[0] if forest_fpga else None, network_fpga,
                         metrics["models"]["firmware"]["average_precision"]),
+        *forest.fusion_section(run),
         *axis_section(sim, yosys, pnr),
         *(interface_study_section(load(run, INTERFACE_STUDY))
           if INTERFACE_STUDY in run.optional_inputs else []),

@@ -9,17 +9,18 @@ import numpy as np
 
 from fraudfpga.hls.artifacts import (FOREST_EXACTNESS, FOREST_EXPLAIN, FOREST_FIXED,
                                      FOREST_METRICS)
+from fraudfpga.fusion import FUSION
 from fraudfpga.hls.forest import FixedForest
 from fraudfpga.runfolder import RunFolder
 from fraudfpga.sim.artifacts import FOREST_FIRMWARE as FW
 
 from .common import load
 from .fpga_figures import fpga_figures
-from fraudfpga.optional import figure
+from fraudfpga.optional import figure, shown
 
 INPUTS = (FOREST_METRICS, FOREST_EXACTNESS, FOREST_FIXED, FW.golden, FW.rtl_metadata,
-          FW.sim_results, FW.yosys, FW.pnr, FOREST_EXPLAIN)
-OPTIONAL = (FW.pnr, FOREST_EXPLAIN)  # the section is shown without them
+          FW.sim_results, FW.yosys, FW.pnr, FOREST_EXPLAIN, FUSION)
+OPTIONAL = (FW.pnr, FOREST_EXPLAIN, FUSION)  # the section is shown without them
 SIDE = "FPGA forest"
 
 
@@ -119,3 +120,35 @@ def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -
         f"cycles = {network_fpga['latency_ns']:.0f} ns.",
     ]
     return [("Forest firmware (conifer)", text, ["item", "value", "how it was obtained"], rows)]
+
+
+def fusion_section(run: RunFolder) -> list[tuple]:
+    """The fusion study: the network and the forest combined, decided on the validation
+    window."""
+    if FUSION not in run.optional_inputs:
+        why = run.stale_inputs.get(FUSION)
+        return [("Network and forest combined", [f"Left out: {FUSION} {why}"], None, None)] if why else []
+    study = load(run, FUSION)
+    valid, test, combiner, decision = (study["valid"], study["test"], study["combiner"],
+                                       study["decision"])
+    top_k = study["top_k"]
+    cp = f"card_precision_at_{top_k}"
+    rows = [[name, shown(valid[key], ".4f"), shown(test[entry]["average_precision"], ".4f"),
+             shown(test[entry]["auc_roc"], ".4f"), shown(test[entry][cp], ".3f")]
+            for name, key, entry in (("network firmware", "network", "network_firmware"),
+                                     ("forest firmware", "forest", "forest_firmware"),
+                                     (f"combined: {combiner['a']:+.4f} x logit {combiner['b']:+.4f}"
+                                      f" x p ({combiner['type']})", "fused_out_of_fold", "fused"))]
+    text = [
+        f"Would the network and the forest side by side, their scores combined by a fixed-point "
+        f"linear combiner, catch more fraud? The combiner is fitted by logistic regression on "
+        f"the validation window ({valid['rows']:,} transactions, {valid['frauds']} frauds) on "
+        "the selection fits' scores; its validation AP is out of fold (each of "
+        f"{valid['folds']} time-ordered blocks scored by a combiner fitted on the others). The "
+        "test columns combine both firmwares' verified output codes exactly.",
+        f"**Decision: {'worth building' if decision['build'] else 'not built'}** — "
+        f"{decision['why']}. {decision['not_built'][0].upper()}{decision['not_built'][1:]}."
+        if not decision["built"] else f"**Decision: built** — {decision['why']}.",
+    ]
+    return [("Network and forest combined", text,
+             ["design", "validation AP", "test AP", "test AUC ROC", f"test CP@{top_k}"], rows)]

@@ -191,11 +191,11 @@ def test_cli_makefile_and_readme_follow_the_registry():
     assert [s.name for s in steps_of("all")] == [
         "data", "train", "hls", "explain", "synth_vendor", "forest", "forest_explain", "rtl", "sim",
         "synth_yosys", "pnr", "forest_rtl", "forest_sim", "forest_synth_yosys", "forest_pnr",
-        "export", "serving", "forest_serving", "baseline", "report"]
+        "fusion", "export", "serving", "forest_serving", "baseline", "report"]
     network_only = {"firmware": {"families": ["network"]}}
     assert not {s.name for s in steps_of("all", network_only)} & {
         "forest", "forest_rtl", "forest_sim", "forest_synth_yosys", "forest_pnr", "forest_explain",
-        "forest_serving"}
+        "forest_serving", "fusion"}
 
 
 def test_a_projects_folder_with_spaces_is_refused_before_the_build(tmp_path):

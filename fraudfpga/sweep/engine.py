@@ -73,8 +73,8 @@ def trainable(params: dict, spec: dict, base: dict, trials_dir: str, shared_dir:
     """The Ray Tune function: one trial's objectives."""
     from ray import tune
 
-    result = _run_design(SweepSpec(**spec), base, _design(SweepSpec(**spec), params), trials_dir,
-                         shared_dir)
+    sweep = SweepSpec(**spec)
+    result = _run_design(sweep, base, _design(sweep, params), trials_dir, shared_dir)
     tune.report({k: result[k] for k in ("ap", "lut_ff", "lut", "ff", "cycles", "seconds")}
                 | {"trial": result["trial"], "family": result["family"]})
 
@@ -221,7 +221,7 @@ def run_sweep(spec_path: Path, projects_dir: Path, address: str | None = None,
         references = {trial_id(d): d for d in (spec.base_design(base, f) for f in spec.families)}
         task = ray.remote(num_cpus=1)(_run_design)
         missing = {name: d for name, d in references.items() if name not in {r["trial"] for r in rows}}
-        for name, design in missing.items():
+        for design in missing.values():
             progress(f"[sweep] the base design ({design}) as a reference trial")
         outcomes = [_outcome(ref) for ref in [task.remote(spec, base, d, trials_dir, shared_dir)
                                               for d in missing.values()]]

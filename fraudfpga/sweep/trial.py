@@ -23,6 +23,8 @@ from pathlib import Path
 
 from fraudfpga.runfolder import RunFolder, json_sha256, write_json
 
+from .spec import DEFAULT_FAMILY
+
 TRIAL_FILE = "trial.json"
 TRIAL_LOCK = ".trial.lock"
 VERIFY_FILE = "verify.json"
@@ -101,7 +103,7 @@ def trial_log(run_dir: Path):
 
 
 def run_trial(trials_dir: str, shared_dir: str, trial: str, config: dict, seeds: int,
-              family: str = "network") -> dict:
+              family: str = DEFAULT_FAMILY) -> dict:
     """Build the trial's design (of firmware family `family`) and measure its objectives; the
     result is also `trial.json`. A failure is written there with its cause, then raised (the
     engine records it)."""
@@ -133,7 +135,8 @@ def _build_trial(trials_dir: Path, shared_dir: Path, trial: str, config: dict, s
             aps = searched.valid_aps(run, seeds, log)
             if None in aps:
                 raise ValueError("the validation window holds one class: AP is undefined, so the "
-                                 "sweep has no objective (move split.valid_days or the split dates)")
+                                 "sweep has no objective (widen it: split.valid_days or "
+                                 "split.valid_fraction)")
             yosys = json.loads(run.path(searched.firmware.yosys).read_text())["resources"]
             rtl = json.loads(run.path(searched.firmware.rtl_metadata).read_text())
             result = {
@@ -168,7 +171,7 @@ def verify_design(trials_dir: str, shared_dir: str, trial: str, front_seeds: int
     run_dir = Path(trials_dir) / trial
     out = run_dir / VERIFY_FILE
     record = json.loads((run_dir / TRIAL_FILE).read_text())
-    design, searched = record["config_digest"], FAMILIES[record.get("family", "network")]
+    design, searched = record["config_digest"], FAMILIES[record.get("family", DEFAULT_FAMILY)]
     if out.is_file():
         done = json.loads(out.read_text())
         if done.get("config_digest") == design and (done.get("place_and_route") or not place_and_route):

@@ -68,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                "`make timing` points (writes sim/delay_models/)")
     refit.add_argument("--run", default="default")
     refit.add_argument("--projects-dir", type=Path, default=Path("fpga_projects"))
-    sweep = sub.add_parser("sweep", help="search quantization, widths, depth, pruning and "
-                                         "distillation on Ray Tune; verify the Pareto front")
+    sweep = sub.add_parser("sweep", help="search the firmware families' settings on Ray Tune "
+                                         "(network: quantization, widths, depth, pruning, "
+                                         "distillation; forest: trees, depth, input and leaf "
+                                         "bits); verify the Pareto front")
     sweep.add_argument("spec", type=Path, help="the sweep file (see sweeps/default.yaml)")
     sweep.add_argument("--address", help="host:port of an existing Ray cluster (default: a local "
                                          "Ray sized to this machine)")

@@ -45,8 +45,8 @@ def sweeps_section(run: RunFolder) -> list[tuple]:
             f"Design-space sweep '{state['spec']['name']}'",
             [f"{state['spec']['strategy']} over {', '.join(state['spec']['space'])}: {len(done)} of "
              f"{len(rows)} trials done in {state['seconds'] / 60:.1f} min on Ray "
-             f"({state['address']}, {state['cpus']} CPUs); the Pareto front and each family's base design "
-             f"below, every trial on the [sweep page]({link}). Validation AP over "
+             f"({state['address']}, {state['cpus']} CPUs); the Pareto front and each family's "
+             f"base design below, every trial on the [sweep page]({link}). Validation AP over "
              f"{state['spec']['seeds']} seed(s), test AP of each design's model (QKeras network; "
              f"forest on the input grid) over {state['spec']['front_seeds']} seeds; LUT / FF "
              "estimated by Yosys (UltraScale+); Fmax placed and routed; cocotb against each "

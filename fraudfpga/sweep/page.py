@@ -18,17 +18,19 @@ def _plot(rows: list[dict], x_key: str, x_label: str, out: Path, title: str) -> 
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     done = [r for r in rows if r.get("status") == "done" and r.get(x_key) is not None]
-    best = sorted((r for r in done if r["on_front"]), key=lambda r: r[x_key])
     for family in sorted({r.get("family", "network") for r in done}):
-        others = [r for r in done if not r["on_front"] and r.get("family", "network") == family]
-        ax.scatter([r[x_key] for r in others], [r["ap"] for r in others], s=22, color="#9aa5b1",
-                   marker=MARKERS.get(family, "o"), label=f"{family} trial")
-    ax.plot([r[x_key] for r in best], [r["ap"] for r in best], "o-", color="#c0392b", ms=6,
-            label="Pareto front (AP, LUT+FF, cycles)")
-    for r in done:
-        if r["reference"]:
-            ax.scatter([r[x_key]], [r["ap"]], marker="*", s=160, color="#2c3e50", zorder=5,
-                       label="base design")
+        marker = MARKERS.get(family, "o")
+        mine = [r for r in done if r.get("family", "network") == family]
+        for on_front, color, what in ((False, "#9aa5b1", "trial"), (True, "#c0392b", "on the "
+                                                                     "front (AP, LUT+FF, cycles)")):
+            chosen = [r for r in mine if r["on_front"] == on_front]
+            if chosen:
+                ax.scatter([r[x_key] for r in chosen], [r["ap"] for r in chosen], s=30,
+                           color=color, marker=marker, label=f"{family} {what}", zorder=3)
+    bases = [r for r in done if r["reference"]]
+    ax.scatter([r[x_key] for r in bases], [r["ap"] for r in bases], marker="*", s=160,
+               facecolors="none", edgecolors="#2c3e50", zorder=5,
+               label="base design" + (" of each family" if len(bases) > 1 else ""))
     ax.set_xlabel(x_label)
     ax.set_ylabel("validation AP (mean over the sweep's seeds)")
     ax.set_title(title, fontsize=10)

@@ -67,8 +67,9 @@ def out_of_fold_scores(features: np.ndarray, labels: np.ndarray, folds: int, bit
     for block in np.array_split(np.arange(len(labels)), folds):
         rest = np.setdiff1d(np.arange(len(labels)), block)
         if np.unique(labels[rest]).size < 2:
-            raise ValueError(f"fusion.folds={folds}: a block's complement holds one class; use "
-                             "fewer folds")
+            raise ValueError(f"fusion.folds={folds}: without rows {block[0]}-{block[-1]} the "
+                             f"validation window holds one class ({int(labels.sum())} frauds in "
+                             f"{len(labels):,} rows); use fewer folds or a wider window")
         a, b, _ = fit_combiner(features[rest], labels[rest], seed)
         qa, qb = quantized_coefficients(a, b, bits)
         scores[block] = features[block] @ np.array([qa, qb])

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import average_precision_score
 
 from fraudfpga.fusion import coefficient_type, out_of_fold_scores, quantized_coefficients
@@ -35,6 +36,15 @@ def test_an_informative_second_score_raises_the_out_of_fold_ap_and_noise_does_no
     assert average_precision_score(labels, both) > alone + 0.05
     noise = out_of_fold_scores(np.column_stack([first, useless]), labels, 5, 8, seed=0)
     assert average_precision_score(labels, noise) < alone + 0.005
+
+
+def test_folds_that_leave_one_class_are_refused_naming_the_rows():
+    labels = np.zeros(1000, dtype=int)
+    labels[10:14] = 1  # every fraud in the first block
+    features = np.random.default_rng(0).normal(size=(1000, 2))
+    with pytest.raises(ValueError, match=r"fusion.folds=5: without rows 0-199 the validation "
+                                         r"window holds one class \(4 frauds in 1,000 rows\)"):
+        out_of_fold_scores(features, labels, 5, 8, seed=0)
 
 
 def test_the_study_combines_the_verified_codes_of_both_firmwares(tiny_run):

@@ -195,8 +195,9 @@ BENCHMARKS = {
         "targets": {"seconds": 300, "harness_over_bare": 2.0},
     },
     "sweep_default": {
-        "what": "`make sweep`'s default sweep from scratch (24 Optuna trials on a local Ray, the "
-                "front verified and placed and routed); about an hour on 2 cores",
+        "what": "`make sweep`'s default sweep from scratch (32 Optuna trials over the network "
+                "and the forest on a local Ray, the front verified and placed and routed); about "
+                "an hour on 2 cores",
         "code": SWEEP_DEFAULT,
         "targets": {"seconds": 3600, "max_trial_peak_memory_gb": 2.0},
     },

@@ -65,25 +65,19 @@ def fit_selection_and_model(data, grid: dict, cfg, seed: int):
     return selection, model
 
 
-def selection_valid_ap(data, grid: dict, selection) -> float | None:
-    """Validation AP of the selection forest: the forest's counterpart of a network's best
-    validation AP (the firmware differs from it by leaf truncation only, at most one score
-    LSB per tree)."""
-    from fraudfpga.models.metrics import average_precision
-
-    return average_precision(data.labels("valid"), selection.predict_proba(grid["valid"])[:, 1])
-
-
 def seed_aps(data, cfg, seeds: list[int]) -> list[dict]:
-    """For each training seed: the selection forest's validation AP and the deployed forest's
-    test AP (scikit-learn on the input grid, as the firmware sees the inputs)."""
+    """For each training seed: the selection forest's validation AP (the forest's counterpart of
+    a network's best validation AP; the firmware differs from it by leaf truncation only) and
+    the deployed forest's test AP (scikit-learn on the input grid, as the firmware sees it)."""
     from fraudfpga.models.metrics import average_precision
 
     _, grid = input_grid(data, cfg)
     results = []
     for seed in seeds:
         selection, model = fit_selection_and_model(data, grid, cfg, seed)
-        results.append({"seed": seed, "valid_ap": selection_valid_ap(data, grid, selection),
+        results.append({"seed": seed,
+                        "valid_ap": average_precision(data.labels("valid"),
+                                                      selection.predict_proba(grid["valid"])[:, 1]),
                         "test_ap": average_precision(data.labels("test"),
                                                      model.predict_proba(grid["test"])[:, 1])})
     return results
@@ -92,7 +86,7 @@ def seed_aps(data, cfg, seeds: list[int]) -> list[dict]:
 def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict:
     """Fit, convert and emulate the forest of one training seed; the scores, operating point
     and metrics of its firmware (the emulation) and of the scikit-learn forest."""
-    from fraudfpga.models.metrics import evaluate
+    from fraudfpga.models.metrics import average_precision, evaluate
     from fraudfpga.models.operating import operating_point
 
     from .forest_csim import ConiferEmulation, build_library, write_project
@@ -127,7 +121,7 @@ def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict
                              card, top_k)
     return {"model": model, "forest": forest, "emulation": emulation, "codes": codes,
             "selection_valid": selection_valid,
-            "selection_valid_ap": selection_valid_ap(data, grid, selection),
+            "selection_valid_ap": average_precision(labels["valid"], selection_valid),
             "outputs": outputs, "scores": scores, "operating": operating, "metrics": metrics,
             "float_scores": float_scores, "float_metrics": float_metrics,
             "float_operating": float_operating,

@@ -3,8 +3,9 @@ in one top, their scores combined by a fixed-point combiner, catch more fraud th
 the two alone?
 
 The combiner is linear: z = a * logit + b * p, with the network firmware's logit and the forest
-firmware's fraud probability p = 1 - its mean genuine probability (in the fused top: two
-constant multiplications and one addition; the constant 1 drops out of the ranking). It is
+firmware's output as a fraud score affine in its codes (`ScoreSense.fraud_linear`): for a random
+forest p = 1 - its mean genuine probability, for boosted trees p = its margin (in the fused top:
+two constant multiplications and one addition; constants drop out of the ranking). It is
 fitted by logistic regression on the validation window, on the scores of the selection fits
 (the models fitted without that window), quantized to the two firmwares' output types; the
 coefficients are then scaled so that the larger is just under 1 (a positive scale changes no
@@ -107,8 +108,8 @@ def study_fusion(run: RunFolder, cfg, progress=print) -> None:
     valid_labels = data.labels("valid")
     logit = net_type.to_float(net_type.codes_from_float(
         pd.read_parquet(run.path(VALID_SCORES))["qkeras"].to_numpy()))
-    genuine = 1.0 - pd.read_parquet(run.path(FOREST_VALID_SCORES))["forest"].to_numpy()
-    p_fraud = 1.0 - forest_type.to_float(forest_type.codes_from_float(genuine))
+    output = forest.sense.output(pd.read_parquet(run.path(FOREST_VALID_SCORES))["forest"].to_numpy())
+    p_fraud = forest.sense.fraud_linear(forest_type.to_float(forest_type.codes_from_float(output)))
     valid_features = np.column_stack([logit, p_fraud])
     fused_valid = out_of_fold_scores(valid_features, valid_labels, folds, bits, seed)
     valid = {"rows": int(len(valid_labels)), "frauds": int(valid_labels.sum()), "folds": folds,
@@ -121,7 +122,7 @@ def study_fusion(run: RunFolder, cfg, progress=print) -> None:
     net_codes = np.load(run.path(GOLDEN))["test_output_codes"]
     forest_codes = np.load(run.path(FOREST_GOLDEN))["test_output_codes"]
     test_logit = net_type.to_float(net_codes[:, 0])
-    test_p = forest.fraud_scores(forest_codes)
+    test_p = forest.sense.fraud_linear(forest_type.to_float(forest_codes[:, 0]))
     fused_test = qa * test_logit + qb * test_p
     labels, day, card = data.labels("test"), data.column("test", "day"), data.column("test", "card")
     test = {name: ranking_metrics(labels, score, day, card, top_k) for name, score in (
@@ -141,7 +142,8 @@ def study_fusion(run: RunFolder, cfg, progress=print) -> None:
             "this version of the toolkit builds the network and the forest tops only; the "
             "combiner's coefficients are above"))}
     write_json(run.path(FUSION), {
-        "combiner": {"form": "a * network logit + b * forest fraud probability",
+        "combiner": {"form": f"a * network logit + b * forest fraud score (from its "
+                             f"{forest.score_sense})",
                      "a": qa, "b": qb, "type": str(coefficient_type(bits)),
                      "fitted": {"a": a, "b": b, "intercept": intercept},
                      "fitted_on": "validation window, selection fits' scores quantized to the "

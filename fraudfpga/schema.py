@@ -294,20 +294,42 @@ class FirmwareConfig:
 
 
 @dataclass
+class BoostingConfig:
+    learning_rate: float = setting(0.06, "shrinkage of each tree's margins", min=0, max=1,
+                                   min_exclusive=True)
+    min_child_weight: float = setting(1.7, "hessian a leaf holds at least", min=0)
+    subsample: float = setting(0.89, "share of the training rows each tree sees", min=0, max=1,
+                               min_exclusive=True)
+    colsample_bytree: float = setting(0.67, "share of the inputs each tree considers", min=0,
+                                      max=1, min_exclusive=True)
+    reg_lambda: float = setting(0.35, "L2 penalty on the leaf margins", min=0)
+    scale_pos_weight: float = setting(1.09, "weight of a fraud relative to a genuine "
+                                            "transaction", min=0, min_exclusive=True)
+
+
+@dataclass
 class ForestConfig:
-    trees: int = setting(100, "trees of the forest firmware (scikit-learn random forest)",
+    model: str = setting("random_forest", "tree ensemble of the forest firmware: random_forest "
+                                          "(scikit-learn) or xgboost (boosted trees)",
+                         choices=("random_forest", "xgboost"))
+    trees: int = setting(100, "trees of the forest firmware (boosting rounds for xgboost)",
                          min=1, max=1000)
     max_depth: int = setting(14, "deepest split path of a tree (the leaf choice's logic depth)",
                              min=1, max=40)
-    min_samples_leaf: int = setting(5, "training rows a leaf holds at least", min=1)
-    max_features: float = setting(0.63, "share of the inputs each split considers", min=0,
-                                  max=1, min_exclusive=True)
+    min_samples_leaf: int = setting(5, "training rows a leaf holds at least (random_forest)",
+                                    min=1)
+    max_features: float = setting(0.63, "share of the inputs each split considers "
+                                        "(random_forest)", min=0, max=1, min_exclusive=True)
+    boosting: BoostingConfig = section(BoostingConfig, "the boosted trees' settings "
+                                       "(xgboost; defaults: the tuned XGBoost reference on the "
+                                       "default data)")
     input_bits: int = setting(8, "bits of each input code (also the thresholds' type: conifer's "
                                  "C++ backend needs them equal)", min=2, max=24)
     input_integer: int = setting(5, "integer bits of the inputs, sign included (8, 5: "
                                     "[-16, 16) in steps of 1/8, as the network's inputs)", min=1)
     score_frac_bits: int = setting(16, "fractional bits of a leaf value and of the score "
-                                       "(conifer's score_t: fixed<frac+2, 2>)", min=4, max=40)
+                                       "(conifer's score_t; its integer bits hold the largest "
+                                       "sum: 2 for a random forest)", min=4, max=40)
     tree_stages: int = setting(2, "pipeline register levels through the trees (1: after the "
                                   "leaf choice; more cut the trees by depth)", min=1, max=8)
     fanout_trees: int = setting(10, "trees per group that gets its own registered copy of the "

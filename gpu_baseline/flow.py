@@ -125,10 +125,10 @@ def serve(run: RunFolder, cfg, progress=print) -> None:
 def serve_forest(run: RunFolder, cfg, progress=print) -> None:
     """The forest firmware's model on the back ends a team would deploy, on the test inputs as
     the forest sees them (rounded to its input type)."""
-    from fraudfpga.hls.forest_flow import forest_types
+    from fraudfpga.hls.forest_flow import forest_input_type
     from fraudfpga.models.dataset import PreparedData
 
-    t_in = forest_types(cfg["forest"])[0]
+    t_in = forest_input_type(cfg["forest"])
     scaled = PreparedData(run.root).inputs("test")
     inputs = t_in.to_float(t_in.codes_from_float(scaled)).astype(np.float32)
     settings = cfg["serving"]
@@ -162,11 +162,11 @@ register(Step(
     name="forest_serving", command="serving",
     help="the forest firmware's model through the same Poisson load on its CPU/GPU back ends "
          "(ONNX Runtime's tree ensemble, a TL2cgen-compiled predictor)",
-    reads=("serving", "forest.input_bits", "forest.input_integer", "forest.trees",
-           "forest.score_frac_bits"),
+    reads=("serving", "forest.input_bits", "forest.input_integer"),
     inputs=(FOREST_MODEL, SPLIT_FILES["test"], SCALER, DATA_SUMMARY),
     outputs=(FOREST_SERVING,), body=serve_forest,
-    code=("fraudfpga.gpu_baseline", "fraudfpga.models.dataset", "fraudfpga.hls.forest"),
+    code=("fraudfpga.gpu_baseline", "fraudfpga.models.dataset", "fraudfpga.hls.forest",
+          "fraudfpga.hls.forest_models"),
     environment=_device, family="forest", exclusive=True))
 
 register(Step(

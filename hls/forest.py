@@ -9,18 +9,23 @@ generator needs, and an independent numpy reference that must equal the golden m
 Arithmetic of conifer's C++ emulation (conifer 1.11, `backends/cpp/include/conifer.h`), which
 the reference and the RTL follow:
 - an input and a threshold are `input_t` (ap_fixed<W,I>); a split sends `x <= threshold` left
-  (scikit-learn's convention); the threshold is cast from double with ap_fixed's default
-  truncation, so on the input grid `x <= t` equals `code(x) <= floor(t * 2^F)`;
-- a leaf value is cast to `score_t` by truncation; the tree values are summed in `score_t`
-  (wrapping; the score type is chosen so that the sum cannot wrap);
-- conifer's scikit-learn converter keeps, per leaf, class 0's probability divided by the
-  number of trees: the firmware's score is the forest's mean probability of a genuine
-  transaction, and the host's fraud score is 1 minus it.
+  (scikit-learn's convention) or `x < threshold` (XGBoost's); the threshold is cast from double
+  with ap_fixed's default truncation. On the input grid both become `code(x) <= c` with one
+  integer c per split, which is the form the reference and the RTL keep;
+- a leaf value and the ensemble's initial prediction (XGBoost's base score as a logit) are cast
+  to `score_t` by truncation and summed in `score_t` (wrapping; the score type is chosen from
+  the converted forest so that no partial sum can wrap);
+- what the sum means depends on the converter (`SCORE_SENSES`): conifer's scikit-learn
+  converter keeps, per leaf, class 0's probability divided by the number of trees (the sum is
+  the mean probability of a genuine transaction); its XGBoost converter keeps the leaf margins
+  (the sum is the fraud logit).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,16 +38,63 @@ from .fixed import FixedType
 LEAF = -2  # scikit-learn's and conifer's marker of a leaf's feature
 
 
+@dataclass(frozen=True)
+class ScoreSense:
+    """What the firmware's output value v means, as functions of it."""
+    probability: Callable[[np.ndarray], np.ndarray]  # v -> fraud probability
+    output: Callable[[np.ndarray], np.ndarray]  # fraud probability -> v (the inverse)
+    fraud_linear: Callable[[np.ndarray], np.ndarray]  # v -> a fraud score affine in v
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-np.asarray(v, dtype=np.float64)))
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-300, 1 - 1e-16)
+    return np.log(p) - np.log1p(-p)
+
+
+SCORE_SENSES = {
+    "genuine probability": ScoreSense(lambda v: 1.0 - v, lambda p: 1.0 - p, lambda v: 1.0 - v),
+    "fraud margin": ScoreSense(_sigmoid, _logit, lambda v: v),
+}
+
+
 class ForestConversionError(FlowError):
     """A model the forest firmware cannot take; the message names the model, tree or node."""
 
 
-def score_type(trees: int, frac_bits: int) -> FixedType:
-    """conifer's score_t for `trees` leaf values of at most 1/trees each: two integer bits
-    (sign and the whole sum, at most 1) hold every partial sum, so the sum never wraps."""
-    return FixedType(frac_bits + 2, 2, True, "TRN", "WRAP")
+def score_type(bound: float, frac_bits: int) -> FixedType:
+    """conifer's score_t for sums of magnitude at most `bound` (the initial prediction plus every
+    tree's largest leaf magnitude): enough integer bits, sign included, that no partial sum
+    wraps. A random forest's leaves are probabilities / trees (bound 1: two integer bits)."""
+    integer = max(2, math.floor(math.log2(bound)) + 2) if bound > 0 else 2
+    return FixedType(frac_bits + integer, integer, True, "TRN", "WRAP")
 
 
+def sum_bound(ensemble: dict) -> float:
+    """The largest magnitude any partial sum of the ensemble can reach."""
+    return (sum(abs(v) for v in ensemble.get("init_predict", [0.0])[:1]) +
+            sum(max(abs(v) for f, v in zip(tree["feature"], tree["value"]) if f == LEAF)
+                for (tree,) in ensemble["trees"]))
+
+
+def snap_thresholds(ensemble: dict, in_type: FixedType) -> dict:
+    """The ensemble with every threshold moved to a value of the input grid that splits the grid
+    as the trained threshold does: for `x < t` the smallest grid value >= t, for `x <= t` the
+    largest <= t. conifer casts thresholds by truncation, which moves an off-grid `<` split by
+    one code (the source of the XGBoost prediction disagreements conifer warns about); the
+    snapped ensemble is the same model on every input the firmware can receive."""
+    scale = 2.0 ** in_type.frac
+    below = ensemble.get("splitting_convention", "<=") == "<"
+    trees = []
+    for (tree,) in ensemble["trees"]:
+        threshold = np.asarray(tree["threshold"], dtype=np.float64) * scale
+        snapped = (np.ceil(threshold) if below else np.floor(threshold)) / scale
+        split = np.asarray(tree["feature"]) != LEAF
+        trees.append([tree | {"threshold": np.where(split, snapped, tree["threshold"]).tolist()}])
+    return ensemble | {"trees": trees}
 def input_type(bits: int, integer: int) -> FixedType:
     """The forest's input_t, also its threshold_t (conifer's C++ backend needs them equal):
     the scaled features rounded half to even and saturated, as the network's input quantizer."""
@@ -53,20 +105,6 @@ def conifer_precision(t: FixedType) -> str:
     """The ap_fixed type conifer's emulation uses for `t` (default truncation and wrapping:
     conifer casts thresholds and leaf values with them)."""
     return f"ap_fixed<{t.width},{t.integer}>"
-
-
-def check_model(model, name: str = "forest") -> None:
-    """Refuse what conifer's forest path cannot take, naming the model. (A learned direction
-    for missing values is never used: the data step refuses missing inputs.)"""
-    kind = type(model).__name__
-    if kind != "RandomForestClassifier":
-        raise ForestConversionError(
-            f"{name}: {kind} is not supported by the forest firmware; supported: scikit-learn "
-            "RandomForestClassifier (binary)")
-    if getattr(model, "n_classes_", 2) != 2 or getattr(model, "n_outputs_", 1) != 1:
-        raise ForestConversionError(
-            f"{name}: {model.n_classes_} classes; the forest firmware scores binary models "
-            "(fraud / genuine)")
 
 
 @dataclass
@@ -80,16 +118,32 @@ class FixedForest:
     trees: list[dict]  # {"feature", "threshold", "left", "right", "value"}: lists of ints
     score_sense: str = "genuine probability"
 
+    def __post_init__(self):
+        if self.score_sense not in SCORE_SENSES:
+            raise ValueError(f"score_sense {self.score_sense!r}: expected one of "
+                             f"{sorted(SCORE_SENSES)}")
+
     @property
     def n_outputs(self) -> int:
         return 1
 
     @classmethod
     def from_conifer(cls, ensemble: dict, in_type: FixedType, out_type: FixedType,
+                     score_sense: str = "genuine probability",
                      name: str = "forest") -> "FixedForest":
         """Codes of conifer's ensemble dictionary, cast as its C++ emulation casts them; a
         threshold outside the input type's range (the split would move on the input grid) is
-        refused with its tree and node."""
+        refused with its tree and node. A `<` split becomes `code <= c - 1` (c the cast
+        threshold's code); the initial prediction's code is added to every leaf of the first
+        tree (the same sum: the score type does not wrap)."""
+        if ensemble.get("norm", 1) != 1 or len(ensemble["trees"][0]) != 1:
+            raise ForestConversionError(
+                f"{name}: conifer ensemble with norm {ensemble.get('norm')} and "
+                f"{len(ensemble['trees'][0])} outputs per tree; the forest firmware takes one "
+                "output and norm 1")
+        strict = ensemble.get("splitting_convention", "<=") == "<"
+        scale = 2.0 ** out_type.frac
+        init = int(math.floor(ensemble.get("init_predict", [0.0])[0] * scale))
         trees = []
         for t, (tree,) in enumerate(ensemble["trees"]):
             feature = np.asarray(tree["feature"], dtype=np.int64)
@@ -97,7 +151,7 @@ class FixedForest:
             split = feature != LEAF
             codes = np.zeros(feature.size, dtype=np.int64)
             raw = np.floor(threshold[split] * 2.0 ** in_type.frac)
-            outside = (raw < in_type.min_code) | (raw > in_type.max_code)
+            outside = ((raw < in_type.min_code + strict) | (raw > in_type.max_code))
             if outside.any():
                 node = int(np.flatnonzero(split)[np.flatnonzero(outside)[0]])
                 raise ForestConversionError(
@@ -105,15 +159,16 @@ class FixedForest:
                     f"{int(feature[node])} lies outside {in_type} "
                     f"[{in_type.to_float(in_type.min_code)}, {in_type.to_float(in_type.max_code)}]:"
                     " the split would move on the input grid; give the inputs more integer bits")
-            codes[split] = raw.astype(np.int64)
+            codes[split] = raw.astype(np.int64) - strict
             value = out_type.overflow_codes(
-                np.floor(np.asarray(tree["value"], dtype=np.float64) * 2.0 ** out_type.frac)
-                .astype(np.int64))
+                np.floor(np.asarray(tree["value"], dtype=np.float64) * scale).astype(np.int64))
             value[split] = 0
+            if t == 0:
+                value[~split] += init
             trees.append({"feature": feature.tolist(), "threshold": codes.tolist(),
                           "left": list(tree["children_left"]), "right": list(tree["children_right"]),
                           "value": value.tolist()})
-        return cls(int(ensemble["n_features"]), in_type, out_type, trees)
+        return cls(int(ensemble["n_features"]), in_type, out_type, trees, score_sense)
 
     def comparisons(self) -> list[tuple[int, int]]:
         """The distinct (input, threshold code) pairs: each is one comparator in the RTL."""
@@ -163,10 +218,15 @@ class FixedForest:
         """Output codes (rows, 1): the tree values summed in the score type."""
         return self.output_type.overflow_codes(self.tree_values(codes).sum(axis=1))[:, None]
 
+    @property
+    def sense(self) -> ScoreSense:
+        return SCORE_SENSES[self.score_sense]
+
     def fraud_scores(self, output_codes: np.ndarray) -> np.ndarray:
-        """The host's fraud score, 1 - the firmware's mean genuine probability (exact in
-        float64: the score type has fewer than 52 fractional bits)."""
-        return 1.0 - self.output_type.to_float(np.asarray(output_codes)[:, 0])
+        """The host's fraud probability from the firmware's output codes (1 - the mean genuine
+        probability of a random forest, exact in float64; the sigmoid of a boosted forest's
+        margin)."""
+        return self.sense.probability(self.output_type.to_float(np.asarray(output_codes)[:, 0]))
 
     def to_dict(self) -> dict:
         return {"n_inputs": self.n_inputs, "input_type": str(self.input_type),

@@ -19,7 +19,9 @@ from numpy import ctypeslib
 
 from fraudfpga.errors import PrerequisiteError, ToolMissing
 
-from .forest import FixedForest, conifer_precision
+from .fixed import FixedType
+from .forest import (FixedForest, conifer_precision, score_type, snap_thresholds,
+                     sum_bound)
 
 PROJECT_NAME = "forest"
 LIBRARY = "forest_batch.so"
@@ -40,14 +42,28 @@ def include_dirs() -> list[Path]:
     return dirs
 
 
-def write_project(model, forest_in, forest_out, project_dir: Path) -> dict:
-    """conifer's conversion of `model` and its cpp-backend project (the JSON the emulation
-    reads); returns conifer's ensemble dictionary."""
+def convert(model, in_type: FixedType, score_frac_bits: int, name: str = "forest"):
+    """conifer's conversion of `model` (its converter chosen by `forest_models`), every threshold
+    snapped to the input grid (`snap_thresholds`), and the score type that holds its sums.
+    Returns (ensemble, score type, score sense)."""
     import logging
 
     import conifer
 
+    from .forest_models import check_model
+
+    entry = check_model(model, name)
     logging.getLogger("conifer").setLevel(logging.ERROR)
+    ensemble = snap_thresholds(conifer.converters.get_converter(entry.converter).convert(model),
+                               in_type)
+    return ensemble, score_type(sum_bound(ensemble), score_frac_bits), entry.score_sense
+
+
+def write_project(ensemble: dict, forest_in: FixedType, forest_out: FixedType,
+                  project_dir: Path) -> None:
+    """conifer's cpp-backend project of the converted ensemble (the JSON the emulation reads)."""
+    import conifer
+
     project_dir = Path(project_dir).resolve()
     shutil.rmtree(project_dir, ignore_errors=True)
     project_dir.mkdir(parents=True)
@@ -55,9 +71,7 @@ def write_project(model, forest_in, forest_out, project_dir: Path) -> dict:
               "InputPrecision": conifer_precision(forest_in),
               "ThresholdPrecision": conifer_precision(forest_in),
               "ScorePrecision": conifer_precision(forest_out)}
-    ensemble = conifer.converters.get_converter("sklearn").convert(model)
     conifer.converters.make_model(ensemble, config).write()
-    return ensemble | {"conifer_version": conifer.__version__}
 
 
 def build_library(project_dir: Path, forest: FixedForest, progress=print) -> Path:

@@ -2,10 +2,10 @@
 permutation values of the firmware itself.
 
 The explained function is the forest's fraud score. TreeSHAP (shap's TreeExplainer,
-interventional, on the scikit-learn forest the firmware was converted from) gives exact Shapley
-values against a background sample of the training period, fast enough for every alert. The
-firmware computes the same trees with leaf values truncated to its score type (at most one LSB
-per tree), so its own Shapley values differ from TreeSHAP's by at most that; shap's permutation
+interventional, on the random forest or boosted trees the firmware was converted from) gives
+exact Shapley values against a background sample of the training period, fast enough for every
+alert. The firmware computes the same trees with leaf values truncated to its score type (at
+most one LSB per tree), so its own Shapley values differ from TreeSHAP's by about that; shap's permutation
 explainer run on the firmware function (the integer reference, bit-identical to conifer's
 emulation) for the highest-scored alerts must agree with TreeSHAP (correlation of the values)
 and both must add up to the score minus the expected value.
@@ -41,7 +41,10 @@ def tree_shap(model, rows: np.ndarray, background: np.ndarray) -> tuple[np.ndarr
                                        feature_perturbation="interventional",
                                        model_output="probability")
         values = np.asarray(explainer.shap_values(rows))
-    return values[..., 1], float(np.asarray(explainer.expected_value)[1])
+    expected = np.atleast_1d(explainer.expected_value)
+    if values.ndim == 3:  # one set per class (scikit-learn): the fraud class's
+        return values[..., 1], float(expected[1])
+    return values, float(expected[-1])  # the model's one output (XGBoost)
 
 
 def explain_forest(run: RunFolder, cfg, progress=print) -> None:
@@ -105,8 +108,8 @@ def explain_forest(run: RunFolder, cfg, progress=print) -> None:
     write_reason_codes(run.path(FOREST_REASONS), data, alerted, {"score": scores[alerted]},
                        threshold, reason_codes(values, features, top))
     write_json(run.path(FOREST_EXPLAIN), {
-        "model_function": "the forest's fraud probability (TreeSHAP on the scikit-learn forest "
-                          "the firmware was converted from)",
+        "model_function": "the forest's fraud probability (TreeSHAP on the tree ensemble the "
+                          "firmware was converted from)",
         "explainer": f"shap {metadata.version('shap')} TreeExplainer, interventional",
         "alerts": int(len(alerted)), "threshold": threshold,
         "background": {"rows": int(len(chosen)), "from": "training period (train + valid)",

@@ -1,7 +1,8 @@
-"""The forest step: fit the forest firmware's model on the input grid, convert it with conifer,
-build conifer's C++ emulation (the golden model), write the golden vectors and check the
-emulation against the independent integer reference (`FixedForest.forward`) and against the
-scikit-learn forest itself.
+"""The forest step: fit the forest firmware's model (`forest.model`: a scikit-learn random forest
+or XGBoost's boosted trees) on the input grid, convert it with conifer, build conifer's C++
+emulation (the golden model), write the golden vectors and check the emulation against the
+independent integer reference (`FixedForest.forward`) and against the training library's own
+scores.
 
 The forest is fitted on the inputs as the firmware sees them (the scaled features rounded and
 saturated to the input type), so every split threshold lies between two codes of the grid and
@@ -25,30 +26,36 @@ from .artifacts import (FOREST_CONIFER, FOREST_EXACTNESS, FOREST_FIXED, FOREST_G
                         FOREST_METRICS, FOREST_MODEL, FOREST_VALID_SCORES)
 from .codec import FirmwareCodec
 from .flow import compare, edge_vectors
-from .forest import FixedForest, check_model, input_type, score_type, threshold_vectors
+from .forest import FixedForest, input_type, threshold_vectors
+from .forest_models import forest_model
 
 GOLDEN_MODEL = "conifer C++ emulation (conifer.h, ap_fixed) of forest/conifer"
 
 
 def fit_forest(x: np.ndarray, y: np.ndarray, forest_cfg: dict, seed: int):
-    from sklearn.ensemble import RandomForestClassifier
-
-    return RandomForestClassifier(
-        n_estimators=forest_cfg["trees"], max_depth=forest_cfg["max_depth"],
-        min_samples_leaf=forest_cfg["min_samples_leaf"], max_features=forest_cfg["max_features"],
-        random_state=seed, n_jobs=-1).fit(x, y)
+    return forest_model(forest_cfg["model"]).fit(x, y, forest_cfg, seed)
 
 
-def forest_types(forest_cfg: dict):
-    return (input_type(forest_cfg["input_bits"], forest_cfg["input_integer"]),
-            score_type(forest_cfg["trees"], forest_cfg["score_frac_bits"]))
+def forest_input_type(forest_cfg: dict):
+    return input_type(forest_cfg["input_bits"], forest_cfg["input_integer"])
+
+
+def describe(forest_cfg: dict) -> str:
+    """The forest's settings as the progress line and the report name them."""
+    shape = f"{forest_cfg['trees']} trees, depth <= {forest_cfg['max_depth']}"
+    if forest_cfg["model"] == "xgboost":
+        b = forest_cfg["boosting"]
+        return (f"XGBoost, {shape}, learning rate {b['learning_rate']:g}, min child weight "
+                f"{b['min_child_weight']:g}")
+    return (f"random forest, {shape}, leaf >= {forest_cfg['min_samples_leaf']}, max_features "
+            f"{forest_cfg['max_features']}")
 
 
 def input_grid(data, cfg) -> tuple[dict, dict]:
     """The input codes of every part of the split, and the same inputs as values of the input
     type (what the forest is fitted on)."""
-    t_in, t_out = forest_types(cfg["forest"])
-    codec = FirmwareCodec(data.scaler, t_in, t_out)
+    t_in = forest_input_type(cfg["forest"])
+    codec = FirmwareCodec(data.scaler, t_in, None)
     parts = ("train", "valid", "delay", "test") if cfg["train"]["refit"] else ("train", "valid", "test")
     codes = {part: codec.codes_from_scaled(data.inputs(part)) for part in parts}
     return codes, {part: t_in.to_float(c) for part, c in codes.items()}
@@ -68,7 +75,7 @@ def fit_selection_and_model(data, grid: dict, cfg, seed: int):
 def seed_aps(data, cfg, seeds: list[int]) -> list[dict]:
     """For each training seed: the selection forest's validation AP (the forest's counterpart of
     a network's best validation AP; the firmware differs from it by leaf truncation only) and
-    the deployed forest's test AP (scikit-learn on the input grid, as the firmware sees it)."""
+    the deployed forest's test AP (its library on the input grid, as the firmware sees it)."""
     from fraudfpga.models.metrics import average_precision
 
     _, grid = input_grid(data, cfg)
@@ -85,22 +92,22 @@ def seed_aps(data, cfg, seeds: list[int]) -> list[dict]:
 
 def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict:
     """Fit, convert and emulate the forest of one training seed; the scores, operating point
-    and metrics of its firmware (the emulation) and of the scikit-learn forest."""
+    and metrics of its firmware (the emulation) and of the float model."""
     from fraudfpga.models.metrics import average_precision, evaluate
     from fraudfpga.models.operating import operating_point
 
-    from .forest_csim import ConiferEmulation, build_library, write_project
+    from .forest_csim import ConiferEmulation, build_library, convert, write_project
 
-    t_in, t_out = forest_types(cfg["forest"])
+    t_in = forest_input_type(cfg["forest"])
     codes, grid = input_grid(data, cfg)
     parts = tuple(codes)
     labels = {part: data.labels(part) for part in ("train", "valid")}
     started = time.perf_counter()
     selection, model = fit_selection_and_model(data, grid, cfg, seed)
     fit_seconds = time.perf_counter() - started
-    check_model(model)
-    ensemble = write_project(model, t_in, t_out, project)
-    forest = FixedForest.from_conifer(ensemble, t_in, t_out)
+    ensemble, t_out, sense = convert(model, t_in, cfg["forest"]["score_frac_bits"])
+    write_project(ensemble, t_in, t_out, project)
+    forest = FixedForest.from_conifer(ensemble, t_in, t_out, sense)
     build_library(project, forest, progress)
     emulation = ConiferEmulation(project, forest)
     started = time.perf_counter()
@@ -136,9 +143,8 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
 
     forest_cfg = cfg["forest"]
     data = PreparedData(run.root)
-    progress(f"[forest] {forest_cfg['trees']} trees, depth <= {forest_cfg['max_depth']}, leaf >= "
-             f"{forest_cfg['min_samples_leaf']}, max_features {forest_cfg['max_features']}, "
-             f"fitted on the input grid of {forest_types(forest_cfg)[0]}")
+    progress(f"[forest] {describe(forest_cfg)}, fitted on the input grid of "
+             f"{forest_input_type(forest_cfg)}")
     fitted = train_forest_firmware(data, cfg, cfg["seed"], run.path(FOREST_CONIFER), progress)
     forest, emulation = fitted["forest"], fitted["emulation"]
     rng = np.random.default_rng(cfg["seed"])
@@ -150,8 +156,10 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
     test_in, test_out = fitted["codes"]["test"], fitted["outputs"]["test"]
     test_vs_reference = compare(forest.forward(test_in), test_out, test_in)
     random_vs_reference = compare(forest.forward(random_in), random_out, random_in)
-    float_genuine = fitted["model"].predict_proba(t.to_float(test_in))[:, 0]
-    difference = np.abs(forest.output_type.to_float(test_out[:, 0]) - float_genuine)
+    entry = forest_model(forest_cfg["model"])
+    float_output = entry.float_output(fitted["model"], t.to_float(test_in))
+    difference = np.abs(forest.output_type.to_float(test_out[:, 0]) - float_output)
+    bound, why = entry.tolerance(forest)
     exactness = {
         "golden_model": GOLDEN_MODEL,
         "reference": "numpy integer reference from the conifer conversion (forest/forest.json)",
@@ -160,10 +168,9 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
             "seed": cfg["seed"], "edge_vectors": len(edge_vectors(forest)),
             "threshold_vectors": 3 * len(forest.comparisons())},
         "firmware_vs_float": {
+            "model": entry.label, "compared": forest.score_sense,
             "vectors": int(len(difference)),
-            "max_difference": float(difference.max()),
-            "bound": len(forest.trees) * forest.output_type.lsb,
-            "why": "each leaf value is truncated to the score type (at most one LSB per tree)"},
+            "max_difference": float(difference.max()), "bound": bound, "why": why},
         "average_precision_change_vs_float": (
             fitted["metrics"]["average_precision"] - fitted["float_metrics"]["average_precision"]
             if fitted["metrics"]["average_precision"] is not None else None),
@@ -188,12 +195,15 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
         "forest_firmware": fitted["metrics"], "forest_float": fitted["float_metrics"],
         "selection": {"valid_average_precision": fitted["selection_valid_ap"],
                       "what": "the forest fitted on the training days before the validation "
-                              "window, scored on that window (scikit-learn on the input grid)"},
+                              "window, scored on that window (its library, on the input grid)"},
         "operating": {"forest_firmware": fitted["operating"],
                       "forest_float": fitted["float_operating"]},
+        "model": {"name": forest_cfg["model"], "label": entry.label,
+                  "settings": describe(forest_cfg)},
         "labels": {"forest_firmware": "forest firmware (conifer emulation)",
-                   "forest_float": "forest (scikit-learn, float)"},
-        "scores": "forest firmware: 1 - the mean genuine probability from the emulation"})
+                   "forest_float": f"{entry.label} (float)"},
+        "scores": f"forest firmware: the fraud probability from the emulation's "
+                  f"{forest.score_sense}"})
     for name, result in (("test set", test_vs_reference), ("random, edge and threshold", random_vs_reference)):
         progress(f"[forest] conifer emulation == integer reference on {name} vectors: "
                  f"{result['identical']:,}/{result['vectors']:,}")
@@ -201,26 +211,26 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
     progress(f"[forest] {forest.nodes():,} split nodes, {len(forest.comparisons())} distinct "
              f"comparisons, depth {forest.max_depth()}; firmware test AP "
              f"{m['average_precision'] if m['average_precision'] is None else round(m['average_precision'], 4)}"
-             f" (scikit-learn forest {fitted['float_metrics']['average_precision']:.4f}); largest "
+             f" ({entry.label} {fitted['float_metrics']['average_precision']:.4f}); largest "
              f"|firmware - float| {difference.max():.2e} (bound {exactness['firmware_vs_float']['bound']:.2e})")
     if test_vs_reference["identical_fraction"] < 1 or random_vs_reference["identical_fraction"] < 1:
         raise RuntimeError(f"conifer emulation and the integer reference disagree; see "
                            f"{run.path(FOREST_EXACTNESS)}")
-    if difference.max() > exactness["firmware_vs_float"]["bound"] + 1e-12:
-        raise RuntimeError(f"the forest firmware differs from the scikit-learn forest by "
+    if difference.max() > bound + 1e-12:
+        raise RuntimeError(f"the forest firmware differs from the {entry.label} by "
                            f"{difference.max():.3g}, more than leaf truncation explains; see "
                            f"{run.path(FOREST_EXACTNESS)}")
 
 
 register(Step(
     name="forest", command="forest",
-    help="fit the forest firmware's random forest on the input grid, convert it with conifer, "
+    help="fit the forest firmware's tree ensemble on the input grid, convert it with conifer, "
          "build conifer's C++ emulation (its golden model) and the golden vectors",
     reads=("seed", "forest", "train.refit", "evaluation", "hls.random_vectors"),
     inputs=(*SPLIT_FILES.values(), SCALER, DATA_SUMMARY),
     outputs=(FOREST_MODEL, FOREST_FIXED, FOREST_GOLDEN, FOREST_EXACTNESS, FOREST_METRICS,
              FOREST_VALID_SCORES),
     body=build_forest, code=("fraudfpga.hls.forest_flow", "fraudfpga.hls.forest", "fraudfpga.hls.flow",
-                             "fraudfpga.hls.forest_csim", "fraudfpga.hls.codec",
+                             "fraudfpga.hls.forest_csim", "fraudfpga.hls.forest_models", "fraudfpga.hls.codec",
                              "fraudfpga.hls.fixed", "fraudfpga.models"),
     family="forest"))

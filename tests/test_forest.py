@@ -10,13 +10,14 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
 from fraudfpga.hls import forest_csim
 from fraudfpga.hls.flow import edge_vectors
-from fraudfpga.hls.forest import (FixedForest, ForestConversionError, check_model, input_type,
-                                  score_type, threshold_vectors)
+from fraudfpga.hls.forest import (FixedForest, ForestConversionError, input_type, score_type,
+                                  snap_thresholds, threshold_vectors)
+from fraudfpga.hls.forest_models import check_model
 from fraudfpga.sim.forest_rtl import ForestPipeline, generate_forest_rtl
 from fraudfpga.sim.runner import build, simulate
 
 IN = input_type(6, 3)
-OUT = score_type(7, 12)
+OUT = score_type(1.0, 12)
 
 
 def grid_data(seed=0, rows=3000, features=5):
@@ -31,8 +32,10 @@ def converted(tmp_path, depth=5, trees=7, seed=0):
     model = RandomForestClassifier(n_estimators=trees, max_depth=depth, min_samples_leaf=3,
                                    random_state=seed).fit(x, y)
     project = tmp_path / "conifer"
-    ensemble = forest_csim.write_project(model, IN, OUT, project)
-    forest = FixedForest.from_conifer(ensemble, IN, OUT)
+    ensemble, out_type, sense = forest_csim.convert(model, IN, OUT.frac)
+    assert out_type == OUT and sense == "genuine probability"
+    forest_csim.write_project(ensemble, IN, OUT, project)
+    forest = FixedForest.from_conifer(ensemble, IN, OUT, sense)
     forest_csim.build_library(project, forest, progress=lambda _: None)
     return model, forest, forest_csim.ConiferEmulation(project, forest)
 
@@ -110,7 +113,8 @@ def _ensemble(forest: FixedForest) -> dict:
 
 def test_models_the_converter_cannot_take_are_refused_by_name(tmp_path):
     x, y = grid_data()
-    with pytest.raises(ForestConversionError, match="GradientBoostingClassifier is not supported"):
+    with pytest.raises(ForestConversionError, match="GradientBoostingClassifier is not supported.*"
+                                                    "XGBClassifier"):
         check_model(GradientBoostingClassifier(n_estimators=2).fit(x, y), "fraud forest")
     three = np.where(x[:, 1] > 1, 2, y)
     with pytest.raises(ForestConversionError, match="3 classes; the forest firmware scores binary"):
@@ -129,6 +133,75 @@ def test_a_threshold_outside_the_input_type_names_tree_and_node(small_forest):
 
 
 def test_score_type_holds_the_sum_of_every_tree():
-    forest_type = score_type(100, 16)
+    forest_type = score_type(1.0, 16)
     assert forest_type.max_code * forest_type.lsb >= 1.0
     assert str(forest_type) == "fixed<18,2,TRN,WRAP>"
+    for bound in (2.0, 3.7, 9.0):  # enough integer bits, and no more
+        wider = score_type(bound, 10)
+        assert wider.max_code * wider.lsb >= bound and wider.min_code * wider.lsb <= -bound
+        assert score_type(bound / 2, 10).integer == wider.integer - 1
+
+
+@pytest.fixture(scope="module")
+def boosted(tmp_path_factory):
+    import xgboost
+
+    x, y = grid_data(seed=2)
+    model = xgboost.XGBClassifier(n_estimators=6, max_depth=3, learning_rate=0.5,
+                                  tree_method="hist", random_state=0, n_jobs=1).fit(x, y)
+    project = tmp_path_factory.mktemp("boosted") / "conifer"
+    ensemble, out_type, sense = forest_csim.convert(model, IN, 10)
+    forest_csim.write_project(ensemble, IN, out_type, project)
+    forest = FixedForest.from_conifer(ensemble, IN, out_type, sense)
+    forest_csim.build_library(project, forest, progress=lambda _: None)
+    return model, forest, forest_csim.ConiferEmulation(project, forest)
+
+
+def test_boosted_trees_emulation_equals_the_reference_and_xgboost_margins(boosted):
+    """XGBoost's `x < t` splits, its base score and negative leaf margins: conifer's emulation
+    equals the integer reference, and both equal XGBoost's own margins up to leaf truncation."""
+    from fraudfpga.hls.forest_models import forest_model
+
+    model, forest, emulation = boosted
+    assert forest.score_sense == "fraud margin" and forest.output_type.integer > 2
+    codes = vectors(forest)
+    golden = emulation.run(codes)
+    np.testing.assert_array_equal(golden, forest.forward(codes))
+    margin = model.predict(IN.to_float(codes), output_margin=True).astype(np.float64)
+    bound, _ = forest_model("xgboost").tolerance(forest)
+    difference = np.abs(forest.output_type.to_float(golden[:, 0]) - margin)
+    assert difference.max() <= bound and bound < 8 * forest.output_type.lsb
+    assert (golden[:, 0] < 0).any() and (golden[:, 0] > 0).any()
+    np.testing.assert_allclose(forest.fraud_scores(golden), model.predict_proba(IN.to_float(codes))[:, 1],
+                               atol=bound)
+
+
+def test_an_off_grid_strict_threshold_is_snapped_so_the_split_stays_where_it_was_trained():
+    """conifer casts a threshold by truncation: `x < 0.3` on a grid of 1/8 would become
+    `x < 0.25` and send code 2 (0.25) the other way; snapped to 0.375 it splits as trained."""
+    ensemble = {"n_features": 1, "splitting_convention": "<", "init_predict": [0.0], "norm": 1,
+                "trees": [[{"feature": [0, -2, -2], "threshold": [0.3, 0.0, 0.0],
+                            "children_left": [1, -1, -1], "children_right": [2, -1, -1],
+                            "value": [0.0, 1.0, -1.0]}]]}
+    out = score_type(1.0, 8)
+    grid = np.arange(IN.min_code, IN.max_code + 1)[:, None]
+    trained = np.where(IN.to_float(grid[:, 0]) < 0.3, 1.0, -1.0)
+    snapped = FixedForest.from_conifer(snap_thresholds(ensemble, IN), IN, out, "fraud margin")
+    np.testing.assert_array_equal(out.to_float(snapped.forward(grid)[:, 0]), trained)
+    cast = FixedForest.from_conifer(ensemble, IN, out, "fraud margin")
+    moved = np.flatnonzero(out.to_float(cast.forward(grid)[:, 0]) != trained)
+    np.testing.assert_array_equal(IN.to_float(grid[moved, 0]), [0.25])
+
+
+def test_boosted_trees_rtl_equals_the_emulation_in_cocotb(tmp_path, boosted):
+    """Signed leaf margins and the base score folded into the first tree, through the RTL."""
+    _, forest, emulation = boosted
+    codes = vectors(forest, count=200)
+    golden = emulation.run(codes)
+    meta = generate_forest_rtl(forest, tmp_path / "rtl", ForestPipeline(tree_stages=2), 100.0, 16,
+                               progress=lambda _: None)
+    build(tmp_path / "rtl", meta, "verilator", tmp_path / "build", progress=lambda _: None)
+    result = simulate(tmp_path / "rtl", meta, codes, golden, "verilator", tmp_path / "build",
+                      tmp_path / "work", progress=lambda _: None)
+    assert result["mismatch_count"] == 0 and result["outputs"] == len(codes)
+    assert result["initiation_interval_cycles"] == 1.0

@@ -63,11 +63,12 @@ def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -
     meta = load(run, FW.rtl_metadata)
     shape = exact["forest"]
     firmware = m["forest_firmware"]
+    label = m["model"]["label"]
     rows = [
-        ["forest", f"{shape['trees']} trees, depth {shape['max_depth']}, "
+        ["forest", f"{m['model']['settings']}: depth {shape['max_depth']} reached, "
                    f"{shape['split_nodes']:,} split nodes, {shape['comparators']} distinct "
                    "comparisons (one comparator each)", "conifer conversion"],
-        ["test AP: forest firmware / scikit-learn forest / network firmware",
+        [f"test AP: forest firmware / {label} (float) / network firmware",
          f"{figure(firmware, 'average_precision', '.4f')} / "
          f"{figure(m['forest_float'], 'average_precision', '.4f')} / "
          f"{'n/a' if network_ap is None else f'{network_ap:.4f}'}", "one training seed"],
@@ -77,7 +78,7 @@ def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -
          f"{exact['random_vs_reference']['identical']:,} / "
          f"{exact['random_vs_reference']['vectors']:,} random, edge and threshold vectors",
          exact["golden_model"]],
-        ["largest difference, firmware against the scikit-learn forest",
+        [f"largest difference, firmware against the {label} ({exact['firmware_vs_float']['compared']})",
          f"{exact['firmware_vs_float']['max_difference']:.2e} (bound "
          f"{exact['firmware_vs_float']['bound']:.2e})", exact["firmware_vs_float"]["why"]],
         ["RTL == emulation (cocotb)", f"{sim['vectors_checked'] - sim['mismatch_count']:,} / "
@@ -111,8 +112,9 @@ def section(run: RunFolder, fpga: dict | None, network_fpga: dict, network_ap) -
                                      f"{check['max_abs_difference']:.3f}",
                      f"{explain['explainer']}; forest/reason_codes.csv"])
     text = [
-        "A random forest fitted on the inputs as the firmware sees them (the scaled features "
-        "rounded to the input type), converted by conifer. conifer's C++ emulation is the "
+        f"The forest firmware's model ({m['model']['settings']}) is fitted on the inputs as the "
+        "firmware sees them (the scaled features rounded to the input type) and converted by "
+        "conifer. conifer's C++ emulation is the "
         "golden model; the RTL computes each distinct comparison once and each tree's leaf "
         "through a multiplexer tree, then sums the leaves (TreeLUT's form).",
         f"Beside the network firmware: {fpga['latency_cycles']} cycles = "

@@ -114,5 +114,5 @@ FAMILIES = {f.name: f for f in (
     SearchFamily(NETWORK_FIRMWARE, _network_valid_aps, _network_test_aps, "hls/metrics.json",
                  "firmware", "QKeras network"),
     SearchFamily(FOREST_FIRMWARE, _forest_valid_aps, _forest_test_aps, "forest/metrics.json",
-                 "forest_firmware", "scikit-learn forest on the input grid"),
+                 "forest_firmware", "tree ensemble (forest.model) on the input grid"),
 )}

@@ -1,6 +1,7 @@
-"""Back ends that score the forest firmware's model (the scikit-learn random forest) as a team
-would deploy it on a CPU or GPU: ONNX Runtime's tree-ensemble operator (the forest converted by
-skl2onnx) and a compiled predictor (Treelite's model compiled to C by TL2cgen and gcc)."""
+"""Back ends that score the forest firmware's model (a scikit-learn random forest or XGBoost's
+boosted trees) as a team would deploy it on a CPU or GPU: ONNX Runtime's tree-ensemble operator
+(the model converted by skl2onnx or onnxmltools) and a compiled predictor (Treelite's model
+compiled to C by TL2cgen and gcc). `hls.forest_models` says how each model is converted."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from . import Backend, Session, module_missing, register
 def _onnxruntime(paths: dict, max_batch: int) -> Session:
     import joblib
     import onnxruntime as ort
-    import skl2onnx
+
+    from fraudfpga.hls.forest_models import check_model
 
     from ..benchmark import cpu_name
 
     model = joblib.load(paths["forest"])
-    onx = skl2onnx.to_onnx(model, np.zeros((1, model.n_features_in_), np.float32),
-                           options={id(model): {"zipmap": False}}, target_opset=17)
+    onx = check_model(model).to_onnx(model)
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                  if p in ort.get_available_providers()]
     session = ort.InferenceSession(onx.SerializeToString(), providers=providers)
@@ -32,7 +33,8 @@ def _onnxruntime(paths: dict, max_batch: int) -> Session:
         return session.run(["probabilities"], {name: batch})[0][:, 1]
 
     return Session(predict, "GPU (CUDA execution provider)" if on_gpu else f"CPU ({cpu_name()})",
-                   {"onnxruntime": ort.__version__, "skl2onnx": skl2onnx.__version__,
+                   {"onnxruntime": ort.__version__, "converter": onx.producer_name,
+                    "converter_version": onx.producer_version,
                     "operator": "TreeEnsembleClassifier"}, "GPU" if on_gpu else "CPU")
 
 
@@ -41,11 +43,13 @@ def _compiled(paths: dict, max_batch: int) -> Session:
     import tl2cgen
     import treelite
 
+    from fraudfpga.hls.forest_models import check_model
+
     from ..benchmark import cpu_name
 
     model = joblib.load(paths["forest"])
     library = Path(tempfile.mkdtemp(prefix="fraudfpga_tl2cgen_")) / "forest.so"
-    tl2cgen.export_lib(treelite.sklearn.import_model(model), toolchain="gcc",
+    tl2cgen.export_lib(check_model(model).to_treelite(model), toolchain="gcc",
                        libpath=str(library), params={"parallel_comp": 8}, verbose=False)
     predictor = tl2cgen.Predictor(str(library), nthread=1)
 
@@ -59,8 +63,9 @@ def _compiled(paths: dict, max_batch: int) -> Session:
 
 
 register(Backend("onnxruntime-trees", "ONNX Runtime's TreeEnsembleClassifier on the forest "
-                                      "(skl2onnx)",
-                 lambda: module_missing("skl2onnx", "pip install skl2onnx onnxruntime"),
+                                      "(skl2onnx or onnxmltools)",
+                 lambda: (module_missing("skl2onnx", "pip install skl2onnx onnxruntime")
+                          or module_missing("onnxmltools", "pip install onnxmltools")),
                  _onnxruntime, model="forest"))
 register(Backend("tl2cgen", "the forest compiled to C by Treelite + TL2cgen (gcc), one thread",
                  lambda: module_missing("tl2cgen", "pip install treelite tl2cgen"), _compiled,

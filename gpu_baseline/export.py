@@ -60,3 +60,41 @@ def export_float_model(model, onnx_path, weights_path, check_inputs: np.ndarray)
             "npz": {"layers": len(weights) // 2, "check_rows": int(min(CHECK_ROWS, len(x))),
                     "max_abs_difference_vs_keras": float(np.abs(npz_out - keras_out).max())},
             "rows_checked": int(len(x))}
+
+
+def export_forest_arrays(ensemble: dict, path, score_sense: str, depth: int,
+                         check_inputs: np.ndarray, check_scores: np.ndarray) -> dict:
+    """The converted forest (conifer's ensemble, thresholds on the input grid) as the padded node
+    arrays `gpu_standalone.py --forest` reads, with check rows and the training library's fraud
+    probabilities for them; checked here through the script's numpy programs."""
+    from .gpu_standalone import Forest, numpy_forest
+
+    trees = [tree for (tree,) in ensemble["trees"]]
+    nodes = max(len(t["feature"]) for t in trees)
+    arrays = {"feature": np.zeros((len(trees), nodes), np.int32),
+              "threshold": np.zeros((len(trees), nodes), np.float32),
+              "left": np.tile(np.arange(nodes, dtype=np.int32), (len(trees), 1)),
+              "value": np.zeros((len(trees), nodes), np.float32)}
+    arrays["right"] = arrays["left"].copy()
+    for t, tree in enumerate(trees):
+        split = np.asarray(tree["feature"]) >= 0
+        n = len(split)
+        arrays["feature"][t, :n] = np.where(split, tree["feature"], 0)
+        arrays["threshold"][t, :n] = np.where(split, tree["threshold"], 0.0)
+        arrays["left"][t, :n] = np.where(split, tree["children_left"], np.arange(n))
+        arrays["right"][t, :n] = np.where(split, tree["children_right"], np.arange(n))
+        arrays["value"][t, :n] = np.where(split, 0.0, tree["value"])
+    rows = np.ascontiguousarray(check_inputs[:CHECK_ROWS], np.float32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays, depth=depth,
+                     strict=ensemble.get("splitting_convention", "<=") == "<",
+                     init=float(ensemble.get("init_predict", [0.0])[0]), sense=score_sense,
+                     check_inputs=rows,
+                     check_scores=np.asarray(check_scores[:CHECK_ROWS], np.float64))
+    forest = Forest(str(path))
+    outputs, *_ = numpy_forest(forest, "cpu")
+    return {"trees": len(trees), "nodes_per_tree": nodes, "check_rows": int(len(rows)),
+            "max_abs_difference": {name: float(np.abs(forest.probability(raw)
+                                                      - forest.check_scores).max())
+                                   for name, raw in outputs(rows).items()}}

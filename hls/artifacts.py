@@ -25,5 +25,6 @@ FOREST_GOLDEN = "forest/golden.npz"
 FOREST_EXACTNESS = "forest/bit_exactness.json"
 FOREST_METRICS = "forest/metrics.json"
 FOREST_VALID_SCORES = "forest/valid_scores.parquet"  # the selection forest's, on the validation window
+FOREST_GPU_TREES = "forest/gpu_trees.npz"  # the float forest as node arrays for gpu_standalone.py
 FOREST_REASONS = "forest/reason_codes.csv"
 FOREST_EXPLAIN = "forest/explain.json"

@@ -23,13 +23,14 @@ from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
 from .artifacts import (FOREST_CONIFER, FOREST_EXACTNESS, FOREST_FIXED, FOREST_GOLDEN,
-                        FOREST_METRICS, FOREST_MODEL, FOREST_VALID_SCORES)
+                        FOREST_GPU_TREES, FOREST_METRICS, FOREST_MODEL, FOREST_VALID_SCORES)
 from .codec import FirmwareCodec
 from .flow import compare, edge_vectors
 from .forest import FixedForest, input_type, threshold_vectors
 from .forest_models import forest_model
 
 GOLDEN_MODEL = "conifer C++ emulation (conifer.h, ap_fixed) of forest/conifer"
+GPU_TOLERANCE = 1e-4  # float32 sums of the leaves against the library's probabilities
 
 
 def fit_forest(x: np.ndarray, y: np.ndarray, forest_cfg: dict, seed: int):
@@ -126,7 +127,8 @@ def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict
                                       cfg["evaluation"]["target_fpr"], float_scores.get("delay"))
     float_metrics = evaluate(test_labels, float_scores["test"], float_operating["threshold"], day,
                              card, top_k)
-    return {"model": model, "forest": forest, "emulation": emulation, "codes": codes,
+    return {"model": model, "ensemble": ensemble, "forest": forest, "emulation": emulation,
+            "codes": codes,
             "selection_valid": selection_valid,
             "selection_valid_ap": average_precision(labels["valid"], selection_valid),
             "outputs": outputs, "scores": scores, "operating": operating, "metrics": metrics,
@@ -139,6 +141,7 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
     import joblib
     import pandas as pd
 
+    from fraudfpga.gpu_baseline.export import export_forest_arrays
     from fraudfpga.models.dataset import PreparedData
 
     forest_cfg = cfg["forest"]
@@ -180,6 +183,9 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
                    "max_depth": forest.max_depth(), "comparators": len(forest.comparisons())},
         "seconds": fitted["seconds"],
     }
+    exactness["gpu_trees"] = export_forest_arrays(
+        fitted["ensemble"], run.path(FOREST_GPU_TREES), forest.score_sense, forest.max_depth(),
+        t.to_float(test_in), fitted["float_scores"]["test"])
     write_json(run.path(FOREST_EXACTNESS), exactness)
     with atomic_path(run.path(FOREST_MODEL)) as tmp:
         joblib.dump(fitted["model"], tmp)
@@ -216,6 +222,10 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
     if test_vs_reference["identical_fraction"] < 1 or random_vs_reference["identical_fraction"] < 1:
         raise RuntimeError(f"conifer emulation and the integer reference disagree; see "
                            f"{run.path(FOREST_EXACTNESS)}")
+    gpu_difference = max(exactness["gpu_trees"]["max_abs_difference"].values())
+    if gpu_difference > GPU_TOLERANCE:
+        raise RuntimeError(f"the forest's node arrays ({run.path(FOREST_GPU_TREES)}) differ from "
+                           f"the {entry.label} by {gpu_difference:.3g} (> {GPU_TOLERANCE})")
     if difference.max() > bound + 1e-12:
         raise RuntimeError(f"the forest firmware differs from the {entry.label} by "
                            f"{difference.max():.3g}, more than leaf truncation explains; see "
@@ -229,8 +239,9 @@ register(Step(
     reads=("seed", "forest", "train.refit", "evaluation", "hls.random_vectors"),
     inputs=(*SPLIT_FILES.values(), SCALER, DATA_SUMMARY),
     outputs=(FOREST_MODEL, FOREST_FIXED, FOREST_GOLDEN, FOREST_EXACTNESS, FOREST_METRICS,
-             FOREST_VALID_SCORES),
+             FOREST_VALID_SCORES, FOREST_GPU_TREES),
     body=build_forest, code=("fraudfpga.hls.forest_flow", "fraudfpga.hls.forest", "fraudfpga.hls.flow",
                              "fraudfpga.hls.forest_csim", "fraudfpga.hls.forest_models", "fraudfpga.hls.codec",
-                             "fraudfpga.hls.fixed", "fraudfpga.models"),
+                             "fraudfpga.hls.fixed", "fraudfpga.models",
+                             "fraudfpga.gpu_baseline.export", "fraudfpga.gpu_baseline.gpu_standalone"),
     family="forest"))

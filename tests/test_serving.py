@@ -89,13 +89,13 @@ def test_the_standalone_gpu_script_runs_on_the_cpu(tiny_run, tmp_path):
                           "--min-calls", 5)
         assert done.returncode == 0, done.stderr[-2000:]
         result = json.loads(out.read_text())
-        assert result["max_abs_difference_vs_keras"] < 1e-4
+        assert result["max_abs_difference"] < 1e-4 and result["model"] == "float twin"
         assert {r["batch_size"] for r in result["results"]} == {1, 256}
         assert result["batch1_best"]["p50_us"] > 0 and result["date"]
     from fraudfpga.report.cpu_gpu import gpu_platform_rows, gpu_results_section
 
     heading, text, header, rows = gpu_results_section(tmp_path)
-    assert [r[1] for r in rows] == [result["date"]] * 2 and "not on this run's machine" in text[0]
+    assert [r[2] for r in rows] == [result["date"]] * 2 and "not on this run's machine" in text[0]
     platform = gpu_platform_rows(tmp_path)  # the first screen's table gets one row per result
     assert len(platform) == 2 and all(result["date"] in r[1] for r in platform)
     assert all(r[4] == "not measured under load" and len(r) == 8 for r in platform)
@@ -106,6 +106,29 @@ def test_the_standalone_gpu_script_runs_on_the_cpu(tiny_run, tmp_path):
     done = standalone("--weights", wrong, "--framework", "numpy", "--device", "cpu",
                       "--out", tmp_path / "x.json")
     assert done.returncode == 2 and "differs from the Keras logits" in done.stderr
+
+
+def test_the_standalone_gpu_script_scores_the_forest_with_both_strategies(tiny_run, tmp_path):
+    """hummingbird's tree traversal and GEMM on the forest's node arrays, checked against the
+    training library's probabilities (numpy and JAX on the CPU here; PyTorch on the GPU)."""
+    trees = tiny_run / "forest/gpu_trees.npz"
+    for framework in ("numpy", "jax"):
+        out = tmp_path / f"forest_{framework}.json"
+        done = standalone("--forest", trees, "--framework", framework, "--device", "cpu",
+                          "--out", out, "--batch-sizes", 1, 64, "--seconds", 0,
+                          "--min-calls", 3)
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads(out.read_text())
+        assert result["max_abs_difference"] < 1e-4
+        assert result["model"].startswith("forest (") and "GEMM" in result["model"]
+        assert {r["mode"].split(", ")[-1] for r in result["results"]} == {"tree traversal", "GEMM"}
+    data = dict(np.load(trees))
+    data["threshold"] = data["threshold"] + 0.5  # splits moved off the trained thresholds
+    wrong = tmp_path / "wrong_trees.npz"
+    np.savez(wrong, **data)
+    done = standalone("--forest", wrong, "--framework", "numpy", "--device", "cpu",
+                      "--out", tmp_path / "y.json")
+    assert done.returncode == 2 and "differs from the training library's" in done.stderr
 
 
 def test_the_report_verdict_names_the_fastest_backend(tiny_run):

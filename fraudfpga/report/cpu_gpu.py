@@ -78,13 +78,14 @@ def committed_gpu_results(folder: Path = GPU_RESULTS) -> list[tuple[Path, dict]]
 
 def gpu_platform_rows(folder: Path = GPU_RESULTS) -> list[list[str]]:
     """Rows of the first screen's model x platform table for each committed GPU result (the
-    float twin, one transaction and peak throughput; no load curve was measured there)."""
+    float twin or the forest, one transaction and peak throughput; no load curve was measured
+    there)."""
     rows = []
     for path, r in committed_gpu_results(folder):
         one, best = r["batch1_best"], r["throughput_best"]
         p99 = f" / {one['p99_us']:.1f}" if one.get("p99_us") is not None else ""
-        rows.append(["float twin", f"GPU: {r['device_name']}, {r['framework']}, {r['date']}",
-                     "as the float twin above", f"{one['p50_us']:.1f}{p99} us (batch 1, measured "
+        rows.append([r["model"], f"GPU: {r['device_name']}, {r['framework']}, {r['date']}",
+                     "as the same model's CPU row", f"{one['p50_us']:.1f}{p99} us (batch 1, measured "
                      f"there; {one['mode']}, {one['variant']})", "not measured under load",
                      "not measured under load", r["device_name"],
                      f"peak {best['transactions_per_s']:,.0f} tx/s at batch "
@@ -98,7 +99,7 @@ def gpu_results_section(folder: Path = GPU_RESULTS) -> tuple:
     rows = []
     for path, r in committed_gpu_results(folder):
         one, best = r["batch1_best"], r["throughput_best"]
-        rows.append([f"{r['device_name']} ({r['device']})", r["date"],
+        rows.append([r["model"], f"{r['device_name']} ({r['device']})", r["date"],
                      f"{r['framework']} {', '.join(f'{k} {v}' for k, v in r['versions'].items())}",
                      f"{one['p50_us']:.1f} us ({one['mode']}, {one['variant']})",
                      f"{best['transactions_per_s']:,.0f} tx/s at batch {best['batch_size']:,} "
@@ -109,5 +110,6 @@ def gpu_results_section(folder: Path = GPU_RESULTS) -> tuple:
             ["No GPU results are committed yet (docs/results/): no accelerator machine has run "
              "`gpu_baseline/gpu_standalone.py` for this project."])
     return ("GPU results (committed)", text,
-            ["device", "date", "framework", "batch-1 p50", "best throughput", "file"] if rows
+            ["model", "device", "date", "framework", "batch-1 p50", "best throughput", "file"]
+            if rows
             else None, rows or None)

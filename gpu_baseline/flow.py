@@ -17,6 +17,8 @@ from .artifacts import BASELINE, EXPORT, FOREST_SERVING, ONNX_MODEL, SERVING, WE
 from .backends import known_backends
 
 EXPORT_TOLERANCE = 1e-4  # largest |exported - Keras| logit difference accepted
+BACKEND_TOLERANCE = 1e-4  # largest |back end - model| score difference accepted (float32 sums)
+CHECK_ROWS = 2048  # test rows each checked back end scores before it is timed
 
 
 def measure(run: RunFolder, cfg, progress=print) -> None:
@@ -59,9 +61,11 @@ def export(run: RunFolder, cfg, progress=print) -> None:
 
 
 def serve_backends(names: list[str], paths: dict, inputs: np.ndarray, settings, progress,
-                   out: Path) -> None:
+                   out: Path, reference=None) -> None:
     """Each back end of `names` through the Poisson trace and the dynamic batcher; one results
-    file (`out`) with the policy, the trace and every back end's levels."""
+    file (`out`) with the policy, the trace and every back end's levels. With `reference`
+    (inputs -> the model's own scores), a back end whose scores differ from it by more than
+    BACKEND_TOLERANCE on the first rows is refused before it is timed."""
     from .backends import backend
     from .serving import (BatchPolicy, highest_load_under, poisson_arrivals, serve_batched,
                           summarize, time_batch1)
@@ -78,6 +82,15 @@ def serve_backends(names: list[str], paths: dict, inputs: np.ndarray, settings, 
             continue
         session = chosen.load(paths, settings["max_batch"])
         session.predict(inputs[:settings["max_batch"]])  # warm-up: compilation, allocation
+        checked = None
+        if reference is not None:
+            rows = inputs[:CHECK_ROWS]
+            checked = {"rows": int(len(rows)), "max_abs_difference": float(np.abs(
+                np.asarray(session.predict(rows), np.float64) - reference(rows)).max())}
+            if checked["max_abs_difference"] > BACKEND_TOLERANCE:
+                raise RuntimeError(f"back end {name}: its scores differ from the model's own by "
+                                   f"{checked['max_abs_difference']:.3g} on the first "
+                                   f"{len(rows)} test rows (> {BACKEND_TOLERANCE:g})")
         batch1 = time_batch1(session.predict, inputs, settings["batch1_calls"])
         progress(f"[serving] {name} on {session.device}: batch-1 p50 {batch1['p50_us']:.1f} us, "
                  f"p99 {batch1['p99_us']:.1f} us")
@@ -96,7 +109,7 @@ def serve_backends(names: list[str], paths: dict, inputs: np.ndarray, settings, 
                 break
         results[name] = {
             "description": chosen.description, "device": session.device, "kind": session.kind,
-            "model": chosen.model,
+            "model": chosen.model, "check_against_model": checked,
             "label": "GPU" if session.kind == "GPU" else "CPU", "versions": session.versions,
             "batch1": batch1, "levels": levels,
             "highest_load_under_us": {str(t): highest_load_under(levels, t)
@@ -124,7 +137,10 @@ def serve(run: RunFolder, cfg, progress=print) -> None:
 
 def serve_forest(run: RunFolder, cfg, progress=print) -> None:
     """The forest firmware's model on the back ends a team would deploy, on the test inputs as
-    the forest sees them (rounded to its input type)."""
+    the forest sees them (rounded to its input type); each back end's scores are checked against
+    the model's own before it is timed."""
+    import joblib
+
     from fraudfpga.hls.forest_flow import forest_input_type
     from fraudfpga.models.dataset import PreparedData
 
@@ -132,8 +148,10 @@ def serve_forest(run: RunFolder, cfg, progress=print) -> None:
     scaled = PreparedData(run.root).inputs("test")
     inputs = t_in.to_float(t_in.codes_from_float(scaled)).astype(np.float32)
     settings = cfg["serving"]
+    model = joblib.load(run.path(FOREST_MODEL))
     serve_backends(settings["forest_backends"], {"forest": run.path(FOREST_MODEL)}, inputs,
-                   settings, progress, run.path(FOREST_SERVING))
+                   settings, progress, run.path(FOREST_SERVING),
+                   reference=lambda rows: model.predict_proba(rows)[:, 1].astype(np.float64))
 
 
 register_names_check("serving.backends", "back end", known_backends)

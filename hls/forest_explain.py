@@ -1,12 +1,14 @@
 """Reason codes for the forest firmware's alerts: TreeSHAP's exact values, checked against the
 permutation values of the firmware itself.
 
-The explained function is the forest's fraud score. TreeSHAP (shap's TreeExplainer,
-interventional, on the random forest or boosted trees the firmware was converted from) gives
-exact Shapley values against a background sample of the training period, fast enough for every
-alert. The firmware computes the same trees with leaf values truncated to its score type (at
-most one LSB per tree), so its own Shapley values differ from TreeSHAP's by about that; shap's permutation
-explainer run on the firmware function (the integer reference, bit-identical to conifer's
+The explained function is the forest's fraud score: its probability for a random forest, its
+margin (log-odds, TreeSHAP's own output for XGBoost) for boosted trees. TreeSHAP (shap's
+TreeExplainer, interventional, on the random forest or boosted trees the firmware was converted
+from) gives exact Shapley values against a background sample of the training period, fast
+enough for every alert. The firmware computes the same trees with leaf values truncated to its
+score type (at most one LSB per tree), so its own Shapley values differ from TreeSHAP's by about
+that; shap's permutation explainer run on the firmware function (the integer reference,
+bit-identical to conifer's
 emulation) for the highest-scored alerts must agree with TreeSHAP (correlation of the values)
 and both must add up to the score minus the expected value.
 """
@@ -26,20 +28,24 @@ from fraudfpga.runfolder import RunFolder, write_json
 from .artifacts import FOREST_EXPLAIN, FOREST_FIXED, FOREST_METRICS, FOREST_MODEL, FOREST_REASONS
 from .explain import reason_codes, shap_values, write_reason_codes
 from .forest import FixedForest
+from .forest_models import check_model
 
 CHECKED_ALERTS = 8       # alerts explained twice (TreeSHAP and permutations of the firmware)
 MIN_CORRELATION = 0.99   # of the two explanations' values on those alerts
+EXPLAINED = {"probability": "probability", "raw": "margin (log-odds)"}  # by TreeSHAP's output
 
 
-def tree_shap(model, rows: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, float]:
-    """Exact interventional Shapley values of the fraud probability, and the expected value."""
+def tree_shap(model, rows: np.ndarray, background: np.ndarray,
+              model_output: str) -> tuple[np.ndarray, float]:
+    """Exact interventional Shapley values of the fraud score (`model_output`: TreeSHAP's
+    "probability" or "raw" margin), and the expected value."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import shap
 
         explainer = shap.TreeExplainer(model, data=background,
                                        feature_perturbation="interventional",
-                                       model_output="probability")
+                                       model_output=model_output)
         values = np.asarray(explainer.shap_values(rows))
     expected = np.atleast_1d(explainer.expected_value)
     if values.ndim == 3:  # one set per class (scikit-learn): the fraud class's
@@ -63,8 +69,13 @@ def explain_forest(run: RunFolder, cfg, progress=print) -> None:
     t = forest.input_type
     features = data.scaler.features
 
+    entry = check_model(model)
+
     def firmware(codes: np.ndarray) -> np.ndarray:
-        return forest.fraud_scores(forest.forward(np.rint(codes).astype(np.int64)))
+        """The explained fraud score of the firmware (its probability for a random forest, its
+        margin for boosted trees), from the integer reference."""
+        return forest.sense.fraud_linear(forest.output_type.to_float(
+            forest.forward(np.rint(codes).astype(np.int64))[:, 0]))
 
     training = np.concatenate([data.inputs("train"), data.inputs("valid")])
     rng = np.random.default_rng(cfg["seed"])
@@ -72,7 +83,7 @@ def explain_forest(run: RunFolder, cfg, progress=print) -> None:
                         replace=False)
     background_codes = t.codes_from_float(training[chosen])
     test_codes = t.codes_from_float(data.inputs("test"))
-    scores = firmware(test_codes)
+    scores = forest.fraud_scores(forest.forward(test_codes))
     alerted = np.flatnonzero(scores > threshold)
     progress(f"[explain] forest: {len(alerted):,} alerts at its threshold {threshold:.4f}; "
              f"TreeSHAP against {len(chosen)} training transactions")
@@ -80,9 +91,10 @@ def explain_forest(run: RunFolder, cfg, progress=print) -> None:
         raise RuntimeError("the forest firmware flags no test transaction at its operating "
                            "point: nothing to explain")
     started = time.perf_counter()
-    values, expected = tree_shap(model, t.to_float(test_codes[alerted]), t.to_float(background_codes))
+    values, expected = tree_shap(model, t.to_float(test_codes[alerted]),
+                                 t.to_float(background_codes), entry.shap_output)
     tree_seconds = time.perf_counter() - started
-    float_scores = model.predict_proba(t.to_float(test_codes[alerted]))[:, 1]
+    float_scores = entry.explained_scores(model, t.to_float(test_codes[alerted]))
     additivity = float(np.max(np.abs(values.sum(axis=1) - (float_scores - expected))))
 
     checked = alerted[np.argsort(-scores[alerted], kind="stable")[:CHECKED_ALERTS]]
@@ -108,8 +120,8 @@ def explain_forest(run: RunFolder, cfg, progress=print) -> None:
     write_reason_codes(run.path(FOREST_REASONS), data, alerted, {"score": scores[alerted]},
                        threshold, reason_codes(values, features, top))
     write_json(run.path(FOREST_EXPLAIN), {
-        "model_function": "the forest's fraud probability (TreeSHAP on the tree ensemble the "
-                          "firmware was converted from)",
+        "model_function": f"the forest's fraud {EXPLAINED[entry.shap_output]} (TreeSHAP on the "
+                          "tree ensemble the firmware was converted from)",
         "explainer": f"shap {metadata.version('shap')} TreeExplainer, interventional",
         "alerts": int(len(alerted)), "threshold": threshold,
         "background": {"rows": int(len(chosen)), "from": "training period (train + valid)",
@@ -142,5 +154,5 @@ register(Step(
             DATA_SUMMARY),
     outputs=(FOREST_REASONS, FOREST_EXPLAIN), body=explain_forest,
     code=("fraudfpga.hls.forest_explain", "fraudfpga.hls.explain", "fraudfpga.hls.forest",
-          "fraudfpga.hls.fixed"),
+          "fraudfpga.hls.forest_models", "fraudfpga.hls.fixed"),
     family="forest", background=True))

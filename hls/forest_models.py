@@ -31,6 +31,10 @@ class ForestModel:
     tolerance: Callable[[FixedForest], tuple[float, str]]
     to_onnx: Callable[[Any], Any]  # the model as an ONNX tree-ensemble graph (probabilities out)
     to_treelite: Callable[[Any], Any]  # the model as a Treelite model
+    # what reason codes explain: TreeSHAP's model_output and the same score from the model
+    # (the firmware's counterpart is `ScoreSense.fraud_linear` of its output)
+    shap_output: str
+    explained_scores: Callable[[Any, np.ndarray], np.ndarray]
 
 
 FOREST_MODELS: dict[str, ForestModel] = {}
@@ -94,7 +98,8 @@ register(ForestModel(
     tolerance=lambda forest: (len(forest.trees) * forest.output_type.lsb,
                               "each leaf value is truncated to the score type (at most one LSB "
                               "per tree)"),
-    to_onnx=_skl2onnx, to_treelite=_treelite_sklearn))
+    to_onnx=_skl2onnx, to_treelite=_treelite_sklearn, shap_output="probability",
+    explained_scores=lambda model, x: model.predict_proba(x)[:, 1]))
 
 
 def _fit_xgboost(x, y, cfg: dict, seed: int):
@@ -130,9 +135,9 @@ def _onnxmltools(model):
     import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType
 
+    # onnxmltools' XGBoost converter picks its own opsets (it refuses opset 17)
     return onnxmltools.convert_xgboost(
-        model, initial_types=[("input", FloatTensorType([None, model.n_features_in_]))],
-        target_opset=17)
+        model, initial_types=[("input", FloatTensorType([None, model.n_features_in_]))])
 
 
 def _treelite_xgboost(model):
@@ -145,4 +150,8 @@ register(ForestModel(
     name="xgboost", label="boosted trees (XGBoost)", estimator="XGBClassifier",
     converter="xgboost", score_sense="fraud margin", fit=_fit_xgboost, check=_check_xgboost,
     float_output=lambda model, x: model.predict(x, output_margin=True).astype(np.float64),
-    tolerance=_xgboost_tolerance, to_onnx=_onnxmltools, to_treelite=_treelite_xgboost))
+    tolerance=_xgboost_tolerance, to_onnx=_onnxmltools, to_treelite=_treelite_xgboost,
+    # the margin (log-odds), TreeSHAP's own output for XGBoost: through the sigmoid every
+    # feature interacts, and the permutation check of the firmware could not resolve the values
+    shap_output="raw",
+    explained_scores=lambda model, x: model.predict(x, output_margin=True).astype(np.float64)))

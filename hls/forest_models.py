@@ -29,6 +29,9 @@ class ForestModel:
     # difference the firmware's arithmetic explains (with why)
     float_output: Callable[[Any, np.ndarray], np.ndarray]
     tolerance: Callable[[FixedForest], tuple[float, str]]
+    # the largest rounding of the library's own float scores (float32 sums), for checks that
+    # compare exact sums with them
+    float_rounding: Callable[[FixedForest], float]
     to_onnx: Callable[[Any], Any]  # the model as an ONNX tree-ensemble graph (probabilities out)
     to_treelite: Callable[[Any], Any]  # the model as a Treelite model
     # what reason codes explain: TreeSHAP's model_output and the same score from the model
@@ -98,6 +101,7 @@ register(ForestModel(
     tolerance=lambda forest: (len(forest.trees) * forest.output_type.lsb,
                               "each leaf value is truncated to the score type (at most one LSB "
                               "per tree)"),
+    float_rounding=lambda forest: 0.0,  # scikit-learn averages in float64
     to_onnx=_skl2onnx, to_treelite=_treelite_sklearn, shap_output="probability",
     explained_scores=lambda model, x: model.predict_proba(x)[:, 1]))
 
@@ -121,12 +125,15 @@ def _check_xgboost(model, name: str) -> None:
                                     "firmware takes binary:logistic")
 
 
+def _float32_sum_rounding(forest: FixedForest) -> float:
+    """XGBoost sums its margins in float32: each addition rounds by at most half an ulp of a
+    partial sum, which the score type bounds."""
+    return len(forest.trees) * float(forest.output_type.max_code * forest.output_type.lsb) * 2.0 ** -24
+
+
 def _xgboost_tolerance(forest: FixedForest) -> tuple[float, str]:
-    """Leaf values and the base score truncated (one LSB each), and XGBoost's own float32 sum:
-    each of its additions rounds by at most half an ulp of a partial sum."""
-    bound = float(forest.output_type.max_code * forest.output_type.lsb)
-    trees = len(forest.trees)
-    return ((trees + 1) * forest.output_type.lsb + trees * bound * 2.0 ** -24,
+    """Leaf values and the base score truncated (one LSB each), and XGBoost's own float32 sum."""
+    return ((len(forest.trees) + 1) * forest.output_type.lsb + _float32_sum_rounding(forest),
             "each leaf value and the base score are truncated to the score type (one LSB each), "
             "and XGBoost sums its margins in float32 (half an ulp of a partial sum per tree)")
 
@@ -150,7 +157,8 @@ register(ForestModel(
     name="xgboost", label="boosted trees (XGBoost)", estimator="XGBClassifier",
     converter="xgboost", score_sense="fraud margin", fit=_fit_xgboost, check=_check_xgboost,
     float_output=lambda model, x: model.predict(x, output_margin=True).astype(np.float64),
-    tolerance=_xgboost_tolerance, to_onnx=_onnxmltools, to_treelite=_treelite_xgboost,
+    tolerance=_xgboost_tolerance, float_rounding=_float32_sum_rounding, to_onnx=_onnxmltools,
+    to_treelite=_treelite_xgboost,
     # the margin (log-odds), TreeSHAP's own output for XGBoost: through the sigmoid every
     # feature interacts, and the permutation check of the firmware could not resolve the values
     shap_output="raw",

@@ -205,3 +205,29 @@ def test_boosted_trees_rtl_equals_the_emulation_in_cocotb(tmp_path, boosted):
                       tmp_path / "work", progress=lambda _: None)
     assert result["mismatch_count"] == 0 and result["outputs"] == len(codes)
     assert result["initiation_interval_cycles"] == 1.0
+
+
+def test_boosted_trees_reason_codes_explain_the_margin_and_match_the_firmware(boosted):
+    """TreeSHAP on XGBoost's margin adds up (within XGBoost's own float32 rounding) and agrees
+    with the permutation values of the firmware's margin; on the probability it would not be
+    the firmware's explained function."""
+    from fraudfpga.hls.explain import shap_values
+    from fraudfpga.hls.forest_explain import tree_shap
+    from fraudfpga.hls.forest_models import check_model
+
+    model, forest, _ = boosted
+    entry = check_model(model)
+    assert entry.shap_output == "raw"
+    rng = np.random.default_rng(4)
+    background = rng.integers(IN.min_code, IN.max_code + 1, (30, forest.n_inputs))
+    rows = vectors(forest, count=40)[-6:]
+    values, expected = tree_shap(model, IN.to_float(rows), IN.to_float(background), "raw")
+    margin = entry.explained_scores(model, IN.to_float(rows))
+    assert np.abs(values.sum(axis=1) - (margin - expected)).max() <= 1e-6 + entry.float_rounding(forest)
+
+    def firmware(codes):
+        return forest.sense.fraud_linear(forest.output_type.to_float(
+            forest.forward(np.rint(codes).astype(np.int64))[:, 0]))
+
+    permuted, _, _ = shap_values(firmware, rows, background, 10, 0)
+    assert np.corrcoef(values.ravel(), permuted.ravel())[0, 1] > 0.99

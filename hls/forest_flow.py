@@ -43,13 +43,7 @@ def forest_input_type(forest_cfg: dict):
 
 def describe(forest_cfg: dict) -> str:
     """The forest's settings as the progress line and the report name them."""
-    shape = f"{forest_cfg['trees']} trees, depth <= {forest_cfg['max_depth']}"
-    if forest_cfg["model"] == "xgboost":
-        b = forest_cfg["boosting"]
-        return (f"XGBoost, {shape}, learning rate {b['learning_rate']:g}, min child weight "
-                f"{b['min_child_weight']:g}")
-    return (f"random forest, {shape}, leaf >= {forest_cfg['min_samples_leaf']}, max_features "
-            f"{forest_cfg['max_features']}")
+    return forest_model(forest_cfg["model"]).describe(forest_cfg)
 
 
 def input_grid(data, cfg) -> tuple[dict, dict]:

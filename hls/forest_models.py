@@ -38,6 +38,7 @@ class ForestModel:
     # (the firmware's counterpart is `ScoreSense.fraud_linear` of its output)
     shap_output: str
     explained_scores: Callable[[Any, np.ndarray], np.ndarray]
+    describe: Callable[[dict], str]  # the forest settings it reads, as the progress line says them
 
 
 FOREST_MODELS: dict[str, ForestModel] = {}
@@ -103,7 +104,10 @@ register(ForestModel(
                               "per tree)"),
     float_rounding=lambda forest: 0.0,  # scikit-learn averages in float64
     to_onnx=_skl2onnx, to_treelite=_treelite_sklearn, shap_output="probability",
-    explained_scores=lambda model, x: model.predict_proba(x)[:, 1]))
+    explained_scores=lambda model, x: model.predict_proba(x)[:, 1],
+    describe=lambda cfg: (f"random forest, {cfg['trees']} trees, depth <= {cfg['max_depth']}, "
+                          f"leaf >= {cfg['min_samples_leaf']}, max_features "
+                          f"{cfg['max_features']}")))
 
 
 def _fit_xgboost(x, y, cfg: dict, seed: int):
@@ -162,4 +166,7 @@ register(ForestModel(
     # the margin (log-odds), TreeSHAP's own output for XGBoost: through the sigmoid every
     # feature interacts, and the permutation check of the firmware could not resolve the values
     shap_output="raw",
-    explained_scores=lambda model, x: model.predict(x, output_margin=True).astype(np.float64)))
+    explained_scores=lambda model, x: model.predict(x, output_margin=True).astype(np.float64),
+    describe=lambda cfg: (f"XGBoost, {cfg['trees']} trees, depth <= {cfg['max_depth']}, "
+                          f"learning rate {cfg['boosting']['learning_rate']:g}, min child weight "
+                          f"{cfg['boosting']['min_child_weight']:g}")))

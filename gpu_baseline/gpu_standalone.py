@@ -79,6 +79,23 @@ def numpy_variants(weights, device: str):
     return forward, variants, {"numpy": np.__version__}, platform.processor() or "CPU"
 
 
+def torch_calls(function, on_device, host: np.ndarray, sync) -> dict:
+    """The two timed variants of a PyTorch function: the batch already on the device (call and
+    synchronisation), and the host batch in, host scores out."""
+    import torch
+
+    def device_call():
+        with torch.inference_mode():
+            function(on_device)
+        sync()
+
+    def host_call():
+        with torch.inference_mode():
+            return function(torch.as_tensor(host, device=on_device.device)).cpu().numpy()
+
+    return {"device_resident": device_call, "host_copy": host_call}
+
+
 def torch_variants(weights, device: str):
     import torch
 
@@ -104,16 +121,7 @@ def torch_variants(weights, device: str):
         on_device = torch.as_tensor(host, device=dev)
         result = {}
         for mode, function in (("eager", model), ("torch.compile", compiled)):
-            def device_call(f=function):
-                with torch.inference_mode():
-                    f(on_device)
-                sync()
-
-            def host_call(f=function):
-                with torch.inference_mode():
-                    return f(torch.as_tensor(host, device=dev)).cpu().numpy()
-
-            result[mode] = {"device_resident": device_call, "host_copy": host_call}
+            result[mode] = torch_calls(function, on_device, host, sync)
         if dev.type == "cuda":
             static_in = on_device.clone()
             stream = torch.cuda.Stream()
@@ -306,16 +314,7 @@ def torch_forest(forest: Forest, device: str):
         for name, program in programs.items():
             for mode, function in (("eager", program),
                                    ("torch.compile", torch.compile(program, dynamic=False))):
-                def device_call(f=function):
-                    with torch.inference_mode():
-                        f(on_device)
-                    sync()
-
-                def host_call(f=function):
-                    with torch.inference_mode():
-                        return f(torch.as_tensor(host, device=dev)).cpu().numpy()
-
-                result[f"{mode}, {name}"] = {"device_resident": device_call, "host_copy": host_call}
+                result[f"{mode}, {name}"] = torch_calls(function, on_device, host, sync)
         return result
 
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or "CPU")

@@ -10,7 +10,11 @@ import os
 import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# 3: TensorFlow's C++ ERROR lines too. The pinned tf_keras asks TensorFlow 2.21's runtime for a
+# dataset attribute it does not know ("E0000 ... NodeDef mentions attribute
+# use_unbounded_threadpool"), once per fit and predict, between the flow's progress lines; a
+# real failure still raises a Python exception.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Known, harmless warnings of the pinned stack (HDF5 is the format QKeras' loader reads).
 warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
 warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")

@@ -143,6 +143,10 @@ class ReferencesConfig:
     trials: int = setting(10, "Optuna trials per reference, each fitted on the training days "
                               "before the validation window and scored by validation AP",
                           min=1, max=1000)
+    search_rows: int = setting(50000, "training rows a search trial fits on at most: every "
+                                      "fraud and a seeded share of the genuine rows, weighted "
+                                      "by the inverse share (the final fit uses every row; 0: "
+                                      "every row)", min=0)
     forest_trees: int = setting(300, "trees of the random forest", min=1, max=5000)
     boosting_rounds: int = setting(2000, "most XGBoost rounds; early stopping on validation AP "
                                          "picks the count", min=1, max=100000)

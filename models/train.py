@@ -254,7 +254,8 @@ def train_reference(name: str, split: TrainingData, settings: dict, seed: int,
         selection, _ = ref.fit(params, split.x["train"], split.y["train"], seed, settings)
         search = {"params": params, "reused": True}
     selection_valid_score = np.asarray(ref.score(selection, split.x["valid"]), np.float64)
-    model = fit_final(ref, search["params"], split.final_x, split.final_y, seed, settings)
+    model = fit_final(ref, search["params"], split.final_x, split.final_y, seed, settings,
+                      progress)
     return Trained(model, {"label": ref.label, **search, "final_rows": int(len(split.final_y))},
                    split.score_parts(lambda x: ref.score(model, x)), selection_valid_score)
 

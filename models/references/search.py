@@ -1,47 +1,123 @@
-"""Tune a reference on the validation window (Optuna, TPE), then refit it."""
+"""Tune a reference on the validation window (Optuna, TPE), then refit it.
+
+On large data a search trial fits on a sample of the training rows (`references.search_rows`):
+every fraud and a random share of the genuine rows, each kept genuine row weighted by the
+inverse of that share, so the class balance a tree sees is the full period's. The validation
+window is never sampled, and the final fit uses every row.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
+import numpy as np
 from sklearn.metrics import average_precision_score
 
 from . import Reference
 
 
+@dataclass(frozen=True)
+class SearchRows:
+    """The rows a search trial fits on; `weight` is None when every row is kept."""
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray | None
+    genuine_share: float
+
+    def describe(self, total: int) -> str:
+        if self.weight is None:
+            return f"{total:,} rows"
+        return (f"{len(self.y):,} of {total:,} rows (every fraud, {self.genuine_share:.1%} of the "
+                "genuine rows, weighted by the inverse share)")
+
+
+def search_rows(x: np.ndarray, y: np.ndarray, max_rows: int, seed: int) -> SearchRows:
+    """Every fraud and a seeded share of the genuine rows, so that at most `max_rows` rows
+    remain (0: every row); the rows keep their time order."""
+    fraud = y == 1
+    genuine_kept = max_rows - int(fraud.sum())
+    if max_rows == 0 or len(y) <= max_rows:
+        return SearchRows(x, y, None, 1.0)
+    if genuine_kept < 1:
+        raise ValueError(f"references.search_rows={max_rows:,} is below the {int(fraud.sum()):,} "
+                         "frauds of the training rows; raise it (or 0: every row)")
+    genuine = np.flatnonzero(~fraud)
+    share = genuine_kept / len(genuine)
+    keep = np.sort(np.concatenate([np.flatnonzero(fraud), np.random.default_rng(seed).choice(
+        genuine, genuine_kept, replace=False)]))
+    weight = np.where(y[keep] == 1, 1.0, 1.0 / share)
+    return SearchRows(x[keep], y[keep], weight, share)
+
+
+class Stopwatch:
+    """Progress lines of a long fit: done/total with the time spent and the time left at the
+    rate so far; silent for fits shorter than `quiet_seconds`."""
+
+    def __init__(self, what: str, progress, quiet_seconds: float = 20.0):
+        self.what, self.progress, self.quiet = what, progress, quiet_seconds
+        self.started = time.perf_counter()
+        self.last = self.started
+
+    def update(self, done: int, total: int, unit: str) -> None:
+        now = time.perf_counter()
+        if now - self.started < self.quiet or now - self.last < 10.0 and done < total:
+            return
+        self.last = now
+        spent = now - self.started
+        left = spent * (total - done) / max(done, 1)
+        self.progress(f"[train] {self.what}: {done:,}/{total:,} {unit}, {clock(spent)}"
+                      + (f", about {clock(left)} left" if done < total else ""))
+
+
+def clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
 def tune(ref: Reference, fit_x, fit_y, valid_x, valid_y, settings: dict, seed: int,
          progress=print) -> dict:
-    """Search `settings['trials']` parameter sets. Returns the best parameters (as fitted, with
-    the early-stopped round count), its validation AP, the model fitted without the validation
-    window (`selection_model`) and every trial."""
+    """Search `settings['trials']` parameter sets on `search_rows` of the fit rows. Returns the
+    best parameters (as fitted, with the early-stopped round count), its validation AP, the
+    model fitted without the validation window (`selection_model`) and every trial."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = search_rows(fit_x, fit_y, settings["search_rows"], seed)
+    progress(f"[train] {ref.name}: each trial fits on {rows.describe(len(fit_y))}")
     fraud_ratio = float((fit_y == 0).sum()) / max(int((fit_y == 1).sum()), 1)
     best: dict = {"valid_ap": -1.0}
     trials: list[dict] = []
+    started = time.perf_counter()
 
     def objective(trial) -> float:
-        started = time.perf_counter()
+        trial_started = time.perf_counter()
         params = ref.suggest(trial, settings, fraud_ratio)
-        model, fitted = ref.fit(params, fit_x, fit_y, seed, settings, (valid_x, valid_y))
+        model, fitted = ref.fit(params, rows.x, rows.y, seed, settings, (valid_x, valid_y),
+                                weight=rows.weight)
         ap = float(average_precision_score(valid_y, ref.score(model, valid_x)))
         trials.append({"trial": trial.number, "params": fitted, "valid_ap": ap,
-                       "seconds": round(time.perf_counter() - started, 2)})
+                       "seconds": round(time.perf_counter() - trial_started, 2)})
         if ap > best["valid_ap"]:
             best.update(valid_ap=ap, params=fitted, selection_model=model)
-        progress(f"[train] {ref.name} trial {trial.number + 1}/{settings['trials']}: valid AP "
-                 f"{ap:.4f} (best {best['valid_ap']:.4f})")
+        done, spent = trial.number + 1, time.perf_counter() - started
+        left = spent / done * (settings["trials"] - done)
+        progress(f"[train] {ref.name} trial {done}/{settings['trials']}: valid AP {ap:.4f} "
+                 f"(best {best['valid_ap']:.4f}), {clock(time.perf_counter() - trial_started)}"
+                 + (f"; about {clock(left)} left" if done < settings["trials"] else ""))
         return ap
 
     study = optuna.create_study(direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=settings["trials"])
     return {"params": best["params"], "valid_ap": best["valid_ap"],
-            "selection_model": best["selection_model"], "trials": trials}
+            "selection_model": best["selection_model"], "trials": trials,
+            "search_rows": {"rows": int(len(rows.y)), "of": int(len(fit_y)),
+                            "genuine_share": rows.genuine_share}}
 
 
-def fit_final(ref: Reference, params: dict, x, y, seed: int, settings: dict):
+def fit_final(ref: Reference, params: dict, x, y, seed: int, settings: dict, progress=print):
     """The found settings fitted on every given row (no validation window left to stop on)."""
-    model, _ = ref.fit(ref.final(params, settings), x, y, seed, settings)
+    model, _ = ref.fit(ref.final(params, settings), x, y, seed, settings,
+                       progress=Stopwatch(f"{ref.name} final fit on {len(y):,} rows", progress))
     return model

@@ -20,19 +20,34 @@ def suggest(trial, settings: dict, fraud_ratio: float) -> dict:
                                                     max(fraud_ratio, 1.0), log=True)}
 
 
-def fit(params: dict, x, y, seed: int, settings: dict, validation=None):
+def round_reporter(progress, total: int):
+    """An XGBoost callback that hands the rounds done to a `Stopwatch`."""
+    import xgboost
+
+    class Rounds(xgboost.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            progress.update(epoch + 1, total, "rounds")
+            return False
+
+    return Rounds()
+
+
+def fit(params: dict, x, y, seed: int, settings: dict, validation=None, weight=None,
+        progress=None):
     import xgboost
 
     common = dict(tree_method="hist", random_state=seed, n_jobs=-1, **params)
     if validation is None:
-        model = xgboost.XGBClassifier(**{"n_estimators": settings["boosting_rounds"], **common})
-        return model.fit(x, y), dict(params)
+        rounds = common.pop("n_estimators", settings["boosting_rounds"])
+        model = xgboost.XGBClassifier(n_estimators=rounds, **common, callbacks=(
+            [round_reporter(progress, rounds)] if progress else None))
+        return model.fit(x, y, sample_weight=weight), dict(params)
     stopping = xgboost.callback.EarlyStopping(rounds=settings["early_stopping_rounds"],
                                               maximize=True, save_best=True)
     model = xgboost.XGBClassifier(n_estimators=settings["boosting_rounds"],
                                   eval_metric=average_precision_score, callbacks=[stopping],
                                   **common)
-    model.fit(x, y, eval_set=[validation], verbose=False)
+    model.fit(x, y, sample_weight=weight, eval_set=[validation], verbose=False)
     return model, dict(params, n_estimators=int(model.best_iteration) + 1)
 
 

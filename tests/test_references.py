@@ -1,0 +1,87 @@
+"""The tree references at scale: the search's row sample, fits in steps with progress lines."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from fraudfpga.models.references import reference
+from fraudfpga.models.references.search import Stopwatch, fit_final, search_rows, tune
+
+SETTINGS = {"trials": 2, "forest_trees": 60, "boosting_rounds": 40, "early_stopping_rounds": 10,
+            "search_rows": 0}
+
+
+def imbalanced(rows=6000, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(rows) < 0.02).astype(int)
+    x = rng.normal(size=(rows, 5)) + y[:, None] * np.array([1.5, -1.0, 0, 0, 0.5])
+    return x, y
+
+
+def test_the_search_sample_keeps_every_fraud_and_the_class_balance():
+    x, y = imbalanced()
+    rows = search_rows(x, y, 1000, seed=3)
+    assert len(rows.y) == 1000 and rows.y.sum() == y.sum()
+    # Every kept row is a row of the data, in time order.
+    kept = [int(np.flatnonzero((x == row).all(axis=1))[0]) for row in rows.x]
+    assert kept == sorted(kept)
+    # The weighted genuine rows stand for all of them: the fraud share is the full data's.
+    weighted_genuine = rows.weight[rows.y == 0].sum()
+    assert weighted_genuine == pytest.approx((y == 0).sum())
+    assert (rows.weight[rows.y == 1] == 1).all()
+    assert search_rows(x, y, 1000, seed=3).x.tobytes() == rows.x.tobytes()  # seeded
+    everything = search_rows(x, y, 0, seed=3)
+    assert everything.weight is None and len(everything.y) == len(y)
+    with pytest.raises(ValueError, match="references.search_rows=50 is below the"):
+        search_rows(x, y, 50, seed=3)
+
+
+def test_a_search_on_a_sample_fits_its_trials_on_the_sample():
+    x, y = imbalanced()
+    ref = reference("random_forest")
+    seen = []
+    real_fit = ref.fit
+
+    def spy(params, fx, fy, *args, weight=None, **kwargs):
+        seen.append((len(fy), None if weight is None else weight.max()))
+        return real_fit(params, fx, fy, *args, weight=weight, **kwargs)
+
+    object.__setattr__(ref, "fit", spy)  # a frozen dataclass: patched and restored by hand
+    try:
+        lines = []
+        result = tune(ref, x[:4000], y[:4000], x[4000:], y[4000:],
+                      dict(SETTINGS, search_rows=1500), seed=0, progress=lines.append)
+    finally:
+        object.__setattr__(ref, "fit", real_fit)
+    assert [rows for rows, _ in seen] == [1500, 1500]
+    assert all(top > 1 for _, top in seen)  # genuine rows weighted up
+    assert result["search_rows"]["rows"] == 1500 and result["search_rows"]["of"] == 4000
+    assert any("each trial fits on 1,500 of 4,000 rows" in line for line in lines)
+
+
+@pytest.mark.parametrize("name", ["random_forest", "xgboost"])
+def test_a_final_fit_with_progress_equals_one_fit_and_reports_its_steps(name):
+    x, y = imbalanced()
+    ref = reference(name)
+    params = ({"max_depth": 8, "min_samples_leaf": 2, "max_features": 0.6,
+               "class_weight": "balanced_subsample", "n_estimators": 60} if name == "random_forest"
+              else {"max_depth": 3, "learning_rate": 0.2, "n_estimators": 40})
+    lines = []
+    stepped = fit_final(ref, params, x, y, 0, SETTINGS, progress=lines.append)
+    whole, _ = ref.fit(ref.final(params, SETTINGS), x, y, 0, SETTINGS)
+    if name == "random_forest":  # the same trees (scores may differ in the last bit: threads sum them)
+        assert len(stepped.estimators_) == len(whole.estimators_) == 60
+        for a, b in zip(stepped.estimators_, whole.estimators_):
+            np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)
+            np.testing.assert_array_equal(a.tree_.value, b.tree_.value)
+    np.testing.assert_allclose(ref.score(stepped, x), ref.score(whole, x), rtol=1e-12, atol=1e-15)
+    assert average_precision_score(y, ref.score(whole, x)) > 0.5
+    # A fit this short prints nothing; a stopwatch that is never quiet prints the last step.
+    assert lines == []
+    loud = []
+    ref.fit(ref.final(params, SETTINGS), x, y, 0, SETTINGS,
+            progress=Stopwatch("fit", loud.append, quiet_seconds=0))
+    unit = "trees" if name == "random_forest" else "rounds"
+    total = 60 if name == "random_forest" else 40
+    assert loud and loud[-1].startswith(f"[train] fit: {total:,}/{total:,} {unit}")
+    assert "left" not in loud[-1]

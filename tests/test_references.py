@@ -1,5 +1,7 @@
 """The tree references at scale: the search's row sample, fits in steps with progress lines."""
 
+import pickle
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
@@ -68,6 +70,7 @@ def test_a_final_fit_with_progress_equals_one_fit_and_reports_its_steps(name):
               else {"max_depth": 3, "learning_rate": 0.2, "n_estimators": 40})
     lines = []
     stepped = fit_final(ref, params, x, y, 0, SETTINGS, progress=lines.append)
+    stepped = pickle.loads(pickle.dumps(stepped))  # the train step saves it with joblib
     whole, _ = ref.fit(ref.final(params, SETTINGS), x, y, 0, SETTINGS)
     if name == "random_forest":  # the same trees (scores may differ in the last bit: threads sum them)
         assert len(stepped.estimators_) == len(whole.estimators_) == 60

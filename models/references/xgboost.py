@@ -41,14 +41,16 @@ def fit(params: dict, x, y, seed: int, settings: dict, validation=None, weight=N
         rounds = common.pop("n_estimators", settings["boosting_rounds"])
         model = xgboost.XGBClassifier(n_estimators=rounds, **common, callbacks=(
             [round_reporter(progress, rounds)] if progress else None))
-        return model.fit(x, y, sample_weight=weight), dict(params)
+        model.fit(x, y, sample_weight=weight)
+        # The model is saved with joblib: it keeps no callback (a local class, the progress).
+        return model.set_params(callbacks=None), dict(params)
     stopping = xgboost.callback.EarlyStopping(rounds=settings["early_stopping_rounds"],
                                               maximize=True, save_best=True)
     model = xgboost.XGBClassifier(n_estimators=settings["boosting_rounds"],
                                   eval_metric=average_precision_score, callbacks=[stopping],
                                   **common)
     model.fit(x, y, sample_weight=weight, eval_set=[validation], verbose=False)
-    return model, dict(params, n_estimators=int(model.best_iteration) + 1)
+    return model.set_params(callbacks=None), dict(params, n_estimators=int(model.best_iteration) + 1)
 
 
 def score(model, x):

@@ -65,7 +65,7 @@ def test_ecp5_clock_on_a_primary_clock_pin_and_options_from_the_configuration():
                                                        "serial_out"))
     options = nextpnr_options(ecp5, {"placer": "static", "router": "router2",
                                      "router1_budget": 0})
-    assert options.args() == ["--placer", "static", "--router", "router2"]
+    assert (options.placer, options.router) == ("static", "router2")
     default = nextpnr_options(ecp5, {"placer": "heap", "router": "default",
                                      "router1_budget": 300_000})
     assert default.router == ecp5.default_options.router and default.router1_budget == 300_000

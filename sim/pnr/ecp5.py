@@ -34,5 +34,5 @@ ECP5 = register_family(Ecp5Family(
     cell_resources={"LUT4": ("TRELLIS_COMB", 1), "CCU2C": ("TRELLIS_COMB", 2),
                     "TRELLIS_FF": ("TRELLIS_FF", 1)},
     default_options=NextpnrOptions(router="router1"), constraint_suffix=".lpf",
-    constraint_flag="--lpf", pins=PINS,
+    constraint_flag="--lpf", pins=PINS, routes_a_placed_design=True,
 ))

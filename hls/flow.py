@@ -214,7 +214,7 @@ register(Step(
     outputs=(REASON_CODES, EXPLAIN_SUMMARY, EXPLAIN_PLOT),
     body=explain_alerts, code=("fraudfpga.hls", "fraudfpga.models.network",
                                "fraudfpga.models.dataset"),
-    background=True))
+    background=True, niceness=10))
 
 register(Step(
     name="synth_vendor", command="synth",

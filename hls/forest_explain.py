@@ -160,4 +160,4 @@ register(Step(
     outputs=(FOREST_REASONS, FOREST_EXPLAIN), body=explain_forest,
     code=("fraudfpga.hls.forest_explain", "fraudfpga.hls.explain", "fraudfpga.hls.forest",
           "fraudfpga.hls.forest_models", "fraudfpga.hls.fixed"),
-    family="forest", background=True))
+    family="forest", background=True, niceness=10))

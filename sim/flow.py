@@ -293,7 +293,7 @@ def register_verification(fw: Firmware) -> None:
              "default)",
         reads=("rtl.yosys_family", "rtl.interface"), inputs=(fw.rtl_metadata,),
         outputs=(fw.yosys,), body=partial(open_synthesis, fw), code=SIM_CODE,
-        more_inputs=sources, family=fw.name, background=True))
+        more_inputs=sources, family=fw.name, background=True, niceness=10))
     register(Step(
         name=fw.step("pnr"), command="pnr",
         help=f"place and route the {fw.label}'s RTL on the open FPGA family (fpga.family) with "

@@ -1,8 +1,10 @@
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 import fraudfpga.kerasenv  # noqa: F401  (TensorFlow's environment, before any test imports it)
 import fraudfpga.pipeline  # noqa: F401, I001  (every step registered in the flow's order, before a test module imports one stage)
@@ -25,13 +27,37 @@ def cli(*args, settings=TINY):
     return main([*args, *[a for s in settings for a in ("--set", s)]])
 
 
+def shared_folder(tmp_path_factory, name: str) -> Path:
+    """A folder every pytest-xdist worker of this test run sees (the run's common base
+    temporary folder; the worker's own one without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """`build(folder)` run once per test run, whichever worker asks first; the others wait on a
+    file lock and reuse the folder. A failed build is not marked done, so the next asker
+    fails the same way instead of reading half a result."""
+    folder = shared_folder(tmp_path_factory, name)
+    done = folder.with_name(name + ".done")
+    with FileLock(str(folder.with_name(name + ".lock"))):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """One run of every step (`fraudfpga all`) on the tiny configuration. Tests only read it;
-    a test that changes a run works on `tiny_copy`."""
-    projects = tmp_path_factory.mktemp("projects")
-    assert cli("all", "--run", "tiny", "--projects-dir", str(projects)) == 0
-    return projects / "tiny"
+    """One run of every step (`fraudfpga all`) on the tiny configuration, built once per test
+    run and shared by the xdist workers. Tests only read it; a test that changes a run works on
+    `tiny_copy`."""
+    def build(projects: Path) -> None:
+        assert cli("all", "--run", "tiny", "--projects-dir", str(projects)) == 0
+
+    return built_once(tmp_path_factory, "tiny_projects", build) / "tiny"
 
 
 @pytest.fixture
@@ -41,3 +67,17 @@ def tiny_copy(tiny_run, tmp_path):
     target = tmp_path / "projects" / "tiny"
     shutil.copytree(tiny_run, target, ignore=shutil.ignore_patterns("build_*", "work_*"))
     return target
+
+
+@pytest.hookimpl(tryfirst=True)  # after pytest-randomly's shuffle, before xdist's groups
+def pytest_collection_modifyitems(config, items):
+    """Under `pytest -n N --dist loadgroup`: the tests of one module stay on one worker (its
+    module-scoped fixtures are built once), except those that read the tiny run, which spread
+    over the workers. One of those goes first, so one worker builds the run while the others
+    take every other module; the rest of them come last, once the run exists."""
+    reads_tiny = [item for item in items if "tiny_run" in getattr(item, "fixturenames", ())]
+    for item in items:
+        if item not in reads_tiny:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    others = [item for item in items if item not in reads_tiny]
+    items[:] = reads_tiny[:1] + others + reads_tiny[1:]

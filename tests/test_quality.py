@@ -149,3 +149,28 @@ def test_report_names_the_strongest_reference_and_shows_reason_codes(tiny_run):
     explain = json.loads((tiny_run / "hls/explain.json").read_text())
     assert explain["additivity"]["ok"] and explain["alerts"] > 0
     assert (tiny_run / "report/shap_importance.png").stat().st_size > 5000
+
+
+def test_alerts_explained_in_calls_equal_one_call_and_report_progress(monkeypatch):
+    """The explainer is called on chunks of alerts for progress lines; every row's
+    permutations come from one seeded sequence, so the values are those of a single call."""
+    from fraudfpga.hls import explain
+    from fraudfpga.progress import Stopwatch
+
+    weights = np.array([0.5, -1.0, 2.0, 0.25])
+
+    def logit(x):
+        return np.tanh(x @ weights) + 0.1 * x[:, 0] * x[:, 2]
+
+    rng = np.random.default_rng(1)
+    rows, background = rng.normal(size=(23, 4)), rng.normal(size=(15, 4))
+    whole = explain.shap_values(logit, rows, background, permutations=3, seed=4)
+    monkeypatch.setattr(explain, "ROWS_PER_CALL", 5)
+    lines = []
+    chunked = explain.shap_values(logit, rows, background, permutations=3, seed=4,
+                                  progress=Stopwatch("[explain] test", lines.append, quiet_s=0,
+                                                     every_s=0))
+    np.testing.assert_array_equal(chunked[0], whole[0])
+    assert chunked[1] == whole[1]
+    assert [line.split(",")[0] for line in lines] == [
+        f"[explain] test: {n}/23 alerts" for n in (5, 10, 15, 20, 23)]

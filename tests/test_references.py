@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from fraudfpga.models.references import reference
-from fraudfpga.models.references.search import Stopwatch, fit_final, search_rows, tune
+from fraudfpga.models.references.search import fit_final, search_rows, tune
+from fraudfpga.progress import Stopwatch
 
 SETTINGS = {"trials": 2, "forest_trees": 60, "boosting_rounds": 40, "early_stopping_rounds": 10,
             "search_rows": 0}
@@ -83,7 +84,7 @@ def test_a_final_fit_with_progress_equals_one_fit_and_reports_its_steps(name):
     assert lines == []
     loud = []
     ref.fit(ref.final(params, SETTINGS), x, y, 0, SETTINGS,
-            progress=Stopwatch("fit", loud.append, quiet_seconds=0))
+            progress=Stopwatch("[train] fit", loud.append, quiet_s=0))
     unit = "trees" if name == "random_forest" else "rounds"
     total = 60 if name == "random_forest" else 40
     assert loud and loud[-1].startswith(f"[train] fit: {total:,}/{total:,} {unit}")

@@ -220,3 +220,20 @@ def test_a_tool_failure_names_the_cause_line(tmp_path):
     with pytest.raises(ToolFailed, match=r"Yosys failed: rtl/top\.v:2: ERROR: syntax error"):
         synthesize(rtl, {"sources": ["top.v"], "top": "top"}, tmp_path / "out", "xcup",
                    progress=lambda _: None)
+
+
+def test_all_starts_a_background_step_as_soon_as_its_inputs_exist(monkeypatch):
+    """Place and route starts right after the RTL, ahead of the steps listed before it."""
+    from fraudfpga.cli import Background
+
+    started = []
+    background = Background(None)
+    monkeypatch.setattr(background, "start", lambda step: started.append(step.name))
+    pending = [STEPS[name] for name in ("sim", "synth_yosys", "pnr", "forest_rtl",
+                                        "forest_pnr", "export", "serving")]
+    background.start_ready(pending)  # rtl has run; forest_rtl has not
+    assert started == ["synth_yosys", "pnr"]
+    assert [s.name for s in pending] == ["sim", "forest_rtl", "forest_pnr", "export", "serving"]
+    pending.remove(STEPS["forest_rtl"])
+    background.start_ready(pending)
+    assert started == ["synth_yosys", "pnr", "forest_pnr"]

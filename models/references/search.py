@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+from fraudfpga.progress import Stopwatch, duration
+
 from . import Reference
 
 
@@ -50,31 +52,6 @@ def search_rows(x: np.ndarray, y: np.ndarray, max_rows: int, seed: int) -> Searc
     return SearchRows(x[keep], y[keep], weight, share)
 
 
-class Stopwatch:
-    """Progress lines of a long fit: done/total with the time spent and the time left at the
-    rate so far; silent for fits shorter than `quiet_seconds`."""
-
-    def __init__(self, what: str, progress, quiet_seconds: float = 20.0):
-        self.what, self.progress, self.quiet = what, progress, quiet_seconds
-        self.started = time.perf_counter()
-        self.last = self.started
-
-    def update(self, done: int, total: int, unit: str) -> None:
-        now = time.perf_counter()
-        if now - self.started < self.quiet or now - self.last < 10.0 and done < total:
-            return
-        self.last = now
-        spent = now - self.started
-        left = spent * (total - done) / max(done, 1)
-        self.progress(f"[train] {self.what}: {done:,}/{total:,} {unit}, {clock(spent)}"
-                      + (f", about {clock(left)} left" if done < total else ""))
-
-
-def clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
-
-
 def tune(ref: Reference, fit_x, fit_y, valid_x, valid_y, settings: dict, seed: int,
          progress=print) -> dict:
     """Search `settings['trials']` parameter sets on `search_rows` of the fit rows. Returns the
@@ -103,8 +80,8 @@ def tune(ref: Reference, fit_x, fit_y, valid_x, valid_y, settings: dict, seed: i
         done, spent = trial.number + 1, time.perf_counter() - started
         left = spent / done * (settings["trials"] - done)
         progress(f"[train] {ref.name} trial {done}/{settings['trials']}: valid AP {ap:.4f} "
-                 f"(best {best['valid_ap']:.4f}), {clock(time.perf_counter() - trial_started)}"
-                 + (f"; about {clock(left)} left" if done < settings["trials"] else ""))
+                 f"(best {best['valid_ap']:.4f}), {duration(time.perf_counter() - trial_started)}"
+                 + (f"; about {duration(left)} left" if done < settings["trials"] else ""))
         return ap
 
     study = optuna.create_study(direction="maximize",
@@ -119,5 +96,5 @@ def tune(ref: Reference, fit_x, fit_y, valid_x, valid_y, settings: dict, seed: i
 def fit_final(ref: Reference, params: dict, x, y, seed: int, settings: dict, progress=print):
     """The found settings fitted on every given row (no validation window left to stop on)."""
     model, _ = ref.fit(ref.final(params, settings), x, y, seed, settings,
-                       progress=Stopwatch(f"{ref.name} final fit on {len(y):,} rows", progress))
+                       progress=Stopwatch(f"[train] {ref.name} final fit on {len(y):,} rows", progress))
     return model

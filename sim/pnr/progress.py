@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fraudfpga.progress import duration
+
 PACKING, ANALYTIC, ANNEALING = "packing", "placing (analytic HeAP)", "placing (annealing refinement)"
 ROUTER1, ROUTER2, TIMING = "routing (router1)", "routing (router2)", "timing analysis"
 PATTERNS = (  # (pattern, stage, details from the match)
@@ -53,11 +55,6 @@ def _tail(path: Path, size: int = 16384) -> str:
             return handle.read().decode(errors="replace")
     except OSError:
         return ""
-
-
-def _elapsed(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 @dataclass
@@ -118,7 +115,7 @@ def run_watched(command: list[str], cwd: Path, log: Path, progress, label: str,
             if current and (current[0] != last_stage or now - last_time >= every_s):
                 stage, details = current
                 progress(f"[pnr] {label}: {stage}{': ' + details if details else ''}; "
-                         f"{_elapsed(now - started)} (log: {log})")
+                         f"{duration(now - started)} (log: {log})")
                 last_stage, last_time = stage, now
             gave_up = projection.check(now, text) if projection else None
             if gave_up:

@@ -126,12 +126,12 @@ report: sim synth pnr baseline explain serving
 all: setup
 	$(CLI) all --run $(RUN) $(ARGS)
 
-# Every test, on every core (pytest-xdist; the tiny run and each module's fixtures are built
-# once), the 15 slowest printed; then the documentation site, built strictly (a broken link or
-# a page missing from the navigation fails).
+# Every test, on every core (pytest-xdist, one module per worker at a time: the tiny run and
+# each module's fixtures are built once), the 15 slowest printed; then the documentation site,
+# built strictly (a broken link or a page missing from the navigation fails).
 TEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadscope --durations=15
 	$(MAKE) --no-print-directory docs
 
 # The documentation site (MkDocs + Material) into build/site.

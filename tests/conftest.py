@@ -69,15 +69,20 @@ def tiny_copy(tiny_run, tmp_path):
     return target
 
 
-@pytest.hookimpl(tryfirst=True)  # after pytest-randomly's shuffle, before xdist's groups
+# Under `pytest -n N --dist loadscope` a module's tests run on one worker (its module-scoped
+# fixtures are built once) and modules go to the workers in the order of their first test:
+# the module that builds the tiny run first, then the modules that run whole flows, sweeps and
+# place and route (minutes each), then the rest, the modules that read the tiny run last.
+BUILDS_TINY = "test_flow"
+HEAVY = ("test_realdata", "test_realdata_generic", "test_timing", "test_sweep")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under `pytest -n N --dist loadgroup`: the tests of one module stay on one worker (its
-    module-scoped fixtures are built once), except those that read the tiny run, which spread
-    over the workers. One of those goes first, so one worker builds the run while the others
-    take every other module; the rest of them come last, once the run exists."""
-    reads_tiny = [item for item in items if "tiny_run" in getattr(item, "fixturenames", ())]
-    for item in items:
-        if item not in reads_tiny:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-    others = [item for item in items if item not in reads_tiny]
-    items[:] = reads_tiny[:1] + others + reads_tiny[1:]
+    tiny = {i.module.__name__ for i in items if "tiny_run" in getattr(i, "fixturenames", ())}
+
+    def rank(item):
+        module = item.module.__name__
+        return (0 if module == BUILDS_TINY else 1 if module in HEAVY else
+                3 if module in tiny else 2)
+
+    items.sort(key=rank)  # stable: pytest-randomly's order within each rank stays

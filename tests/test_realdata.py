@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import cli
-from realdata import write_generic, write_ulb_like
+from realdata import write_ulb_like
 
 from fraudfpga.models.metrics import evaluate, format_table
 from fraudfpga.optional import NOT_AVAILABLE
@@ -24,11 +24,6 @@ REAL_TINY = [
     "forest.trees=8", "forest.max_depth=5",
 ]
 NO_CARD = "the data have no card id column"
-
-
-def run_all(projects, name, settings, capsys):
-    assert cli("all", "--run", name, "--projects-dir", str(projects), settings=settings) == 0
-    return projects / name, capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +65,6 @@ def test_ulb_schema_csv_runs_every_step_to_the_report(ulb_run, capsys):
     assert cli("train", "--run", "ulb", "--projects-dir", str(ulb_run.parent), settings=[]) == 0
     out = capsys.readouterr().out
     assert "n/a" in out and f"n/a CP@100: {NO_CARD}" in out
-
-
-def test_generic_csv_with_a_time_column_runs_every_step(tmp_path, capsys):
-    csv = write_generic(tmp_path / "tx.csv")
-    settings = ["data.source=csv", f"data.path={csv}", "data.label_column=is_fraud",
-                "data.time_column=unix_time", *REAL_TINY]
-    run, out = run_all(tmp_path / "p", "mine", settings, capsys)
-    assert_every_step_finished(run)
-    assert_cp_is_na_with_its_reason(run)
-    data = json.loads((run / "data/summary.json").read_text())
-    assert data["features"] == ["amount", "merchant_risk", "hour", "velocity_1h"]
-    assert "[train] qkeras" in out and "CP@100 n/a (" in out
 
 
 def test_quality_on_a_card_less_run_resamples_transactions(ulb_run, tmp_path):

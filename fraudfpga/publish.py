@@ -28,8 +28,9 @@ def machine() -> str:
     from .gpu_baseline.benchmark import cpu_name
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{cpu_name()}, {os.cpu_count()} cores, {memory:.0f} GiB, no GPU used "
-            f"({platform.system()} {platform.machine()}, Python {platform.python_version()})")
+    return (f"{cpu_name()}, {os.cpu_count()} cores, {memory:.0f} GiB ({platform.system()} "
+            f"{platform.machine()}, Python {platform.python_version()}; the report says which "
+            "figures come from a GPU)")
 
 
 def answer_section(report_md: str, where: Path) -> str:

@@ -71,8 +71,10 @@ def tiny_copy(tiny_run, tmp_path):
 
 # Under `pytest -n N --dist loadscope` a module's tests run on one worker (its module-scoped
 # fixtures are built once) and modules go to the workers in the order of their first test:
-# the module that builds the tiny run first, then the modules that run whole flows, sweeps and
-# place and route (minutes each), then the rest, the modules that read the tiny run last.
+# the module that builds the tiny run first, then the long modules that do not read it (whole
+# flows on CSVs), the other modules that do not, and last those that read it, the long ones
+# (place and route, sweeps) first: a worker that took one of those early would wait for the
+# tiny run instead of working.
 BUILDS_TINY = "test_flow"
 HEAVY = ("test_realdata", "test_realdata_generic", "test_timing", "test_sweep")
 
@@ -82,7 +84,8 @@ def pytest_collection_modifyitems(config, items):
 
     def rank(item):
         module = item.module.__name__
-        return (0 if module == BUILDS_TINY else 1 if module in HEAVY else
-                3 if module in tiny else 2)
+        if module == BUILDS_TINY:
+            return 0
+        return (3 if module in tiny else 1) + (0 if module in HEAVY else 1)
 
     items.sort(key=rank)  # stable: pytest-randomly's order within each rank stays

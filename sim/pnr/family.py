@@ -256,6 +256,13 @@ def synthesize_in_harness(fam: Family, device_name: str, rtl_dir: Path, metadata
     return HarnessNetlist(out_dir, cells, usage, repairs, round(seconds, 1))
 
 
+def raise_on_failure(fam: Family, device: Device, watched, log: Path, what: str) -> None:
+    """A nextpnr call that exited with an error: its cause line and its log."""
+    if watched.returncode != 0:
+        cause = cause_line(log) if log.exists() else cause_line(watched.output)
+        raise ToolFailed(f"{fam.nextpnr} {what} on {device.name}: {cause} (log: {log})")
+
+
 def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict, out_dir: Path,
                     target_mhz: float, seed: int = 1, progress=print,
                     extra: dict | None = None, iface: Interface | None = None,
@@ -285,15 +292,15 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
     if constraints:
         (out_dir / f"pins{fam.constraint_suffix}").write_text(constraints)
 
-    def common_args(out: Path) -> list[str]:
+    base = Path(os.path.commonpath([rtl_dir, out_dir]))
+    out = out_dir.relative_to(base)
+
+    def common_args() -> list[str]:
         args = [*device.args, *fam.extra_args, "--freq", f"{target_mhz:.3f}",
                 "--timing-allow-fail", "--seed", str(seed), "-q"]
         if constraints:
             args += [fam.constraint_flag, str(out / f"pins{fam.constraint_suffix}")]
         return args
-
-    base = Path(os.path.commonpath([rtl_dir, out_dir]))
-    out = out_dir.relative_to(base)
 
     def watched_run(args: list[str], log: Path, projection=None):
         log.unlink(missing_ok=True)
@@ -307,14 +314,10 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
     if fam.routes_a_placed_design:
         progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed}: packing and placing "
                  f"(placer {options.placer}; log: {out_dir / PLACE_LOG})")
-        placement = watched_run([*common_args(out), "--json", str(out / "netlist.json"),
+        placement = watched_run([*common_args(), "--json", str(out / "netlist.json"),
                                  "--placer", options.placer, "--no-route",
                                  "--write", str(out / PLACED)], out_dir / PLACE_LOG)
-        if placement.returncode != 0:
-            log = out_dir / PLACE_LOG
-            cause = cause_line(log) if log.exists() else cause_line(placement.output)
-            raise ToolFailed(f"{fam.nextpnr} failed to place on {device.name}: {cause} "
-                             f"(log: {log})")
+        raise_on_failure(fam, device, placement, out_dir / PLACE_LOG, "failed to place")
     log = out_dir / "nextpnr.log"
     fallback = None
     while True:
@@ -327,7 +330,7 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
         progress(f"[pnr] {fam.nextpnr} {device.name}, seed {seed}: {what} (log: {log})")
         projection = (Router1Projection(options.router1_budget)
                       if options.router == "router1" and options.router1_budget else None)
-        watched = watched_run([*common_args(out), *design, "--router", options.router,
+        watched = watched_run([*common_args(), *design, "--router", options.router,
                                "--report", str(out / "report.json")], log, projection)
         if not watched.gave_up:
             break
@@ -337,9 +340,7 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
         progress(f"[pnr] {watched.gave_up}; routing with router2"
                  + (" (the same placement)" if placement else ""))
         options = NextpnrOptions(options.placer, "router2")
-    if watched.returncode != 0:
-        cause = cause_line(log) if log.exists() else cause_line(watched.output)
-        raise ToolFailed(f"{fam.nextpnr} failed on {device.name}: {cause} (log: {log})")
+    raise_on_failure(fam, device, watched, log, "failed")
     placement_seconds = placement.seconds if placement else None
     pnr_seconds = (placement_seconds or 0) + watched.seconds
     (out_dir / PLACED).unlink(missing_ok=True)  # tens of MB; the flow keeps the routed result

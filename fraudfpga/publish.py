@@ -41,18 +41,20 @@ def answer_section(report_md: str, where: Path) -> str:
     return parts[1].split("\n## ", 1)[0].strip()
 
 
-def step_times(manifest: dict) -> list[tuple[str, float, str, str]]:
-    """(step, seconds, started, finished) of every step, in the order they started."""
+def step_times(manifest: dict) -> list[tuple[str, float, str, str, float | None]]:
+    """(step, seconds, started, finished, CPU seconds or None where not recorded) of every step,
+    in the order they started."""
     rows = []
     for name, entry in manifest["steps"].items():
         if "started" in entry and "finished" in entry:
             start = dt.datetime.fromisoformat(entry["started"])
             end = dt.datetime.fromisoformat(entry["finished"])
-            rows.append((name, (end - start).total_seconds(), entry["started"], entry["finished"]))
+            rows.append((name, (end - start).total_seconds(), entry["started"], entry["finished"],
+                         entry.get("cpu_seconds")))
     return sorted(rows, key=lambda row: row[2])
 
 
-def render(run_name: str, answer: str, times: list[tuple[str, float, str, str]],
+def render(run_name: str, answer: str, times: list[tuple[str, float, str, str, float | None]],
            machine_text: str, has_screenshot: bool) -> str:
     span = (dt.datetime.fromisoformat(max(t[3] for t in times))
             - dt.datetime.fromisoformat(min(t[2] for t in times))).total_seconds() if times else 0
@@ -71,11 +73,18 @@ def render(run_name: str, answer: str, times: list[tuple[str, float, str, str]],
     lines += [answer, "", "## Step times", "",
               f"The steps' own start and finish times in the manifest; background steps ran "
               f"beside the others, so the times overlap. First start to last finish: "
-              f"{duration(span)} (set-up not included).", "",
-              "| step | time | started | finished |", "|---|---|---|---|"]
-    lines += [f"| `{name}` | {duration(seconds)} | {start} | {end} |"
-              for name, seconds, start, end in times]
+              f"{duration(span)} (set-up not included). CPU: user + system seconds of the "
+              f"step's process and the tools it ran{cpu_total(times)}.", "",
+              "| step | time | CPU | started | finished |", "|---|---|---|---|---|"]
+    lines += [f"| `{name}` | {duration(seconds)} | "
+              f"{'not recorded' if cpu is None else duration(cpu)} | {start} | {end} |"
+              for name, seconds, start, end, cpu in times]
     return "\n".join(lines) + "\n"
+
+
+def cpu_total(times) -> str:
+    recorded = [row[4] for row in times if row[4] is not None]
+    return f"; all steps together {duration(sum(recorded))}" if recorded else ""
 
 
 def publish(run: RunFolder, docs: Path, progress=print) -> Path:

@@ -72,12 +72,15 @@ class FixedNetwork:
         for layer in self.layers:
             accum = layer.accum_type
             product_frac = frac + layer.weight_type.frac
-            acc = np.broadcast_to(accum.cast_codes(layer.bias_codes, layer.bias_type.frac),
-                                  (x.shape[0], layer.bias_codes.size)).copy()
+            bias = accum.cast_codes(layer.bias_codes, layer.bias_type.frac)
             _check_int64(x, layer.weight_type.width, f"{layer.name} products")
-            for i in range(x.shape[1]):
-                product = accum.cast_codes(x[:, i:i + 1] * layer.weight_codes[i], product_frac)
-                acc = accum.overflow_codes(acc + product)
+            if accum.overflow == "WRAP" and product_frac <= accum.frac:
+                acc = accum.overflow_codes(bias + _wrapped_sum(x, layer, accum.frac - product_frac))
+            else:
+                acc = np.broadcast_to(bias, (x.shape[0], bias.size)).copy()
+                for i in range(x.shape[1]):
+                    product = accum.cast_codes(x[:, i:i + 1] * layer.weight_codes[i], product_frac)
+                    acc = accum.overflow_codes(acc + product)
             x = layer.result_type.cast_codes(acc, accum.frac)
             frac = layer.result_type.frac
             if layer.relu_type is not None:
@@ -153,3 +156,19 @@ def network_from_hls_model(hls_model) -> FixedNetwork:
     if not network.layers:
         raise ValueError("the hls4ml model has no Dense layer")
     return network
+
+
+def _wrapped_sum(x: np.ndarray, layer: DenseLayer, shift: int) -> np.ndarray:
+    """Sum of the layer's products, each shifted left by `shift` (the exact cast of a product
+    to an accumulator with at least its fractional bits), as one integer matrix product.
+
+    With a wrapping accumulator, wrapping after every addition and wrapping once at the end
+    give the same code (addition modulo 2**width), so the per-input loop collapses into a
+    matmul as long as the unwrapped sum stays within int64, which is checked."""
+    peak = int(np.abs(x).max(initial=0)) * int(np.abs(layer.weight_codes).max(initial=0))
+    _check_int64(np.array([peak * x.shape[1]]), shift, f"{layer.name} sum of products")
+    if peak * x.shape[1] < 2 ** 53:  # every partial sum is an integer float64 holds exactly
+        return np.rint(x.astype(np.float64) @ layer.weight_codes.astype(np.float64)).astype(
+            np.int64) << shift
+    return (x @ layer.weight_codes.astype(np.int64)) << shift
+

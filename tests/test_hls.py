@@ -69,6 +69,29 @@ def test_reference_notices_a_wrong_weight(tmp_path):
     assert (broken.forward(codes) != csim.run(codes)).any()
 
 
+def test_one_matrix_product_equals_wrapping_after_every_addition():
+    """The reference sums a layer's products as one integer matrix product; with an accumulator
+    that wraps (here: often, 12 bits) that equals wrapping after every product, as the
+    firmware adds them."""
+    from fraudfpga.hls.fixed import FixedType
+    from fraudfpga.hls.network import DenseLayer
+
+    rng = np.random.default_rng(5)
+    weight, accum = FixedType(8, 2), FixedType(12, 2, overflow="WRAP")
+    layer = DenseLayer("dense", rng.integers(-128, 128, (12, 7)), rng.integers(-128, 128, 7),
+                       weight, FixedType(8, 4), accum, FixedType(12, 2))
+    network = FixedNetwork(FixedType(8, 5), [layer])
+    codes = rng.integers(-128, 128, (2000, 12))
+    shift = accum.frac - (network.input_type.frac + weight.frac)
+    acc = np.tile(accum.cast_codes(layer.bias_codes, layer.bias_type.frac), (len(codes), 1))
+    for i in range(codes.shape[1]):
+        acc = accum.overflow_codes(acc + accum.overflow_codes(
+            (codes[:, i:i + 1] * layer.weight_codes[i]) << shift))
+    wraps = np.abs(codes @ layer.weight_codes) << shift > accum.max_code
+    assert wraps.mean() > 0.5
+    np.testing.assert_array_equal(network.forward(codes), acc)
+
+
 def test_convergent_rounding_reproduces_qkeras_exactly(tmp_path):
     model = random_qkeras_model(8, [8, 4])
     _, network, csim = firmware(model, tmp_path, rounding="RND_CONV")

@@ -17,8 +17,11 @@ def test_publish_writes_the_answer_and_step_times_from_the_run(tiny_copy, tmp_pa
     assert verdict in page  # the report's own words and table, not a retyped copy
     assert "fraudfpga publish --run tiny" in page and "cores" in page
     manifest = json.loads((tiny_copy / "manifest.json").read_text())
-    for step in manifest["steps"]:
+    for step, entry in manifest["steps"].items():
         assert f"| `{step}` |" in page
+        assert entry["cpu_seconds"] >= 0
+    assert manifest["steps"]["train"]["cpu_seconds"] > 1  # fitting networks and forests
+    assert "| step | time | CPU |" in page and "all steps together" in page
     if (tiny_copy / "report/first_screen.png").exists():  # Chromium installed
         assert (docs / "images/first_screen.png").read_bytes() == \
             (tiny_copy / "report/first_screen.png").read_bytes()

@@ -13,6 +13,7 @@ from importlib import metadata
 import fraudfpga.models.flow  # noqa: F401, I001  (registers data, train)
 import fraudfpga.hls.flow  # noqa: F401  (registers hls, synth_vendor)
 import fraudfpga.hls.forest_flow  # noqa: F401  (registers forest)
+import fraudfpga.hls.imported_flow  # noqa: F401  (registers imported)
 import fraudfpga.hls.forest_explain  # noqa: F401  (registers forest_explain)
 import fraudfpga.sim.flow  # noqa: F401  (registers rtl, sim, synth_yosys, pnr)
 import fraudfpga.sim.forest_rtl  # noqa: F401  (registers forest_rtl)

@@ -287,14 +287,15 @@ class ServingConfig:
                                            "source)")
 
 
-FIRMWARE_FAMILIES = ("network", "forest")
+FIRMWARE_FAMILIES = ("network", "forest", "imported")
 
 
 @dataclass
 class FirmwareConfig:
     families: list[str] = setting(["network", "forest"], "firmware families a run builds: "
-                                  "network (hls4ml + da4ml), forest (conifer + the forest RTL); "
-                                  "the network is always built (the report's baseline)")
+                                  "network (hls4ml + da4ml), forest (conifer + the forest RTL), "
+                                  "imported (your own tree ensemble, imported.model); the "
+                                  "network is always built (the report's baseline)")
 
 
 @dataclass
@@ -345,6 +346,20 @@ class ForestConfig:
                                 min=1)
     edge_seed: int = setting(0, "seed of the other inputs of the edge vectors (each threshold "
                                 "and one step either side)", min=0)
+
+
+@dataclass
+class ImportedConfig:
+    model: str | None = setting(None, "your trained tree ensemble (the imported family): an "
+                                      "XGBoost booster (.json, .ubj, or a pickled XGBClassifier), "
+                                      "a scikit-learn RandomForest/ExtraTrees/GradientBoosting "
+                                      "classifier (.joblib, .pkl), a LightGBM model (text), an "
+                                      "ONNX TreeEnsembleClassifier (.onnx)")
+    input_bits: int = setting(12, "bits of each input code of the input contract (offset and "
+                                  "power-of-two scale per input, from the training rows and "
+                                  "the model's thresholds)", min=2, max=24)
+    score_frac_bits: int = setting(16, "fractional bits of a leaf value and of the score sum "
+                                       "(its integer bits hold the largest sum)", min=4, max=40)
 
 
 @dataclass
@@ -421,6 +436,9 @@ class Config:
     firmware: FirmwareConfig = section(FirmwareConfig, "which firmware families a run builds")
     forest: ForestConfig = section(ForestConfig, "the decision-forest firmware (make forest): "
                                    "the forest, its fixed-point types and its pipeline")
+    imported: ImportedConfig = section(ImportedConfig, "your own trained tree ensemble (the "
+                                       "imported family; its RTL takes the forest's pipeline "
+                                       "settings)")
     fusion: FusionConfig = section(FusionConfig, "the fusion study (make fusion): the network "
                                    "and the forest combined, decided on the validation window")
     report: ReportConfig = section(ReportConfig, "the report")
@@ -579,8 +597,12 @@ def _cross_checks(config: dict) -> list[str]:
         errors.append(f"forest.input_integer: {forest['input_integer']} must be <= "
                       f"forest.input_bits = {forest['input_bits']} (the sign bit is counted)")
     families = config["firmware"]["families"]
-    errors += [f"firmware.families: unknown family {name!r}; available: network, forest"
-               for name in families if name not in FIRMWARE_FAMILIES]
+    errors += [f"firmware.families: unknown family {name!r}; available: "
+               f"{', '.join(FIRMWARE_FAMILIES)}" for name in families if name not in FIRMWARE_FAMILIES]
+    if ("imported" in families) != bool(config["imported"]["model"]):
+        errors.append("imported.model and firmware.families go together: name your model file "
+                      "with imported.model=PATH and add imported to firmware.families "
+                      "(e.g. firmware.families=[network,forest,imported])")
     if "network" not in families:
         errors.append("firmware.families: the network firmware is the report's baseline and "
                       "cannot be left out; list it with the others")

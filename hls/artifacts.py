@@ -27,4 +27,13 @@ FOREST_METRICS = "forest/metrics.json"
 FOREST_VALID_SCORES = "forest/valid_scores.parquet"  # the selection forest's, on the validation window
 FOREST_GPU_TREES = "forest/gpu_trees.npz"  # the float forest as node arrays for gpu_standalone.py
 FOREST_REASONS = "forest/reason_codes.csv"
+
+IMPORTED_DIR = "imported"  # a team's own tree ensemble (imported.model)
+IMPORTED_CONIFER = "imported/conifer"
+IMPORTED_FIXED = "imported/forest.json"
+IMPORTED_GOLDEN = "imported/golden.npz"
+IMPORTED_CONTRACT = "imported/input_contract.json"
+IMPORTED_REFERENCE = "imported/input_contract_reference.py"
+IMPORTED_CHECK = "imported/bit_exactness.json"
+IMPORTED_METRICS = "imported/metrics.json"
 FOREST_EXPLAIN = "forest/explain.json"

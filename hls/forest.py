@@ -58,6 +58,8 @@ def _logit(p):
 SCORE_SENSES = {
     "genuine probability": ScoreSense(lambda v: 1.0 - v, lambda p: 1.0 - p, lambda v: 1.0 - v),
     "fraud margin": ScoreSense(_sigmoid, _logit, lambda v: v),
+    "fraud probability": ScoreSense(lambda v: np.asarray(v, dtype=np.float64),
+                                    lambda p: np.asarray(p, dtype=np.float64), lambda v: v),
 }
 
 

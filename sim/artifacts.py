@@ -83,4 +83,7 @@ NETWORK_FIRMWARE = Firmware("network", "network firmware (hls4ml + da4ml)", "hls
 FOREST_FIRMWARE = Firmware("forest", "forest firmware (conifer + forest RTL)",
                            "forest/golden.npz", "forest", "forest_",
                            producer=("forest", "forest_rtl"))
-FIRMWARES = {f.name: f for f in (NETWORK_FIRMWARE, FOREST_FIRMWARE)}
+IMPORTED_FIRMWARE = Firmware("imported", "imported model's firmware (conifer + forest RTL)",
+                             "imported/golden.npz", "imported", "imported_",
+                             producer=("imported", "imported_rtl"))
+FIRMWARES = {f.name: f for f in (NETWORK_FIRMWARE, FOREST_FIRMWARE, IMPORTED_FIRMWARE)}

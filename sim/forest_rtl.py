@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from fraudfpga.hls.artifacts import FOREST_FIXED, FOREST_GOLDEN
+from fraudfpga.hls.artifacts import FOREST_FIXED, IMPORTED_FIXED
 from fraudfpga.hls.forest import LEAF, FixedForest
 from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, write_json
 
-from .artifacts import FOREST_FIRMWARE
+from .artifacts import FOREST_FIRMWARE, IMPORTED_FIRMWARE, Firmware
 from .flow import register_verification
 from .interfaces import axis_interface, axis_verilog, valid_interface
 
@@ -233,14 +234,16 @@ def top_verilog(forest: FixedForest, latency: int, what: str) -> str:
 
 
 def generate_forest_rtl(forest: FixedForest, out_dir: Path, pipeline: ForestPipeline,
-                        target_mhz: float, id_bits: int, progress=print) -> dict:
+                        target_mhz: float, id_bits: int, progress=print,
+                        fw: Firmware = FOREST_FIRMWARE, source: str = FOREST_FIXED) -> dict:
     """The forest's Verilog (pipeline, `valid` top, AXI4-Stream top) and its metadata, in the
-    contract every later step reads (the network's rtl step writes the same keys)."""
+    contract every later step reads (the network's rtl step writes the same keys); `fw` and
+    `source` name the family and the forest file it was generated from."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     core, latency = core_verilog(forest, pipeline)
     what = (f"a decision forest of {len(forest.trees)} trees (conifer conversion, shared "
-            "comparators), generated from forest/forest.json")
+            f"comparators), generated from {source}")
     valid = valid_interface(forest, latency, VALID_TOP)
     axis = axis_interface(forest, latency, id_bits, AXIS_TOP, VALID_TOP)
     files = {f"{CORE}.v": core, valid.file: top_verilog(forest, latency, what),
@@ -249,7 +252,7 @@ def generate_forest_rtl(forest: FixedForest, out_dir: Path, pipeline: ForestPipe
         (out_dir / name).write_text(text)
     comparisons = len(forest.comparisons())
     metadata = {
-        "top": VALID_TOP, "core": CORE, "golden_model": "conifer C++ emulation (forest/golden.npz)",
+        "top": VALID_TOP, "core": CORE, "golden_model": f"conifer C++ emulation ({fw.golden})",
         "generator": "fraudfpga forest generator: shared comparators, multiplexer trees, "
                      "adder tree (TreeLUT's form)",
         "sources": [axis.file, valid.file, f"{CORE}.v"],
@@ -272,35 +275,43 @@ def generate_forest_rtl(forest: FixedForest, out_dir: Path, pipeline: ForestPipe
                               "asked of place and route"},
     }
     write_json(out_dir / "metadata.json", metadata)
-    progress(f"[rtl] forest: {len(forest.trees)} trees, {forest.nodes():,} split nodes, "
+    progress(f"[rtl] {fw.name}: {len(forest.trees)} trees, {forest.nodes():,} split nodes, "
              f"{comparisons} comparators; latency {latency} cycles, II 1; "
              f"{len(files)} Verilog files in {out_dir}")
     return metadata
 
 
-def generate(run: RunFolder, cfg, progress=print) -> list[str]:
+def generate(fw: Firmware, source: str, run: RunFolder, cfg, progress=print) -> list[str]:
     import shutil
 
     forest_cfg = cfg["forest"]
-    forest = FixedForest.load(run.path(FOREST_FIXED))
-    out = run.path(FOREST_FIRMWARE.rtl_dir)
+    forest = FixedForest.load(run.path(source))
+    out = run.path(fw.rtl_dir)
     shutil.rmtree(out, ignore_errors=True)
     generate_forest_rtl(forest, out, ForestPipeline(forest_cfg["tree_stages"],
                                                     forest_cfg["adder_levels"],
                                                     forest_cfg["fanout_trees"]),
-                        forest_cfg["target_mhz"], cfg["rtl"]["axis_id_bits"], progress)
-    return FOREST_FIRMWARE.rtl_sources(run)
+                        forest_cfg["target_mhz"], cfg["rtl"]["axis_id_bits"], progress, fw,
+                        source)
+    return fw.rtl_sources(run)
 
 
-register(Step(
-    name=FOREST_FIRMWARE.step("rtl"), command="rtl",
-    help="generate pipelined Verilog (II = 1) of the forest firmware: shared comparators, "
-         "multiplexer trees, adder tree",
-    reads=("forest.tree_stages", "forest.adder_levels", "forest.fanout_trees", "forest.target_mhz",
-           "rtl.axis_id_bits"),
-    inputs=(FOREST_FIXED, FOREST_GOLDEN), outputs=(FOREST_FIRMWARE.rtl_metadata,),
-    body=generate, code=("fraudfpga.sim.forest_rtl", "fraudfpga.sim.interfaces",
-                         "fraudfpga.sim.artifacts", "fraudfpga.hls.forest", "fraudfpga.hls.fixed"),
-    family="forest"))
+def register_forest_rtl(fw: Firmware, source: str, what: str) -> None:
+    """The rtl step of a family whose producer writes a FixedForest (`source`), then the
+    verification steps every family shares."""
+    register(Step(
+        name=fw.step("rtl"), command="rtl",
+        help=f"generate pipelined Verilog (II = 1) of {what}: shared comparators, multiplexer "
+             "trees, adder tree",
+        reads=("forest.tree_stages", "forest.adder_levels", "forest.fanout_trees",
+               "forest.target_mhz", "rtl.axis_id_bits"),
+        inputs=(source, fw.golden), outputs=(fw.rtl_metadata,),
+        body=partial(generate, fw, source),
+        code=("fraudfpga.sim.forest_rtl", "fraudfpga.sim.interfaces", "fraudfpga.sim.artifacts",
+              "fraudfpga.hls.forest", "fraudfpga.hls.fixed"),
+        family=fw.name))
+    register_verification(fw)
 
-register_verification(FOREST_FIRMWARE)
+
+register_forest_rtl(FOREST_FIRMWARE, FOREST_FIXED, "the forest firmware")
+register_forest_rtl(IMPORTED_FIRMWARE, IMPORTED_FIXED, "your imported model's firmware")

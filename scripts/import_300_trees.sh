@@ -9,10 +9,12 @@ set -euo pipefail
 KIND=${1:?usage: scripts/import_300_trees.sh xgboost|lightgbm}
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-fpga_projects}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 RUN=import_$KIND
 CSV=$OUT/import_300_trees.csv
 MODEL=$OUT/$RUN.$([ "$KIND" = xgboost ] && echo json || echo txt)
-D="--set data.source=ulb_csv --set data.path=$PWD/$CSV --set split.mode=fraction"
+D="--set data.source=ulb_csv --set data.path=$CSV --set split.mode=fraction"
 $PY - "$CSV" <<'PY'
 import sys
 from pathlib import Path
@@ -41,7 +43,7 @@ else:
 print(f"trained 300 {kind} trees on {len(train):,} rows in {time.time() - started:.1f} s")
 PY
 $PY -m fraudfpga.cli step imported --run $RUN --projects-dir "$OUT" --reconfigure $D \
-  --set imported.model="$PWD/$MODEL" --set "firmware.families=[network,imported]"
+  --set imported.model="$MODEL" --set "firmware.families=[network,imported]"
 for step in imported_rtl imported_sim imported_pnr; do
   $PY -m fraudfpga.cli step $step --run $RUN --projects-dir "$OUT"
 done

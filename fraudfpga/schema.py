@@ -268,6 +268,10 @@ class ServingConfig:
     forest_backends: list[str] = setting(["onnxruntime-trees", "tl2cgen"],
                                          "back ends of the forest firmware's model "
                                          "(onnxruntime-trees, tl2cgen)", may_be_empty=True)
+    imported_backends: list[str] = setting(["imported-library", "imported-onnxruntime"],
+                                           "back ends of your imported model (imported-library: "
+                                           "its own library; imported-onnxruntime)",
+                                           may_be_empty=True)
     loads: list[float] = setting([1e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 3e7],
                                  "offered loads (transactions/s) of the Poisson trace; a back "
                                  "end's sweep stops at its first saturated level", min=1)

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fraudfpga.hls.artifacts import FOREST_MODEL
+from fraudfpga.hls.artifacts import FOREST_MODEL, IMPORTED_CONTRACT
 from fraudfpga.models.artifacts import (DATA_SUMMARY, FLOAT_MODEL, QKERAS_MODEL, SCALER,
                                         SPLIT_FILES)
 from fraudfpga.registry import Step, register
 from fraudfpga.schema import register_names_check
 from fraudfpga.runfolder import RunFolder, write_json
 
-from .artifacts import BASELINE, EXPORT, FOREST_SERVING, ONNX_MODEL, SERVING, WEIGHTS
+from .artifacts import (BASELINE, EXPORT, FOREST_SERVING, IMPORTED_SERVING, ONNX_MODEL, SERVING,
+                        WEIGHTS)
 from .backends import known_backends
 
 EXPORT_TOLERANCE = 1e-4  # largest |exported - Keras| logit difference accepted
@@ -154,9 +155,29 @@ def serve_forest(run: RunFolder, cfg, progress=print) -> None:
                    reference=lambda rows: model.predict_proba(rows)[:, 1].astype(np.float64))
 
 
+def serve_imported(run: RunFolder, cfg, progress=print) -> None:
+    """Your imported model on the back ends your team runs it on, on the raw test values of its
+    columns; each back end's scores are checked against the library's own first."""
+    import json
+
+    from fraudfpga.hls.forest import SCORE_SENSES
+    from fraudfpga.hls.imported_models import read_model
+    from fraudfpga.models.dataset import PreparedData
+
+    model = read_model(cfg["imported"]["model"])
+    features = json.loads(run.path(IMPORTED_CONTRACT).read_text())["features"]
+    inputs = PreparedData(run.root).parts["test"][features].to_numpy(np.float32)
+    probability = SCORE_SENSES[model.score_sense].probability
+    serve_backends(cfg["serving"]["imported_backends"], {"imported": cfg["imported"]["model"]},
+                   inputs, cfg["serving"], progress, run.path(IMPORTED_SERVING),
+                   reference=lambda rows: probability(model.library_output(rows)))
+
+
 register_names_check("serving.backends", "back end", known_backends)
 register_names_check("serving.forest_backends", "forest back end",
                      lambda: known_backends("forest"))
+register_names_check("serving.imported_backends", "imported model's back end",
+                     lambda: known_backends("imported"))
 
 register(Step(
     name="export", command="export",
@@ -186,6 +207,18 @@ register(Step(
     code=("fraudfpga.gpu_baseline", "fraudfpga.models.dataset", "fraudfpga.hls.forest",
           "fraudfpga.hls.forest_models"),
     environment=_device, family="forest", exclusive=True))
+
+register(Step(
+    name="imported_serving", command="serving",
+    help="your imported model through the same Poisson load on its own library and on ONNX "
+         "Runtime's tree ensemble, each checked against the library's own scores first",
+    reads=("serving", "imported.model"),
+    inputs=(IMPORTED_CONTRACT, SPLIT_FILES["test"], DATA_SUMMARY), outputs=(IMPORTED_SERVING,),
+    body=serve_imported,
+    code=("fraudfpga.gpu_baseline", "fraudfpga.models.dataset", "fraudfpga.hls.forest",
+          "fraudfpga.hls.imported_models"),
+    external_inputs=lambda cfg: [cfg["imported"]["model"]] if cfg["imported"]["model"] else [],
+    environment=_device, family="imported", exclusive=True))
 
 register(Step(
     name="baseline", command="baseline",

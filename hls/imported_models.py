@@ -21,9 +21,11 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +83,8 @@ class RawEnsemble:
     # the precision the library compares inputs in: float32 (XGBoost, scikit-learn, ONNX
     # Runtime) or float64 (LightGBM)
     input_dtype: type = np.float64
-    notes: list[str] = field(default_factory=list)
+    # the model as an ONNX graph (TreeEnsembleClassifier, probabilities out) for ONNX Runtime
+    to_onnx: Callable[[], Any] | None = None
 
     def raw_sum(self, x: np.ndarray) -> np.ndarray:
         """The ensemble's output computed from the node arrays, in float64, with the inputs in
@@ -190,11 +193,20 @@ def _xgboost_binary(path: Path, booster, kind: str) -> RawEnsemble:
     names = list(booster.feature_names) if booster.feature_names else None
 
     def output(x: np.ndarray) -> np.ndarray:
-        matrix = xgboost.DMatrix(np.asarray(x, dtype=np.float32), feature_names=names)
-        return booster.predict(matrix, output_margin=True).astype(np.float64)
+        return booster.inplace_predict(np.asarray(x, dtype=np.float32),
+                                       predict_type="margin").astype(np.float64)
+
+    def to_onnx():
+        import onnxmltools
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        unnamed = booster.copy()  # onnxmltools reads features as f0, f1, ...
+        unnamed.feature_names = None
+        return onnxmltools.convert_xgboost(unnamed, initial_types=[(
+            "input", FloatTensorType([None, int(params["num_feature"])]))])
 
     return RawEnsemble(path, kind, _version("xgboost"), int(params["num_feature"]), names,
-                       trees, init, "fraud margin", output, np.float32)
+                       trees, init, "fraud margin", output, np.float32, to_onnx)
 
 
 def _read_xgboost_file(path: Path) -> RawEnsemble:
@@ -255,8 +267,15 @@ def _sklearn_forest(path: Path, model, kind: str) -> RawEnsemble:
             return model.predict_proba(np.asarray(x, dtype=np.float32))[:, 1].astype(np.float64)
     names = [str(n) for n in model.feature_names_in_] if hasattr(model, "feature_names_in_") \
         else None
+
+    def to_onnx():
+        import skl2onnx
+
+        return skl2onnx.to_onnx(model, np.zeros((1, model.n_features_in_), np.float32),
+                                options={id(model): {"zipmap": False}}, target_opset=17)
+
     return RawEnsemble(path, kind, _version("scikit-learn"), int(model.n_features_in_), names,
-                       trees, init, sense, output, np.float32)
+                       trees, init, sense, output, np.float32, to_onnx)
 
 
 SKLEARN_FORESTS = ("RandomForestClassifier", "ExtraTreesClassifier", "GradientBoostingClassifier")
@@ -360,14 +379,24 @@ def _read_lightgbm(path: Path) -> RawEnsemble:
             leaf_values), np.int64)]), np.concatenate([right, -np.ones(len(leaf_values),
                                                                         np.int64)]), value))
 
-    def output(x):
+    @cache
+    def booster():
         import lightgbm
 
-        booster = lightgbm.Booster(model_file=str(path))
-        return booster.predict(np.asarray(x, dtype=np.float64), raw_score=True).astype(np.float64)
+        return lightgbm.Booster(model_file=str(path))
+
+    def output(x):
+        return booster().predict(np.asarray(x, dtype=np.float64), raw_score=True).astype(np.float64)
+
+    def to_onnx():
+        import onnxmltools
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        return onnxmltools.convert_lightgbm(booster(), initial_types=[(
+            "input", FloatTensorType([None, n_features]))], zipmap=False)
 
     return RawEnsemble(path, "LightGBM model (text)", _lightgbm_version(), n_features, names,
-                       trees, 0.0, "fraud margin", output, np.float64)
+                       trees, 0.0, "fraud margin", output, np.float64, to_onnx)
 
 
 def _lightgbm_version() -> str:
@@ -448,20 +477,22 @@ def _read_onnx(path: Path) -> RawEnsemble:
     n_features = int(graph.input[0].type.tensor_type.shape.dim[1].dim_value or
                      1 + max(int(f) for f in a["nodes_featureids"]))
 
-    def output(x):
+    @cache
+    def session():
         import onnxruntime
 
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        names = [o.name for o in session.get_outputs()]
-        result = session.run(None, {session.get_inputs()[0].name: np.asarray(x, np.float32)})
-        probabilities = result[names.index(names[-1])]
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def output(x):
+        result = session().run(None, {session().get_inputs()[0].name: np.asarray(x, np.float32)})
+        probabilities = result[-1]
         if isinstance(probabilities, list):  # ZipMap: one dict per row
             probabilities = np.array([[row[k] for k in sorted(row)] for row in probabilities])
         p = np.asarray(probabilities, dtype=np.float64)[:, 1]
         return p if sense == "fraud probability" else np.log(p) - np.log1p(-p)
 
     return RawEnsemble(path, "ONNX TreeEnsembleClassifier", _version("onnxruntime"), n_features,
-                       None, trees, init, sense, output, np.float32)
+                       None, trees, init, sense, output, np.float32, lambda: onnx.load(str(path)))
 
 
 def _is_onnx(path: Path, head: bytes) -> bool:

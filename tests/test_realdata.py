@@ -88,6 +88,11 @@ def test_ulb_schema_csv_runs_every_step_to_the_report(ulb_run, capsys):
     assert "your model (xgboost" in report and "(trained by the toolkit)" in report
     pnr = json.loads((ulb_run / "imported/synth/pnr.json").read_text())
     assert pnr["fmax_mhz"] > 0 and "placed and routed on" in report
+    serving = json.loads((ulb_run / "imported/serving.json").read_text())
+    assert set(serving["backends"]) == {"imported-library", "imported-onnxruntime"}
+    assert all(b["check_against_model"]["max_abs_difference"] < 1e-4
+               for b in serving["backends"].values())
+    assert "your model on imported-onnxruntime" in report
 
 
 def test_quality_on_a_card_less_run_resamples_transactions(ulb_run, tmp_path):

@@ -5,6 +5,7 @@ and only while they are current."""
 
 from __future__ import annotations
 
+from fraudfpga.gpu_baseline.artifacts import IMPORTED_SERVING
 from fraudfpga.hls.artifacts import IMPORTED_CHECK, IMPORTED_CONTRACT, IMPORTED_METRICS
 from fraudfpga.optional import figure
 from fraudfpga.runfolder import RunFolder
@@ -13,8 +14,8 @@ from fraudfpga.sim.artifacts import IMPORTED_FIRMWARE as FW
 from .common import load
 
 INPUTS = (IMPORTED_METRICS, IMPORTED_CHECK, IMPORTED_CONTRACT, FW.rtl_metadata, FW.sim_results,
-          FW.pnr)
-OPTIONAL = (FW.rtl_metadata, FW.sim_results, FW.pnr)
+          FW.pnr, IMPORTED_SERVING)
+OPTIONAL = (FW.rtl_metadata, FW.sim_results, FW.pnr, IMPORTED_SERVING)
 TITLE = "Your model (imported)"
 
 
@@ -75,6 +76,17 @@ def section(run: RunFolder, metrics: dict, labels: dict) -> list[tuple]:
                         f"{pnr['fmax_mhz']:.1f} MHz, {pnr['latency_cycles']} cycles = "
                         f"{pnr['latency_ns']:.0f} ns, {pnr['logic_cells']:,} logic cells",
                         pnr["kind"]])
+    if IMPORTED_SERVING in run.optional_inputs:
+        serving = load(run, IMPORTED_SERVING)
+        target = str(min(serving["latency_targets_us"]))
+        for name, backend in serving["backends"].items():
+            highest = backend["highest_load_under_us"].get(target)
+            details.append([f"your model on {name}, {backend['device']}",
+                            f"batch 1: p50 {backend['batch1']['p50_us']:.1f} us, p99 "
+                            f"{backend['batch1']['p99_us']:.1f} us; highest load with p99 <= "
+                            f"{float(target):g} us: "
+                            f"{'none' if highest is None else f'{highest:,.0f} tx/s'}",
+                            serving["kind"]])
     text = [f"Your model, read from {m['model']['path']} ({m['model']['kind']}), scored the "
             "same test rows as the toolkit's models. The firmware compares integer codes: the "
             f"host turns each raw value into a code by the input contract "

@@ -28,7 +28,7 @@ class Backend:
     missing: Callable[[], str | None]  # why it cannot run here (with the install command), or None
     # (run folder paths {"keras": ..., "onnx": ..., "forest": ...}, largest batch) -> Session
     load: Callable[[dict, int], Session]
-    model: str = "network"  # the model it serves: network (the float twin) or forest
+    model: str = "network"  # the model it serves: network (the float twin), forest or imported
 
 
 def register(backend: Backend) -> Backend:
@@ -37,8 +37,8 @@ def register(backend: Backend) -> Backend:
 
 
 def _load_modules() -> None:
-    from . import (forest_backends, onnxruntime_backend,  # noqa: F401  (they register)
-                   tensorflow_backend)
+    from . import (forest_backends, imported_backends,  # noqa: F401  (they register)
+                   onnxruntime_backend, tensorflow_backend)
 
 
 def backend(name: str) -> Backend:

@@ -1,0 +1,58 @@
+"""Back ends that score a team's imported tree ensemble (`imported.model`) as the team runs it
+today: its own library (XGBoost, LightGBM, scikit-learn, or ONNX Runtime for an ONNX file) and
+ONNX Runtime's tree-ensemble operator on the model converted to ONNX (onnxmltools, skl2onnx).
+Both take the raw values of the model's columns and return its fraud probability."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import Backend, Session, module_missing, register
+
+
+def _read(paths: dict):
+    from fraudfpga.hls.forest import SCORE_SENSES
+    from fraudfpga.hls.imported_models import read_model
+
+    model = read_model(paths["imported"])
+    return model, SCORE_SENSES[model.score_sense].probability
+
+
+def _library(paths: dict, max_batch: int) -> Session:
+    from ..benchmark import cpu_name
+
+    model, probability = _read(paths)
+    return Session(lambda batch: probability(model.library_output(batch)), f"CPU ({cpu_name()})",
+                   {"library": model.library, "model": model.kind}, "CPU")
+
+
+def _onnxruntime(paths: dict, max_batch: int) -> Session:
+    import onnxruntime as ort
+
+    from ..benchmark import cpu_name
+
+    model, _ = _read(paths)
+    graph = model.to_onnx()
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    name, output = session.get_inputs()[0].name, session.get_outputs()[-1].name
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        probabilities = session.run([output], {name: np.asarray(batch, np.float32)})[0]
+        if isinstance(probabilities, list):  # ZipMap: one dict per row
+            return np.array([row[max(row)] for row in probabilities])
+        return np.asarray(probabilities)[:, 1]
+
+    return Session(predict, f"CPU ({cpu_name()})",
+                   {"onnxruntime": ort.__version__, "converter": graph.producer_name,
+                    "converter_version": graph.producer_version,
+                    "operator": "TreeEnsembleClassifier"}, "CPU")
+
+
+register(Backend("imported-library", "your model in its own library (XGBoost, LightGBM, "
+                                     "scikit-learn; ONNX Runtime for an ONNX file)",
+                 lambda: None, _library, model="imported"))
+register(Backend("imported-onnxruntime", "your model converted to ONNX (onnxmltools or "
+                                         "skl2onnx), ONNX Runtime's TreeEnsembleClassifier",
+                 lambda: (module_missing("onnxmltools", "pip install onnxmltools")
+                          or module_missing("skl2onnx", "pip install skl2onnx")),
+                 _onnxruntime, model="imported"))

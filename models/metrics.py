@@ -100,7 +100,8 @@ def evaluate(label: np.ndarray, score: np.ndarray, threshold: float,
 
 # Rows of the metrics tables that are firmware (and the forest firmware's float forest), not
 # tuned references.
-FIRMWARE_ROWS = ("firmware", "forest_firmware", "forest_float")
+FIRMWARE_ROWS = ("firmware", "forest_firmware", "forest_float", "imported_firmware",
+                 "imported_library")
 
 
 def strongest_reference(metrics: dict, key: str = "average_precision") -> str | None:

@@ -93,6 +93,10 @@ def test_ulb_schema_csv_runs_every_step_to_the_report(ulb_run, capsys):
     assert all(b["check_against_model"]["max_abs_difference"] < 1e-4
                for b in serving["backends"].values())
     assert "your model on imported-onnxruntime" in report
+    answer = report.split("## The answer", 1)[1].split("\n## ", 1)[0]
+    assert "**Your model** (team_xgboost.json, XGBoost booster (JSON))" in answer
+    assert "| your model's firmware (XGBoost booster (JSON), conifer emulation) | FPGA" in answer
+    assert "| your model (xgboost" in answer and "imported-onnxruntime" in answer
 
 
 def test_quality_on_a_card_less_run_resamples_transactions(ulb_run, tmp_path):

@@ -46,10 +46,12 @@ CODE = ("fraudfpga.report", "fraudfpga.gpu_baseline.serving", "fraudfpga.hls.cod
         "fraudfpga.hls.fixed", "fraudfpga.hls.network", "fraudfpga.hls.forest")
 
 
-def run_metrics(run: RunFolder, firmware: bool = True, forest_rows: bool = False) -> dict:
+def run_metrics(run: RunFolder, firmware: bool = True, forest_rows: bool = False,
+                imported_rows: bool = False) -> dict:
     """The models' test metrics, with the firmware's row when `firmware` (the caller knows
-    that the hls step is current, so the row belongs to the current QKeras model), and the
-    forest firmware's rows when `forest_rows` (likewise for the forest step)."""
+    that the hls step is current, so the row belongs to the current QKeras model), the
+    forest firmware's rows when `forest_rows` (likewise for the forest step), and your
+    imported model's (its library and its firmware) when `imported_rows`."""
     metrics = load(run, MODEL_METRICS)
     if firmware:
         firmware_metrics = load(run, FIRMWARE_METRICS)
@@ -62,6 +64,12 @@ def run_metrics(run: RunFolder, firmware: bool = True, forest_rows: bool = False
             metrics["models"][name] = forest_metrics[name]
             metrics["operating"][name] = forest_metrics["operating"][name]
             metrics["labels"][name] = forest_metrics["labels"][name]
+    if imported_rows:
+        rows = imported.metrics_rows(run)
+        for name in ("imported_firmware", "imported_library"):
+            metrics["models"][name] = rows[name]
+            metrics["operating"][name] = rows["operating"][name]
+            metrics["labels"][name] = rows["labels"][name]
     return metrics
 
 
@@ -89,13 +97,18 @@ def _where(pnr: dict | None, figures: dict) -> str:
             else f"FPGA, {figures['timed_on']} (not timed)")
 
 
+# a family's model keys in the metrics: on the FPGA, and the float model its CPU back ends serve
+FPGA_MODEL = {"network": "firmware", "forest": "forest_firmware", "imported": "imported_firmware"}
+CPU_MODEL = {"network": "float", "forest": "forest_float", "imported": "imported_library"}
+
+
 def _platforms(metrics: dict, decided: dict, figures: dict, checks: dict, resources: dict,
                where: dict, policy: dict) -> list[first_screen.Platform]:
     """Every model on every platform the run measured, for the first screen."""
     platforms = []
     for name, side in decided["sides"].items():
         if side.get("fpga"):
-            model = "forest_firmware" if side["model"] == "forest" else "firmware"
+            model = FPGA_MODEL[side["model"]]
             f = figures[side["model"]]
             bound = (f"pipeline: II 1 at {f['clock_mhz']:.1f} MHz = "
                      f"{side['rate_per_s'] / 1e6:,.0f} M/s; link "
@@ -105,7 +118,7 @@ def _platforms(metrics: dict, decided: dict, figures: dict, checks: dict, resour
                 resources[side["model"]], bound, fpga=True,
                 extra={"figures": f, "verification": checks[side["model"]]}))
         else:
-            model = "forest_float" if side["model"] == "forest" else "float"
+            model = CPU_MODEL[side["model"]]
             saturated = next((lv["offered_per_s"] for lv in side["levels"] if lv["saturated"]),
                              None)
             bound = (f"batching (up to {policy['max_batch']}, {policy['max_queue_delay_us']:g} us "
@@ -114,8 +127,9 @@ def _platforms(metrics: dict, decided: dict, figures: dict, checks: dict, resour
             platforms.append(first_screen.Platform(
                 model, label(metrics, model), f"{name}, {side['label'].split(', ', 1)[-1][:-1]}",
                 side, "1 process on this machine's CPU", bound,
-                extra={"serves": "forest_firmware" if side["model"] == "forest" else "firmware"}))
-    order = {"forest_firmware": 0, "forest_float": 1, "firmware": 2, "float": 3}
+                extra={"serves": FPGA_MODEL[side["model"]]}))
+    order = {"imported_firmware": 0, "imported_library": 1, "forest_firmware": 2,
+             "forest_float": 3, "firmware": 4, "float": 5}
     return sorted(platforms, key=lambda p: (order.get(p.model, 9), not p.fpga))
 
 
@@ -139,7 +153,9 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
                                 cfg["rtl"]["interface"])
     with_forest = forest.available(run)
     forest_fpga = forest.figures(run, cfg) if with_forest else None
-    metrics = run_metrics(run, forest_rows=with_forest)
+    with_imported = imported.available(run)
+    imported_fpga = forest.figures(run, cfg, imported.FW) if with_imported else None
+    metrics = run_metrics(run, forest_rows=with_forest, imported_rows=with_imported)
     period = metrics["test_period"]
 
     scores_frame = pd.read_parquet(run.path(TEST_SCORES))
@@ -148,6 +164,8 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     scores[label(metrics, "firmware")] = _firmware_logits(run)
     if with_forest:
         scores[label(metrics, "forest_firmware")] = forest.test_scores(run)
+    if with_imported:
+        scores[label(metrics, "imported_firmware")] = imported.test_scores(run)
     plot_curves(scores, scores_frame["label"].to_numpy(), period, out)
     shutil.copy(run.path(EXPLAIN_PLOT), out / Path(EXPLAIN_PLOT).name)
     cpu_gpu.plot_baseline(baseline, network_fpga, out)
@@ -161,15 +179,20 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     network = FixedNetwork.load(run.path(NETWORK))
     network_bytes = network_input_bytes(network.input_type.width, network.n_inputs)
     link = cfg["serving"]["link"]
+    more_fpgas = {**({forest.SIDE: (forest_fpga[0] | {"model": "forest"}, forest_fpga[1])}
+                     if forest_fpga else {}),
+                  **({imported.SIDE: (imported_fpga[0] | {"model": "imported"}, imported_fpga[1])}
+                     if imported_fpga else {})}
+    more_backends = {**(forest_serving["backends"] if forest_serving else {}),
+                     **(imported.serving(run) if with_imported else {})}
     decided = decision(serving, network_fpga | {"model": "network"}, network_bytes, link,
-                       {forest.SIDE: (forest_fpga[0] | {"model": "forest"}, forest_fpga[1])}
-                       if forest_fpga else None,
-                       forest_serving["backends"] if forest_serving else None)
+                       more_fpgas or None, more_backends or None)
     plot_decision(decided, out / "decision.png")
 
     quality = load(run, QUALITY_SUMMARY) if QUALITY_SUMMARY in run.optional_inputs else None
     exact = load(run, BIT_EXACTNESS)
-    figures = {"network": network_fpga, **({"forest": forest_fpga[0]} if forest_fpga else {})}
+    figures = {"network": network_fpga, **({"forest": forest_fpga[0]} if forest_fpga else {}),
+               **({"imported": imported_fpga[0]} if imported_fpga else {})}
     checks = {"network": _verification(sim, "hls4ml C simulation")}
     where = {"network": _where(pnr, network_fpga)}
     resources = {"network": (f"{pnr['logic_cells']:,} logic cells, {pnr['flip_flops']:,} FF "
@@ -183,6 +206,15 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
                                "(placed and routed)" if fpnr else
                                f"{load(run, forest.FW.yosys)['resources']['LUT']:,} LUT (Yosys "
                                "estimate)")
+    if imported_fpga:
+        checks["imported"] = _verification(load(run, imported.FW.sim_results),
+                                           "conifer C++ emulation of your model")
+        ipnr = load(run, imported.FW.pnr) if imported.FW.pnr in run.optional_inputs else None
+        where["imported"] = _where(ipnr, imported_fpga[0])
+        resources["imported"] = (f"{ipnr['logic_cells']:,} logic cells, {ipnr['flip_flops']:,} "
+                                 "FF (placed and routed)" if ipnr else
+                                 f"{load(run, imported.FW.yosys)['resources']['LUT']:,} LUT "
+                                 "(Yosys estimate)")
     platforms = _platforms(metrics, decided, figures, checks, resources, where,
                            serving["policy"])
     labels = {name: label(metrics, name) for name in metrics["models"]}
@@ -190,8 +222,10 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     targets, top_load = decided["targets"], max(serving["trace"]["loads"])
     header, rows = first_screen.table(platforms, metrics, quality, targets, top_load)
     rows += cpu_gpu.gpu_platform_rows()
+    yours = imported.verdict_line(run, metrics, decided["sides"]) if with_imported else None
     answer = ("The answer", first_screen.verdict(platforms, metrics, quality, labels, strongest,
-                                                 targets, top_load, _gpu_note()), header, rows)
+                                                 targets, top_load, _gpu_note(), yours),
+              header, rows)
     sections = [
         answer,
         decision_section(serving, decided, link, network_bytes),
@@ -222,6 +256,7 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
         tmp.write_text(render.page(title, sections))
     write_json(out / "summary.json", {"headline": headline, "fpga": network_fpga,
                                       "forest_fpga": forest_fpga[0] if forest_fpga else None,
+                                      "imported_fpga": imported_fpga[0] if imported_fpga else None,
                                       "answer": answer[1], "platforms": [header, *rows],
                                       "stale_results_left_out": run.stale_inputs})
     for path, why in run.stale_inputs.items():
@@ -288,7 +323,8 @@ register(Step(
             BIT_EXACTNESS, RTL_METADATA, SIM_RESULTS, YOSYS, VENDOR, BASELINE, EXPLAIN_SUMMARY,
             REASON_CODES, EXPLAIN_PLOT, SERVING),
     optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY,
-                     INTERFACE_STUDY, FOREST_SERVING, *forest.INPUTS, *imported.INPUTS),
+                     INTERFACE_STUDY, FOREST_SERVING, *forest.INPUTS, *imported.INPUTS,
+                     *imported.FIRST_SCREEN),
     outputs=REPORT_FILES, body=build_report,
     external_inputs=lambda cfg: [str(p) for p in sorted(GPU_RESULTS.glob("*.json"))],
     neighbour_inputs=sweeps_on_this_data, code=CODE))

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from .common import load_text
 
-FIRMWARE_KEYS = ("forest_firmware", "firmware")  # the models an FPGA runs, best first on ties
+# the models an FPGA runs, best first on ties (a team's own model first)
+FIRMWARE_KEYS = ("imported_firmware", "forest_firmware", "firmware")
 
 
 @dataclass
@@ -75,8 +76,9 @@ def table(platforms: list[Platform], metrics: dict, quality: dict | None,
 
 def verdict(platforms: list[Platform], metrics: dict, quality: dict | None, labels: dict,
             strongest: str | None, targets: list[float], top_load: float,
-            gpu_note: str) -> list[str]:
-    """One sentence per question: model, latency, load, quality, trust, GPU."""
+            gpu_note: str, yours: str | None = None) -> list[str]:
+    """One sentence per question: model, latency, load, quality, trust, GPU; `yours`: the
+    sentence on a team's imported model, after the model's."""
     chosen = best_firmware(metrics, quality)
     fpga = next((p for p in platforms if p.fpga and p.model == chosen), None)
     cpu = [p for p in platforms if not p.fpga and p.extra.get("serves") == chosen]
@@ -94,6 +96,8 @@ def verdict(platforms: list[Platform], metrics: dict, quality: dict | None, labe
                  f"AP {chosen_ap} against {comparison or 'no other firmware'}{reference}."
                  + ("" if quality else " One training seed: `make quality` gives means and "
                                        "intervals over seeds."))
+    if yours:
+        lines.append(yours)
     if fpga:
         figures = fpga.extra["figures"]
         fastest_cpu = min(cpu, key=lambda p: p.side["batch1"]["p50_us"]) if cpu else None

@@ -38,14 +38,15 @@ def test_scores(run: RunFolder) -> np.ndarray:
     return forest.fraud_scores(np.load(run.path(FW.golden))["test_output_codes"])
 
 
-def figures(run: RunFolder, cfg) -> tuple[dict, int]:
-    """The forest's FPGA figures (as the network's) and its input bytes per transaction."""
-    pnr = load(run, FW.pnr) if FW.pnr in run.optional_inputs else None
-    fpga = fpga_figures(load(run, FW.sim_results), load(run, FW.yosys),
+def figures(run: RunFolder, cfg, fw=FW) -> tuple[dict, int]:
+    """The FPGA figures (as the network's) of a family with the forest's RTL (`fw`: the forest,
+    or an imported model) and its input bytes per transaction."""
+    pnr = load(run, fw.pnr) if fw.pnr in run.optional_inputs else None
+    fpga = fpga_figures(load(run, fw.sim_results), load(run, fw.yosys),
                         {"status": "not run"}, pnr, cfg["hls"]["part"],
                         cfg["hls"]["clock_period_ns"], cfg["report"]["max_utilization"],
                         cfg["rtl"]["interface"])
-    meta = load(run, FW.rtl_metadata)
+    meta = load(run, fw.rtl_metadata)
     in_bytes = -(-meta["ports"]["in_data"] // 8)
     return fpga, in_bytes
 

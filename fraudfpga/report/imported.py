@@ -6,7 +6,10 @@ and only while they are current."""
 from __future__ import annotations
 
 from fraudfpga.gpu_baseline.artifacts import IMPORTED_SERVING
-from fraudfpga.hls.artifacts import IMPORTED_CHECK, IMPORTED_CONTRACT, IMPORTED_METRICS
+from pathlib import Path
+
+from fraudfpga.hls.artifacts import (IMPORTED_CHECK, IMPORTED_CONTRACT, IMPORTED_FIXED,
+                                     IMPORTED_METRICS)
 from fraudfpga.optional import figure
 from fraudfpga.runfolder import RunFolder
 from fraudfpga.sim.artifacts import IMPORTED_FIRMWARE as FW
@@ -17,6 +20,52 @@ INPUTS = (IMPORTED_METRICS, IMPORTED_CHECK, IMPORTED_CONTRACT, FW.rtl_metadata, 
           FW.pnr, IMPORTED_SERVING)
 OPTIONAL = (FW.rtl_metadata, FW.sim_results, FW.pnr, IMPORTED_SERVING)
 TITLE = "Your model (imported)"
+SIDE = "FPGA imported"
+# needed for the first screen: the firmware's verification and timing, and the serving figures
+FIRST_SCREEN = (FW.sim_results, FW.yosys, FW.rtl_metadata, IMPORTED_SERVING, IMPORTED_FIXED,
+                FW.golden)
+
+
+def available(run: RunFolder) -> bool:
+    """Your model's files up to its verification and serving are current (its place and route
+    may not be): its rows join the first screen."""
+    return all(p in run.optional_inputs for p in (*INPUTS, *FIRST_SCREEN) if p != FW.pnr)
+
+
+def metrics_rows(run: RunFolder) -> dict:
+    return load(run, IMPORTED_METRICS)
+
+
+def test_scores(run: RunFolder):
+    import numpy as np
+
+    from fraudfpga.hls.forest import FixedForest
+
+    forest = FixedForest.load(run.path(IMPORTED_FIXED))
+    return forest.fraud_scores(np.load(run.path(FW.golden))["test_output_codes"])
+
+
+def serving(run: RunFolder) -> dict:
+    return load(run, IMPORTED_SERVING)["backends"]
+
+
+def verdict_line(run: RunFolder, metrics: dict, sides: dict) -> str:
+    """The first screen's sentence on your model: its firmware beside your library."""
+    m = metrics_rows(run)
+    fpga = sides.get(SIDE)
+    cpu = {n: s for n, s in sides.items() if not s.get("fpga") and s["model"] == "imported"}
+    fastest = min(cpu, key=lambda n: cpu[n]["batch1_p50_us"]) if cpu else None
+    ap = {k: m[k].get("average_precision") for k in ("imported_firmware", "imported_library")}
+    text = (f"**Your model** ({Path(m['model']['path']).name}, {m['model']['kind']}): its "
+            f"firmware's test AP {ap['imported_firmware']:.4f} against {ap['imported_library']:.4f}"
+            f" in {m['model']['library']}")
+    if fpga:
+        text += (f"; on the FPGA {fpga['compute_us'] * 1e3:.0f} ns compute, "
+                 f"{fpga['batch1_p50_us']:.2f} us with the assumed link")
+    if fastest:
+        text += (f"; on this machine's CPU its fastest back end, {fastest}, takes "
+                 f"{cpu[fastest]['batch1_p50_us']:.1f} us at batch 1 (p50, measured)")
+    return text + "."
 
 
 def section(run: RunFolder, metrics: dict, labels: dict) -> list[tuple]:

@@ -92,6 +92,11 @@ def _verification(sim: dict, golden: str) -> dict:
             "simulator": sim["simulator"]}
 
 
+def _resources(pnr: dict | None, yosys: dict) -> str:
+    return (f"{pnr['logic_cells']:,} logic cells, {pnr['flip_flops']:,} FF (placed and routed)"
+            if pnr else f"{yosys['resources']['LUT']:,} LUT (Yosys estimate)")
+
+
 def _where(pnr: dict | None, figures: dict) -> str:
     return (f"FPGA, {pnr['family_title']} {pnr['device']}" if pnr
             else f"FPGA, {figures['timed_on']} (not timed)")
@@ -195,26 +200,15 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
                **({"imported": imported_fpga[0]} if imported_fpga else {})}
     checks = {"network": _verification(sim, "hls4ml C simulation")}
     where = {"network": _where(pnr, network_fpga)}
-    resources = {"network": (f"{pnr['logic_cells']:,} logic cells, {pnr['flip_flops']:,} FF "
-                             "(placed and routed)" if pnr else
-                             f"{yosys['resources']['LUT']:,} LUT (Yosys estimate)")}
-    if forest_fpga:
-        checks["forest"] = _verification(load(run, forest.FW.sim_results), "conifer C++ emulation")
-        fpnr = load(run, forest.FW.pnr) if forest.FW.pnr in run.optional_inputs else None
-        where["forest"] = _where(fpnr, forest_fpga[0])
-        resources["forest"] = (f"{fpnr['logic_cells']:,} logic cells, {fpnr['flip_flops']:,} FF "
-                               "(placed and routed)" if fpnr else
-                               f"{load(run, forest.FW.yosys)['resources']['LUT']:,} LUT (Yosys "
-                               "estimate)")
-    if imported_fpga:
-        checks["imported"] = _verification(load(run, imported.FW.sim_results),
-                                           "conifer C++ emulation of your model")
-        ipnr = load(run, imported.FW.pnr) if imported.FW.pnr in run.optional_inputs else None
-        where["imported"] = _where(ipnr, imported_fpga[0])
-        resources["imported"] = (f"{ipnr['logic_cells']:,} logic cells, {ipnr['flip_flops']:,} "
-                                 "FF (placed and routed)" if ipnr else
-                                 f"{load(run, imported.FW.yosys)['resources']['LUT']:,} LUT "
-                                 "(Yosys estimate)")
+    resources = {"network": _resources(pnr, yosys)}
+    for name, fw, fpga_of, golden in (
+            ("forest", forest.FW, forest_fpga, "conifer C++ emulation"),
+            ("imported", imported.FW, imported_fpga, "conifer C++ emulation of your model")):
+        if fpga_of:
+            checks[name] = _verification(load(run, fw.sim_results), golden)
+            family_pnr = load(run, fw.pnr) if fw.pnr in run.optional_inputs else None
+            where[name] = _where(family_pnr, fpga_of[0])
+            resources[name] = _resources(family_pnr, load(run, fw.yosys))
     platforms = _platforms(metrics, decided, figures, checks, resources, where,
                            serving["policy"])
     labels = {name: label(metrics, name) for name in metrics["models"]}

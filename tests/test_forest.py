@@ -3,6 +3,7 @@ threshold vectors; the forest RTL equals the emulation in cocotb (and a broken c
 caught); models the converter cannot take are refused by name."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -231,3 +232,23 @@ def test_boosted_trees_reason_codes_explain_the_margin_and_match_the_firmware(bo
 
     permuted, _, _ = shap_values(firmware, rows, background, 10, 0)
     assert np.corrcoef(values.ravel(), permuted.ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("width", [1, 2, 5, 8])
+def test_a_comparison_written_as_logic_is_at_most_for_every_input_and_threshold(width):
+    """The RTL writes `input <= threshold` as logic on the offset-binary bits (no carry chain);
+    evaluated here for every signed input and threshold of the width."""
+    from fraudfpga.sim.forest_rtl import _at_most
+
+    low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    for threshold in range(low, high + 1):
+        expression = _at_most("u", threshold, width)
+        python = re.sub(r"~u\[(\d+)\]", r"(1 - bit(\1))", expression)
+        python = re.sub(r"u\[(\d+)\]", r"bit(\1)", python).replace("~(", "1 - (")
+        python = python.replace("1'b1", "1")
+        for x in range(low, high + 1):
+            offset = x + (1 << (width - 1))
+
+            def bit(i, offset=offset):
+                return (offset >> i) & 1
+            assert eval(python, {"bit": bit}) == int(x <= threshold), (threshold, x, expression)

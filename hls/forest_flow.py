@@ -131,6 +131,37 @@ def train_forest_firmware(data, cfg, seed: int, project, progress=print) -> dict
             "seconds": {"fit": round(fit_seconds, 1), "emulation": round(emulation_seconds, 2)}}
 
 
+def golden_vectors(forest: FixedForest, emulation, test_in: np.ndarray, test_out: np.ndarray,
+                   cfg) -> tuple[dict, dict]:
+    """The golden vectors of a forest firmware (the test set, then edge, threshold and random
+    inputs, each with the emulation's outputs) and the emulation checked against the integer
+    reference on both (the `*_vs_reference` entries of its bit-exactness file)."""
+    rng = np.random.default_rng(cfg["seed"])
+    t = forest.input_type
+    random_in = np.concatenate([
+        edge_vectors(forest), threshold_vectors(forest, cfg["forest"]["edge_seed"]),
+        rng.integers(t.min_code, t.max_code + 1, (cfg["hls"]["random_vectors"], forest.n_inputs))])
+    random_out = emulation.run(random_in)
+    golden = {"test_input_codes": test_in, "test_output_codes": test_out,
+              "random_input_codes": random_in, "random_output_codes": random_out}
+    checks = {"test_set_vs_reference": compare(forest.forward(test_in), test_out, test_in),
+              "random_vs_reference": compare(forest.forward(random_in), random_out, random_in) | {
+                  "seed": cfg["seed"], "edge_vectors": len(edge_vectors(forest)),
+                  "threshold_vectors": 3 * len(forest.comparisons())}}
+    return golden, checks
+
+
+def emulation_matches_reference(checks: dict) -> bool:
+    return all(checks[k]["identical_fraction"] == 1 for k in ("test_set_vs_reference",
+                                                                "random_vs_reference"))
+
+
+def write_golden(path, golden: dict) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **golden)
+
+
 def build_forest(run: RunFolder, cfg, progress=print) -> None:
     import joblib
     import pandas as pd
@@ -144,15 +175,9 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
              f"{forest_input_type(forest_cfg)}")
     fitted = train_forest_firmware(data, cfg, cfg["seed"], run.path(FOREST_CONIFER), progress)
     forest, emulation = fitted["forest"], fitted["emulation"]
-    rng = np.random.default_rng(cfg["seed"])
     t = forest.input_type
-    random_in = np.concatenate([
-        edge_vectors(forest), threshold_vectors(forest, forest_cfg["edge_seed"]),
-        rng.integers(t.min_code, t.max_code + 1, (cfg["hls"]["random_vectors"], forest.n_inputs))])
-    random_out = emulation.run(random_in)
     test_in, test_out = fitted["codes"]["test"], fitted["outputs"]["test"]
-    test_vs_reference = compare(forest.forward(test_in), test_out, test_in)
-    random_vs_reference = compare(forest.forward(random_in), random_out, random_in)
+    golden, checks = golden_vectors(forest, emulation, test_in, test_out, cfg)
     entry = forest_model(forest_cfg["model"])
     float_output = entry.float_output(fitted["model"], t.to_float(test_in))
     difference = np.abs(forest.output_type.to_float(test_out[:, 0]) - float_output)
@@ -160,10 +185,7 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
     exactness = {
         "golden_model": GOLDEN_MODEL,
         "reference": "numpy integer reference from the conifer conversion (forest/forest.json)",
-        "test_set_vs_reference": test_vs_reference,
-        "random_vs_reference": random_vs_reference | {
-            "seed": cfg["seed"], "edge_vectors": len(edge_vectors(forest)),
-            "threshold_vectors": 3 * len(forest.comparisons())},
+        **checks,
         "firmware_vs_float": {
             "model": entry.label, "compared": forest.score_sense,
             "vectors": int(len(difference)),
@@ -184,10 +206,7 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
     with atomic_path(run.path(FOREST_MODEL)) as tmp:
         joblib.dump(fitted["model"], tmp)
     forest.save(run.path(FOREST_FIXED))
-    with atomic_path(run.path(FOREST_GOLDEN)) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, test_input_codes=test_in, test_output_codes=test_out,
-                                random_input_codes=random_in, random_output_codes=random_out)
+    write_golden(run.path(FOREST_GOLDEN), golden)
     with atomic_path(run.path(FOREST_VALID_SCORES)) as tmp:  # fitted without this window
         pd.DataFrame({"label": data.labels("valid"), "forest": fitted["selection_valid"]}).to_parquet(
             tmp, index=False)
@@ -204,7 +223,8 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
                    "forest_float": f"{entry.label} (float)"},
         "scores": f"forest firmware: the fraud probability from the emulation's "
                   f"{forest.score_sense}"})
-    for name, result in (("test set", test_vs_reference), ("random, edge and threshold", random_vs_reference)):
+    for name, result in (("test set", checks["test_set_vs_reference"]),
+                         ("random, edge and threshold", checks["random_vs_reference"])):
         progress(f"[forest] conifer emulation == integer reference on {name} vectors: "
                  f"{result['identical']:,}/{result['vectors']:,}")
     m = fitted["metrics"]
@@ -213,7 +233,7 @@ def build_forest(run: RunFolder, cfg, progress=print) -> None:
              f"{m['average_precision'] if m['average_precision'] is None else round(m['average_precision'], 4)}"
              f" ({entry.label} {fitted['float_metrics']['average_precision']:.4f}); largest "
              f"|firmware - float| {difference.max():.2e} (bound {exactness['firmware_vs_float']['bound']:.2e})")
-    if test_vs_reference["identical_fraction"] < 1 or random_vs_reference["identical_fraction"] < 1:
+    if not emulation_matches_reference(checks):
         raise RuntimeError(f"conifer emulation and the integer reference disagree; see "
                            f"{run.path(FOREST_EXACTNESS)}")
     gpu_difference = max(exactness["gpu_trees"]["max_abs_difference"].values())

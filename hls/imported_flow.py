@@ -32,8 +32,8 @@ from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
 from .artifacts import (IMPORTED_CHECK, IMPORTED_CONIFER, IMPORTED_CONTRACT, IMPORTED_FIXED,
                         IMPORTED_GOLDEN, IMPORTED_METRICS, IMPORTED_REFERENCE)
-from .flow import compare, edge_vectors
-from .forest import SCORE_SENSES, FixedForest, score_type, sum_bound, threshold_vectors
+from .forest import SCORE_SENSES, FixedForest, score_type, sum_bound
+from .forest_flow import emulation_matches_reference, golden_vectors, write_golden
 from .imported_models import ImportError_, RawEnsemble, read_model
 from .input_contract import fit_contract, raw_leaf_values, to_code_space
 
@@ -100,15 +100,7 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
     emulation = ConiferEmulation(project, forest)
     outputs = {p: emulation.run(codes[p]) for p in parts if p != "train"}
 
-    rng = np.random.default_rng(cfg["seed"])
-    t_in = forest.input_type
-    random_in = np.concatenate([
-        edge_vectors(forest), threshold_vectors(forest, cfg["forest"]["edge_seed"]),
-        rng.integers(t_in.min_code, t_in.max_code + 1, (cfg["hls"]["random_vectors"],
-                                                        forest.n_inputs))])
-    random_out = emulation.run(random_in)
-    test_vs_reference = compare(forest.forward(codes["test"]), outputs["test"], codes["test"])
-    random_vs_reference = compare(forest.forward(random_in), random_out, random_in)
+    golden, checks = golden_vectors(forest, emulation, codes["test"], outputs["test"], cfg)
 
     sense = SCORE_SENSES[model.score_sense]
     firmware_value = t_out.to_float(outputs["test"][:, 0])
@@ -145,10 +137,7 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
     check = {
         "golden_model": GOLDEN_MODEL,
         "reference": "numpy integer reference of the code-space forest (imported/forest.json)",
-        "test_set_vs_reference": test_vs_reference,
-        "random_vs_reference": random_vs_reference | {
-            "seed": cfg["seed"], "edge_vectors": len(edge_vectors(forest)),
-            "threshold_vectors": 3 * len(forest.comparisons())},
+        **checks,
         "firmware_vs_library": {
             "library": model.library, "compared": model.score_sense, "rows": int(len(difference)),
             "rows_whose_path_moved": int(moved.sum()),
@@ -165,15 +154,11 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
         "decisions_flipped_at_operating_point": flipped,
         "forest": {"trees": len(forest.trees), "split_nodes": forest.nodes(),
                    "max_depth": forest.max_depth(), "comparators": len(forest.comparisons()),
-                   "input_type": str(t_in), "score_type": str(t_out)},
+                   "input_type": str(forest.input_type), "score_type": str(t_out)},
     }
     write_json(run.path(IMPORTED_CHECK), check)
     forest.save(run.path(IMPORTED_FIXED))
-    with atomic_path(run.path(IMPORTED_GOLDEN)) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, test_input_codes=codes["test"],
-                                test_output_codes=outputs["test"], random_input_codes=random_in,
-                                random_output_codes=random_out)
+    write_golden(run.path(IMPORTED_GOLDEN), golden)
     write_json(run.path(IMPORTED_METRICS), {
         "imported_firmware": metrics, "imported_library": library_metrics,
         "operating": {"imported_firmware": operating, "imported_library": library_operating},
@@ -187,8 +172,10 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
              f"{sum(code_space.collapsed.values())} thresholds collapsed onto another's code; "
              f"saturated test values: {contract.saturated(raw['test']) or 'none'}")
     progress(f"[imported] conifer emulation == integer reference: "
-             f"{test_vs_reference['identical']:,}/{test_vs_reference['vectors']:,} test, "
-             f"{random_vs_reference['identical']:,}/{random_vs_reference['vectors']:,} random, "
+             f"{checks['test_set_vs_reference']['identical']:,}/"
+             f"{checks['test_set_vs_reference']['vectors']:,} test, "
+             f"{checks['random_vs_reference']['identical']:,}/"
+             f"{checks['random_vs_reference']['vectors']:,} random, "
              f"edge and threshold vectors")
     progress(f"[imported] firmware vs {model.library}: {int(moved.sum())} of {len(moved):,} test "
              f"rows took another path; largest difference {difference.max():.3g} "
@@ -196,7 +183,7 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
              f"{bound.max():.3g}); test AP {ap['firmware']:.4f} (library {ap['library']:.4f}, "
              f"change {ap['firmware'] - ap['library']:+.4f}); {flipped} decisions differ at the "
              f"operating point")
-    if test_vs_reference["identical_fraction"] < 1 or random_vs_reference["identical_fraction"] < 1:
+    if not emulation_matches_reference(checks):
         raise RuntimeError(f"conifer emulation and the integer reference disagree; see "
                            f"{run.path(IMPORTED_CHECK)}")
     if not unmoved_exact or beyond:
@@ -262,6 +249,7 @@ register(Step(
     body=import_model, external_inputs=_model_file,
     code=("fraudfpga.hls.imported_flow", "fraudfpga.hls.imported_models",
           "fraudfpga.hls.input_contract", "fraudfpga.hls.forest", "fraudfpga.hls.forest_csim",
-          "fraudfpga.hls.fixed", "fraudfpga.hls.flow", "fraudfpga.hls.input_contract_reference",
+          "fraudfpga.hls.fixed", "fraudfpga.hls.flow", "fraudfpga.hls.forest_flow",
+          "fraudfpga.hls.input_contract_reference",
           "fraudfpga.models"),
     family="imported"))

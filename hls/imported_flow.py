@@ -87,7 +87,8 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
     names = match_features(model, data.scaler.features)
     parts = ("train", "valid", "delay", "test") if "delay" in data.parts else ("train", "valid", "test")
     raw = {p: data.parts[p][names].to_numpy(np.float64) for p in parts}
-    check_reader(model, raw["test"])
+    library = {p: model.library_output(raw[p]) for p in parts if p != "train"}
+    check_reader(model, raw["test"], library["test"])
     contract = fit_contract(raw["train"], model, names, settings["input_bits"])
     codes = {p: contract.codes(raw[p], f"{run.path(SPLIT_FILES[p])}") for p in parts}
     code_space = to_code_space(model, contract)
@@ -104,7 +105,7 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
 
     sense = SCORE_SENSES[model.score_sense]
     firmware_value = t_out.to_float(outputs["test"][:, 0])
-    library_value = model.library_output(raw["test"])
+    library_value = library["test"]
     moved, unmoved_exact = path_changes(model, forest, raw["test"], codes["test"], outputs["test"])
     difference = np.abs(firmware_value - library_value)
     bound = (len(forest.trees) + 1) * t_out.lsb + library_tolerance(model, raw["test"])
@@ -112,7 +113,7 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
 
     labels = {p: data.labels(p) for p in parts}
     scores = {p: forest.fraud_scores(out) for p, out in outputs.items()}
-    library_scores = {p: sense.probability(model.library_output(raw[p])) for p in outputs}
+    library_scores = {p: sense.probability(values) for p, values in library.items()}
     target_fpr, top_k = cfg["evaluation"]["target_fpr"], cfg["evaluation"]["top_k"]
     operating = operating_point(labels["valid"], scores["valid"], target_fpr, scores.get("delay"))
     library_operating = operating_point(labels["valid"], library_scores["valid"], target_fpr,
@@ -191,16 +192,18 @@ def import_model(run: RunFolder, cfg, progress=print) -> None:
                            f"move ({beyond} beyond the bound); see {run.path(IMPORTED_CHECK)}")
 
 
-def check_reader(model: RawEnsemble, x: np.ndarray) -> None:
-    """The node arrays read from the file reproduce the library's own output on the data."""
-    difference = np.abs(model.raw_sum(x) - model.library_output(x))
+def check_reader(model: RawEnsemble, x: np.ndarray, library_values: np.ndarray) -> None:
+    """The node arrays read from the file reproduce the library's own output on the data
+    (`library_values`: the library's output for the rows `x`)."""
+    ours = model.raw_sum(x)
+    difference = np.abs(ours - library_values)
     tolerance = library_tolerance(model, x)
     worst = int(np.argmax(difference - tolerance))
     if difference[worst] > tolerance[worst]:
-        raise ImportError_(f"{model.path}: the trees read from the file give {model.raw_sum(x)[worst]:.9g} "
+        raise ImportError_(f"{model.path}: the trees read from the file give {ours[worst]:.9g} "
                            f"on test row {worst}, {model.library} gives "
-                           f"{model.library_output(x)[worst]:.9g}: the reader does not understand "
-                           "this model (please report it)")
+                           f"{library_values[worst]:.9g}: the reader does not understand this "
+                           "model (please report it)")
 
 
 def path_changes(model: RawEnsemble, forest: FixedForest, x: np.ndarray, codes: np.ndarray,

@@ -298,7 +298,7 @@ FIRMWARE_FAMILIES = ("network", "forest", "imported")
 class FirmwareConfig:
     families: list[str] = setting(["network", "forest"], "firmware families a run builds: "
                                   "network (hls4ml + da4ml), forest (conifer + the forest RTL), "
-                                  "imported (your own tree ensemble, imported.model); the "
+                                  "imported (your own trained model, imported.model); the "
                                   "network is always built (the report's baseline)")
 
 
@@ -354,16 +354,23 @@ class ForestConfig:
 
 @dataclass
 class ImportedConfig:
-    model: str | None = setting(None, "your trained tree ensemble (the imported family): an "
-                                      "XGBoost booster (.json, .ubj, or a pickled XGBClassifier), "
-                                      "a scikit-learn RandomForest/ExtraTrees/GradientBoosting "
+    model: str | None = setting(None, "your trained model (the imported family): an XGBoost "
+                                      "booster (.json, .ubj, or a pickled XGBClassifier), a "
+                                      "scikit-learn RandomForest/ExtraTrees/GradientBoosting "
                                       "classifier (.joblib, .pkl), a LightGBM model (text), an "
-                                      "ONNX TreeEnsembleClassifier (.onnx)")
+                                      "ONNX TreeEnsembleClassifier (.onnx); or a Keras/QKeras "
+                                      "network (.keras, .h5) or an ONNX network (.onnx)")
     input_bits: int = setting(12, "bits of each input code of the input contract (offset and "
-                                  "power-of-two scale per input, from the training rows and "
-                                  "the model's thresholds)", min=2, max=24)
-    score_frac_bits: int = setting(16, "fractional bits of a leaf value and of the score sum "
-                                       "(its integer bits hold the largest sum)", min=4, max=40)
+                                  "power-of-two scale per input, from the training rows and, "
+                                  "for trees, the model's thresholds)", min=2, max=24)
+    score_frac_bits: int = setting(16, "trees: fractional bits of a leaf value and of the score "
+                                       "sum (its integer bits hold the largest sum)", min=4,
+                                   max=40)
+    weight_bits: int = setting(12, "float networks: bits of each layer's weights (integer bits "
+                                   "from the layer's largest weight)", min=2, max=24)
+    data_bits: int = setting(16, "float networks: bits of each layer's output (integer bits from "
+                                 "its largest value on the training rows, with 25 % headroom; "
+                                 "saturating)", min=4, max=32)
 
 
 @dataclass
@@ -440,9 +447,9 @@ class Config:
     firmware: FirmwareConfig = section(FirmwareConfig, "which firmware families a run builds")
     forest: ForestConfig = section(ForestConfig, "the decision-forest firmware (make forest): "
                                    "the forest, its fixed-point types and its pipeline")
-    imported: ImportedConfig = section(ImportedConfig, "your own trained tree ensemble (the "
-                                       "imported family; its RTL takes the forest's pipeline "
-                                       "settings)")
+    imported: ImportedConfig = section(ImportedConfig, "your own trained model (the imported "
+                                       "family; a tree ensemble's RTL takes the forest's "
+                                       "pipeline settings, a network's the network's)")
     fusion: FusionConfig = section(FusionConfig, "the fusion study (make fusion): the network "
                                    "and the forest combined, decided on the validation window")
     report: ReportConfig = section(ReportConfig, "the report")

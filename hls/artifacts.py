@@ -28,9 +28,11 @@ FOREST_VALID_SCORES = "forest/valid_scores.parquet"  # the selection forest's, o
 FOREST_GPU_TREES = "forest/gpu_trees.npz"  # the float forest as node arrays for gpu_standalone.py
 FOREST_REASONS = "forest/reason_codes.csv"
 
-IMPORTED_DIR = "imported"  # a team's own tree ensemble (imported.model)
+IMPORTED_DIR = "imported"  # a team's own tree ensemble or network (imported.model)
 IMPORTED_CONIFER = "imported/conifer"
-IMPORTED_FIXED = "imported/forest.json"
+IMPORTED_FIXED = "imported/firmware_model.json"  # {"generator": forest|network, ...}
+IMPORTED_HLS_PROJECT = "imported/hls_project"  # a network's hls4ml project
+IMPORTED_HLS_CONFIG = "imported/hls4ml_config.json"
 IMPORTED_GOLDEN = "imported/golden.npz"
 IMPORTED_CONTRACT = "imported/input_contract.json"
 IMPORTED_REFERENCE = "imported/input_contract_reference.py"

@@ -239,10 +239,13 @@ class FixedForest:
         Path(path).write_text(json.dumps(self.to_dict()))
 
     @classmethod
-    def load(cls, path: Path) -> "FixedForest":
-        data = json.loads(Path(path).read_text())
+    def from_dict(cls, data: dict) -> "FixedForest":
         return cls(data["n_inputs"], FixedType.parse(data["input_type"]),
                    FixedType.parse(data["output_type"]), data["trees"], data["score_sense"])
+
+    @classmethod
+    def load(cls, path: Path) -> "FixedForest":
+        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 def threshold_vectors(forest: FixedForest, seed: int) -> np.ndarray:

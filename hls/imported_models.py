@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -70,6 +70,8 @@ class RawEnsemble:
     """What every reader returns. The sum of `init` and one leaf value per tree is the model's
     output in `score_sense` ("fraud margin": the log-odds of fraud; "fraud probability")."""
 
+    firmware: ClassVar[str] = "forest"  # which generator makes its firmware
+
     path: Path
     kind: str  # what the file was read as, for the progress line and the report
     library: str  # the library and version that made the predictions compared against
@@ -109,13 +111,20 @@ class Reader:
 READERS: dict[str, Reader] = {}
 
 
-def register(reader: Reader) -> Reader:
-    READERS[reader.name] = reader
+def register(reader: Reader, first: bool = False) -> Reader:
+    """Add a reader; `first`: asked before the others (a narrower test on the same suffix)."""
+    if first:
+        others = dict(READERS)
+        READERS.clear()
+        READERS.update({reader.name: reader, **others})
+    else:
+        READERS[reader.name] = reader
     return reader
 
 
-def read_model(path: Path) -> RawEnsemble:
-    """The tree ensemble in `path`, read by the first reader that takes the file."""
+def read_model(path: Path):
+    """The model in `path` (a `RawEnsemble`, or a `RawNetwork` of `imported_networks`), read by
+    the first reader that takes the file."""
     path = Path(path)
     if not path.is_file():
         raise ImportError_(f"{path}: imported.model names no file")
@@ -501,3 +510,6 @@ def _is_onnx(path: Path, head: bytes) -> bool:
 
 register(Reader("onnx", "an ONNX graph of one TreeEnsembleClassifier (.onnx)", _is_onnx,
                 _read_onnx))
+
+
+from . import imported_networks  # noqa: E402,F401  (registers the network readers)

@@ -56,13 +56,7 @@ class InputContract:
 
     def codes(self, raw: np.ndarray, where: str = "data") -> np.ndarray:
         """The codes of rows of raw values (the contract's arithmetic, vectorised)."""
-        raw = np.asarray(raw, dtype=np.float64)
-        bad = ~np.isfinite(raw)
-        if bad.any():
-            row, col = (int(i[0]) for i in np.nonzero(bad))
-            raise DataError(f"{where}: column {self.features[col]!r} row {row} is "
-                            f"{raw[row, col]}: the firmware takes no missing or infinite values "
-                            f"({int(bad.sum())} such values); impute them before scoring")
+        raw = check_finite(raw, self.features, where)
         t = self.code_type
         return np.clip(np.rint(self.scaled(raw)), t.min_code, t.max_code).astype(np.int64)
 
@@ -97,19 +91,29 @@ class InputContract:
                    np.array(data["shift"], dtype=np.int64))
 
 
-def fit_contract(raw_train: np.ndarray, ensemble: RawEnsemble, features: list[str],
-                 bits: int) -> InputContract:
+def check_finite(raw: np.ndarray, features: list[str], where: str = "data") -> np.ndarray:
+    """The rows as float64; NaN or an infinity is refused naming the column and the row."""
+    raw = np.asarray(raw, dtype=np.float64)
+    bad = ~np.isfinite(raw)
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        raise DataError(f"{where}: column {features[col]!r} row {row} is {raw[row, col]}: the "
+                        f"firmware takes no missing or infinite values ({int(bad.sum())} such "
+                        "values); impute them before scoring")
+    return raw
+
+
+def fit_contract(raw_train: np.ndarray, features: list[str], bits: int,
+                 thresholds: list[np.ndarray] | None = None) -> InputContract:
     """Per input, an offset (the middle of its range) and the largest power-of-two scale that
     fits the range into `bits`: the range covers the training values between the 0.1 % and
-    99.9 % quantiles and every threshold the model has on that input."""
+    99.9 % quantiles and, for trees, every threshold the model has on that input."""
     limit = (1 << (bits - 1)) - 1
     offsets, shifts = [], []
     for i in range(raw_train.shape[1]):
-        values = raw_train[:, i]
-        low, high = np.quantile(values, [QUANTILE, 1 - QUANTILE])
-        thresholds = np.concatenate([tree.threshold[tree.feature == i] for tree in ensemble.trees])
-        if thresholds.size:
-            low, high = min(low, thresholds.min()), max(high, thresholds.max())
+        low, high = np.quantile(raw_train[:, i], [QUANTILE, 1 - QUANTILE])
+        if thresholds is not None and thresholds[i].size:
+            low, high = min(low, thresholds[i].min()), max(high, thresholds[i].max())
         half = (high - low) / 2
         offsets.append((low + high) / 2)
         shift = math.floor(math.log2(limit / half)) if half > 0 else 0
@@ -118,6 +122,12 @@ def fit_contract(raw_train: np.ndarray, ensemble: RawEnsemble, features: list[st
         shifts.append(shift)
     return InputContract(list(features), bits, np.array(offsets, dtype=np.float64),
                          np.array(shifts, dtype=np.int64))
+
+
+def thresholds_per_input(ensemble: RawEnsemble) -> list[np.ndarray]:
+    """Every threshold of the ensemble, by input."""
+    return [np.concatenate([tree.threshold[tree.feature == i] for tree in ensemble.trees])
+            for i in range(ensemble.n_features)]
 
 
 @dataclass

@@ -52,6 +52,10 @@ class FixedNetwork:
     def output_type(self) -> FixedType:
         return self.layers[-1].output_type
 
+    def fraud_scores(self, output_codes: np.ndarray) -> np.ndarray:
+        """The fraud probability of output codes (the logit through a sigmoid, in float64)."""
+        return 1.0 / (1.0 + np.exp(-self.output_type.to_float(np.asarray(output_codes)[:, 0])))
+
     def check_input_codes(self, codes: np.ndarray, names: list[str] | None = None) -> np.ndarray:
         """Reject codes the input type cannot hold; the error names the row and the input."""
         codes = np.asarray(codes)
@@ -145,6 +149,9 @@ def network_from_hls_model(hls_model) -> FixedNetwork:
                 bias_codes=bias_t.exact_codes(layer.weights["bias"].data, f"{layer.name} biases"),
                 weight_type=weight_t, bias_type=bias_t, accum_type=precision(layer, "accum_t"),
                 result_type=output_type(layer)))
+        elif kind == "Activation" and activation == "linear" and network.layers \
+                and output_type(layer) == network.layers[-1].output_type:
+            continue  # hls4ml's identity after a Dense layer of a float model: same type
         elif kind in ("Activation", "ReLU") and activation == "relu" and network.layers \
                 and network.layers[-1].relu_type is None:
             network.layers[-1].relu_name = layer.name

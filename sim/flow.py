@@ -28,13 +28,20 @@ from .yosys import synthesize
 
 
 def generate(run: RunFolder, cfg, progress=print) -> list[str]:
-    network = FixedNetwork.load(run.path(NETWORK))
-    golden = np.load(run.path(GOLDEN))
-    out = run.path(RTL_DIR)
+    return write_network_rtl(NETWORK_FIRMWARE, NETWORK, FixedNetwork.load(run.path(NETWORK)),
+                             run, cfg, progress)
+
+
+def write_network_rtl(fw: Firmware, source: str, network: FixedNetwork, run: RunFolder, cfg,
+                      progress=print) -> list[str]:
+    """The family's rtl step body for a fixed-point network read from `source`."""
+    golden = np.load(run.path(fw.golden))
+    out = run.path(fw.rtl_dir)
     shutil.rmtree(out, ignore_errors=True)
     generate_rtl(network, out, PipelineChoice.from_config(cfg["fpga"]),
-                 golden["random_input_codes"], progress, id_bits=cfg["rtl"]["axis_id_bits"])
-    return NETWORK_FIRMWARE.rtl_sources(run)
+                 golden["random_input_codes"], progress, id_bits=cfg["rtl"]["axis_id_bits"],
+                 source=source, golden=fw.golden)
+    return fw.rtl_sources(run)
 
 
 def _take(codes: np.ndarray, count) -> np.ndarray:
@@ -309,12 +316,14 @@ def delay_model_file(cfg) -> list[str]:
     return [str(model_file(cfg["fpga"]["family"]))]
 
 
+NETWORK_RTL_READS = ("fpga.family", "fpga.objective", "fpga.min_fmax_mhz", "fpga.stages",
+                     "rtl.axis_id_bits")
+
 register(Step(
     name="rtl", command="rtl",
     help="generate pipelined Verilog (II = 1) of the firmware's network with da4ml; stage cuts "
          "from the FPGA family's delay model",
-    reads=("fpga.family", "fpga.objective", "fpga.min_fmax_mhz", "fpga.stages", "rtl.axis_id_bits"),
-    inputs=(NETWORK, GOLDEN), outputs=(RTL_METADATA, TOP_VERILOG, AXIS_VERILOG), body=generate, code=SIM_CODE,
+    reads=NETWORK_RTL_READS, inputs=(NETWORK, GOLDEN), outputs=(RTL_METADATA, TOP_VERILOG, AXIS_VERILOG), body=generate, code=SIM_CODE,
     external_inputs=delay_model_file))
 
 register_verification(NETWORK_FIRMWARE)

@@ -18,12 +18,12 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from fraudfpga.hls.artifacts import FOREST_FIXED, IMPORTED_FIXED
+from fraudfpga.hls.artifacts import FOREST_FIXED
 from fraudfpga.hls.forest import LEAF, FixedForest
 from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, write_json
 
-from .artifacts import FOREST_FIRMWARE, IMPORTED_FIRMWARE, Firmware
+from .artifacts import FOREST_FIRMWARE, Firmware
 from .flow import register_verification
 from .interfaces import axis_interface, axis_verilog, valid_interface
 
@@ -303,10 +303,15 @@ def generate_forest_rtl(forest: FixedForest, out_dir: Path, pipeline: ForestPipe
 
 
 def generate(fw: Firmware, source: str, run: RunFolder, cfg, progress=print) -> list[str]:
+    return write_rtl(fw, source, FixedForest.load(run.path(source)), run, cfg, progress)
+
+
+def write_rtl(fw: Firmware, source: str, forest: FixedForest, run: RunFolder, cfg,
+              progress=print) -> list[str]:
+    """The family's rtl step body for a forest read from `source`."""
     import shutil
 
     forest_cfg = cfg["forest"]
-    forest = FixedForest.load(run.path(source))
     out = run.path(fw.rtl_dir)
     shutil.rmtree(out, ignore_errors=True)
     generate_forest_rtl(forest, out, ForestPipeline(forest_cfg["tree_stages"],
@@ -317,22 +322,17 @@ def generate(fw: Firmware, source: str, run: RunFolder, cfg, progress=print) -> 
     return fw.rtl_sources(run)
 
 
-def register_forest_rtl(fw: Firmware, source: str, what: str) -> None:
-    """The rtl step of a family whose producer writes a FixedForest (`source`), then the
-    verification steps every family shares."""
-    register(Step(
-        name=fw.step("rtl"), command="rtl",
-        help=f"generate pipelined Verilog (II = 1) of {what}: shared comparators, multiplexer "
-             "trees, adder tree",
-        reads=("forest.tree_stages", "forest.adder_levels", "forest.fanout_trees",
-               "forest.target_mhz", "rtl.axis_id_bits"),
-        inputs=(source, fw.golden), outputs=(fw.rtl_metadata,),
-        body=partial(generate, fw, source),
-        code=("fraudfpga.sim.forest_rtl", "fraudfpga.sim.interfaces", "fraudfpga.sim.artifacts",
-              "fraudfpga.hls.forest", "fraudfpga.hls.fixed"),
-        family=fw.name))
-    register_verification(fw)
+FOREST_RTL_READS = ("forest.tree_stages", "forest.adder_levels", "forest.fanout_trees",
+                    "forest.target_mhz", "rtl.axis_id_bits")
+FOREST_RTL_CODE = ("fraudfpga.sim.forest_rtl", "fraudfpga.sim.interfaces",
+                   "fraudfpga.sim.artifacts", "fraudfpga.hls.forest", "fraudfpga.hls.fixed")
 
 
-register_forest_rtl(FOREST_FIRMWARE, FOREST_FIXED, "the forest firmware")
-register_forest_rtl(IMPORTED_FIRMWARE, IMPORTED_FIXED, "your imported model's firmware")
+register(Step(
+    name=FOREST_FIRMWARE.step("rtl"), command="rtl",
+    help="generate pipelined Verilog (II = 1) of the forest firmware: shared comparators, "
+         "multiplexer trees, adder tree",
+    reads=FOREST_RTL_READS, inputs=(FOREST_FIXED, FOREST_FIRMWARE.golden),
+    outputs=(FOREST_FIRMWARE.rtl_metadata,), body=partial(generate, FOREST_FIRMWARE, FOREST_FIXED),
+    code=FOREST_RTL_CODE, family=FOREST_FIRMWARE.name))
+register_verification(FOREST_FIRMWARE)

@@ -28,7 +28,7 @@ from .delay_model import (DelayModel, DesignPoint, balanced_point, choose_point,
 from .interfaces import AXIS_DEFAULT_ID_BITS, VALID_TOP, axis_interface, axis_verilog, valid_interface
 
 CORE = "fraud_mlp"
-WHAT = "the fixed-point fraud MLP (da4ml pipeline), generated from hls/network.json"
+WHAT = "the fixed-point fraud MLP (da4ml pipeline)"
 CLOCK_ENABLE_SUFFIX = "_ce"
 DA4ML_ROUNDING = ("TRN", "RND")
 DA4ML_OVERFLOW = ("WRAP", "SAT")
@@ -235,14 +235,16 @@ def _point(comb, model: DelayModel, choice: PipelineChoice) -> tuple[DesignPoint
 
 def generate_rtl(network: FixedNetwork, out_dir: Path, choice: PipelineChoice,
                  check_vectors: np.ndarray, progress=print, model: DelayModel | None = None,
-                 id_bits: int = AXIS_DEFAULT_ID_BITS) -> dict:
+                 id_bits: int = AXIS_DEFAULT_ID_BITS, source: str = "hls/network.json",
+                 golden: str = "hls/golden.npz") -> dict:
     """Write the Verilog into `out_dir` and return its metadata (also `metadata.json`).
 
     The stage cuts come from the delay model of `choice.family` (timing-driven pipelining):
     every depth is balanced and the objective picks one, unless `choice.stages` fixes it.
     Both top levels are written (`interfaces.py`): `valid` and `axis` around it, whose
     transaction identifier has `id_bits` bits. The metadata's `top`, `ports` and
-    `latency_cycles` are those of the `valid` top; `interfaces` has both.
+    `latency_cycles` are those of the `valid` top; `interfaces` has both. `source` and `golden`
+    name the files the network and its golden vectors came from.
     """
     from da4ml.codegen import RTLModel
 
@@ -273,14 +275,14 @@ def generate_rtl(network: FixedNetwork, out_dir: Path, choice: PipelineChoice,
     axis = axis_interface(network, latency, id_bits)
     top_file, axis_file = out_dir / valid.file, out_dir / axis.file
     top_file.write_text(top_verilog(network, _widths(comb), latency))
-    axis_file.write_text(axis_verilog(network, axis, WHAT))
+    axis_file.write_text(axis_verilog(network, axis, f"{WHAT}, generated from {source}"))
     in_kifs, out_kifs = _widths(comb)
     out_bits = network.output_type.width
     estimate = "estimated by the delay model of the FPGA family (not timed)"
     metadata = {
         "top": VALID_TOP,
         "core": CORE,
-        "golden_model": "hls4ml C simulation (hls/golden.npz)",
+        "golden_model": f"hls4ml C simulation ({golden})",
         "generator": "da4ml RTLModel (verilog), fraudfpga top level, stage cuts from the "
                      f"{choice.family} delay model",
         "sources": [str(p.relative_to(out_dir)) for p in [axis_file, top_file, *sources]],

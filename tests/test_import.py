@@ -16,7 +16,8 @@ from conftest import cli
 from realdata import write_ulb_like
 
 from fraudfpga.hls.imported_models import ImportError_, read_model
-from fraudfpga.hls.input_contract import InputContract, fit_contract, to_code_space
+from fraudfpga.hls.input_contract import (InputContract, fit_contract, thresholds_per_input,
+                                          to_code_space)
 
 IMPORT_RUN = ["data.source=ulb_csv", "split.mode=fraction", "hls.random_vectors=100",
               "rtl.vectors=200", "rtl.random_vectors=100", "rtl.axis_pattern_vectors=100",
@@ -107,7 +108,7 @@ def test_contract_arithmetic_is_the_stated_one_and_the_reference_agrees(models, 
     files, x = models
     model = read_model(files["xgboost-json"])
     names = [f"c{i}" for i in range(x.shape[1])]
-    contract = fit_contract(x, model, names, 10)
+    contract = fit_contract(x, names, 10, thresholds_per_input(model))
     half = contract.offset + (np.arange(-4, 5)[:, None] + 0.5) * np.ldexp(1.0, -contract.shift)
     rows = np.concatenate([x[:300], half, [x.min(axis=0) - 100, x.max(axis=0) + 100]])
     codes = contract.codes(rows)
@@ -140,7 +141,7 @@ def test_splits_become_code_comparisons_that_keep_the_raw_decision(models):
     files, x = models
     model = read_model(files["random-forest"])
     names = [f"c{i}" for i in range(x.shape[1])]
-    contract = fit_contract(x, model, names, 6)  # coarse: thresholds collapse
+    contract = fit_contract(x, names, 6, thresholds_per_input(model))  # coarse: thresholds collapse
     space = to_code_space(model, contract)
     assert sum(space.collapsed.values()) > 0
     for tree, (coded,) in zip(model.trees, space.ensemble["trees"]):
@@ -152,7 +153,7 @@ def test_splits_become_code_comparisons_that_keep_the_raw_decision(models):
             for value in (t - 0.51 * step, t + 0.51 * step):
                 code = contract.codes(np.where(np.arange(x.shape[1]) == f, value, 0.0)[None])[0, f]
                 assert (code <= c) == (value < t if strict else value <= t)
-    narrow = fit_contract(x[:, :], model, names, 6)
+    narrow = fit_contract(x[:, :], names, 6, thresholds_per_input(model))
     narrow.offset[0] += 100 * math.ldexp(1.0, -int(narrow.shift[0]))  # input 0's splits off range
     assert to_code_space(model, narrow).decided_by_range > 0
 

@@ -39,10 +39,10 @@ def metrics_rows(run: RunFolder) -> dict:
 def test_scores(run: RunFolder):
     import numpy as np
 
-    from fraudfpga.hls.forest import FixedForest
+    from fraudfpga.hls.imported_flow import load_fixed
 
-    forest = FixedForest.load(run.path(IMPORTED_FIXED))
-    return forest.fraud_scores(np.load(run.path(FW.golden))["test_output_codes"])
+    _, fixed = load_fixed(run.path(IMPORTED_FIXED))
+    return fixed.fraud_scores(np.load(run.path(FW.golden))["test_output_codes"])
 
 
 def serving(run: RunFolder) -> dict:
@@ -68,25 +68,9 @@ def verdict_line(run: RunFolder, metrics: dict, sides: dict) -> str:
     return text + "."
 
 
-def section(run: RunFolder, metrics: dict, labels: dict) -> list[tuple]:
-    """`metrics`: the run's test metrics (the toolkit's models), `labels`: their names."""
-    if not all(p in run.optional_inputs for p in INPUTS if p not in OPTIONAL):
-        why = {p: run.stale_inputs[p] for p in INPUTS if p in run.stale_inputs}
-        return [(TITLE, ["Left out: " + "; ".join(f"{p} {w}" for p, w in why.items())], None,
-                 None)] if why else []
-    m, check, contract = (load(run, IMPORTED_METRICS), load(run, IMPORTED_CHECK),
-                          load(run, IMPORTED_CONTRACT))
-    versus = check["firmware_vs_library"]
-    rows = [[m["labels"]["imported_library"], figure(m["imported_library"], "average_precision",
-                                                    ".4f"), "your library's own predictions"],
-            [m["labels"]["imported_firmware"], figure(m["imported_firmware"], "average_precision",
-                                                     ".4f"), check["golden_model"]]]
-    rows += [[f"{labels[name]} (trained by the toolkit)",
-              figure(metrics["models"][name], "average_precision", ".4f"), "same split"]
-             for name in metrics["models"] if name in labels]
-    shape = check["forest"]
-    thresholds = contract["thresholds"]
-    details = [
+def _forest_rows(m: dict, check: dict, contract: dict) -> list[list]:
+    shape, versus, thresholds = check["forest"], check["firmware_vs_library"], contract["thresholds"]
+    return [
         ["model file", f"{m['model']['path']}: {m['model']['kind']}, {shape['trees']} trees, "
                        f"{shape['split_nodes']:,} split nodes, {shape['comparators']:,} "
                        "comparators", m["model"]["library"]],
@@ -99,12 +83,50 @@ def section(run: RunFolder, metrics: dict, labels: dict) -> list[tuple]:
                                        f"{versus['rows']:,}", versus["why_paths_move"]],
         ["largest difference from your library (other rows)",
          f"{versus['max_difference_unmoved_rows']:.3g} (bound {versus['bound_unmoved_rows']:.3g})",
-         versus["bound_why"]],
+         versus["bound_why"]]]
+
+
+def _network_rows(m: dict, check: dict, contract: dict) -> list[list]:
+    shape, versus = check["network"], check["firmware_vs_library"]
+    layers = ", ".join(f"{l['shape'][0]}x{l['shape'][1]} ({l['weight_type']} weights, out "
+                       f"{l['output_type']})" for l in shape["layers"])
+    return [
+        ["model file", f"{m['model']['path']}: {m['model']['kind']}; dense layers {layers}",
+         m["model"]["library"]],
+        ["input contract", f"{contract['bits']}-bit codes, offset and power-of-two scale per "
+                           f"input; read as {contract['firmware_input_type']}",
+         contract["arithmetic"] + "; " + contract["firmware_input"]],
+        ["largest logit difference from your library",
+         f"{versus['max_difference']:.3g} (99 % of test rows within "
+         f"{versus['p99_difference']:.3g}; output LSB {versus['output_lsb']:.3g})",
+         versus["why_not_identical"]]]
+
+
+MODEL_ROWS = {"forest": _forest_rows, "network": _network_rows}
+
+
+def section(run: RunFolder, metrics: dict, labels: dict) -> list[tuple]:
+    """`metrics`: the run's test metrics (the toolkit's models), `labels`: their names."""
+    if not all(p in run.optional_inputs for p in INPUTS if p not in OPTIONAL):
+        why = {p: run.stale_inputs[p] for p in INPUTS if p in run.stale_inputs}
+        return [(TITLE, ["Left out: " + "; ".join(f"{p} {w}" for p, w in why.items())], None,
+                 None)] if why else []
+    m, check, contract = (load(run, IMPORTED_METRICS), load(run, IMPORTED_CHECK),
+                          load(run, IMPORTED_CONTRACT))
+    rows = [[m["labels"]["imported_library"], figure(m["imported_library"], "average_precision",
+                                                    ".4f"), "your library's own predictions"],
+            [m["labels"]["imported_firmware"], figure(m["imported_firmware"], "average_precision",
+                                                     ".4f"), check["golden_model"]]]
+    rows += [[f"{labels[name]} (trained by the toolkit)",
+              figure(metrics["models"][name], "average_precision", ".4f"), "same split"]
+             for name in metrics["models"] if name in labels]
+    details = MODEL_ROWS[m["model"]["generator"]](m, check, contract)
+    details += [
         ["test AP change, firmware - library", f"{check['average_precision']['change']:+.4f}",
          "same test rows"],
         ["decisions that differ at the firmware's operating point",
          f"{check['decisions_flipped_at_operating_point']:,}", "same threshold on both"],
-        ["conifer emulation == integer reference",
+        [f"{check['golden_model'].split(' (')[0]} == integer reference",
          f"{check['test_set_vs_reference']['identical']:,} / "
          f"{check['test_set_vs_reference']['vectors']:,} test, "
          f"{check['random_vs_reference']['identical']:,} / "

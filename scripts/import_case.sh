@@ -38,7 +38,7 @@ if kind == "xgboost":
     model = xgboost.XGBClassifier(n_estimators=300, max_depth=6, learning_rate=0.1,
                                   tree_method="hist", n_jobs=2).fit(train[columns], train["label"])
     model.save_model(model_path)  # JSON (by the file name's .json)
-else:
+elif kind == "lightgbm":
     import lightgbm
     model = lightgbm.LGBMClassifier(n_estimators=300, max_depth=6, num_leaves=31,
                                     learning_rate=0.1, n_jobs=2,

@@ -287,6 +287,7 @@ def import_network(run: RunFolder, cfg, model: RawNetwork, data, raw: dict, libr
     evaluation = evaluate_against_library(
         data, {p: network.fraud_scores(out) for p, out in outputs.items()}, library_scores, cfg)
     difference = np.abs(network.output_type.to_float(outputs["test"][:, 0]) - library_logit)
+    saturated = contract.beyond_range(raw["test"]).any(axis=1)
     ap, flipped = evaluation["average_precision"], evaluation["flipped"]
     check = {
         "reference": "numpy integer reference from the hls4ml precisions "
@@ -295,6 +296,8 @@ def import_network(run: RunFolder, cfg, model: RawNetwork, data, raw: dict, libr
         "firmware_vs_library": {
             "library": model.library, "compared": "fraud logit", "rows": int(len(difference)),
             "max_difference": float(difference.max()),
+            "max_difference_rows_not_saturated": float(difference[~saturated].max(initial=0.0)),
+            "rows_with_a_saturated_input": int(saturated.sum()),
             "p99_difference": float(np.quantile(difference, 0.99)),
             "output_lsb": network.output_type.lsb,
             "why_not_identical": ("weights, biases and activations rounded to the types chosen "
@@ -325,7 +328,9 @@ def import_network(run: RunFolder, cfg, model: RawNetwork, data, raw: dict, libr
              f"{checks['random_vs_reference']['identical']:,}/"
              f"{checks['random_vs_reference']['vectors']:,} random and edge vectors")
     progress(f"[imported] firmware vs {model.library}: largest logit difference "
-             f"{difference.max():.3g} (99 % within {np.quantile(difference, 0.99):.3g}); test AP "
+             f"{difference.max():.3g} ({difference[~saturated].max(initial=0.0):.3g} on the "
+             f"{int((~saturated).sum()):,} rows with no saturated input; 99 % within "
+             f"{np.quantile(difference, 0.99):.3g}); test AP "
              f"{ap['firmware']:.4f} (library {ap['library']:.4f}, change {ap['change']:+.4f}); "
              f"{flipped} decisions differ at the operating point")
     if not emulation_matches_reference(checks):

@@ -60,11 +60,15 @@ class InputContract:
         t = self.code_type
         return np.clip(np.rint(self.scaled(raw)), t.min_code, t.max_code).astype(np.int64)
 
-    def saturated(self, raw: np.ndarray) -> dict[str, int]:
-        """Per input, the rows whose value lies beyond the code range (clamped)."""
+    def beyond_range(self, raw: np.ndarray) -> np.ndarray:
+        """(rows, inputs): whether each value lies beyond the code range (clamped)."""
         t = self.code_type
         rounded = np.rint(self.scaled(raw))
-        counts = ((rounded < t.min_code) | (rounded > t.max_code)).sum(axis=0)
+        return (rounded < t.min_code) | (rounded > t.max_code)
+
+    def saturated(self, raw: np.ndarray) -> dict[str, int]:
+        """Per input, the rows whose value lies beyond the code range (clamped)."""
+        counts = self.beyond_range(raw).sum(axis=0)
         return {name: int(n) for name, n in zip(self.features, counts) if n}
 
     def split_code(self, feature: int, threshold: float, strict: bool) -> int:

@@ -97,8 +97,10 @@ def _network_rows(m: dict, check: dict, contract: dict) -> list[list]:
                            f"input; read as {contract['firmware_input_type']}",
          contract["arithmetic"] + "; " + contract["firmware_input"]],
         ["largest logit difference from your library",
-         f"{versus['max_difference']:.3g} (99 % of test rows within "
-         f"{versus['p99_difference']:.3g}; output LSB {versus['output_lsb']:.3g})",
+         f"{versus['max_difference']:.3g} ({versus['max_difference_rows_not_saturated']:.3g} "
+         f"without the {versus['rows_with_a_saturated_input']:,} rows that saturate an input; "
+         f"99 % of test rows within {versus['p99_difference']:.3g}; output LSB "
+         f"{versus['output_lsb']:.3g})",
          versus["why_not_identical"]]]
 
 

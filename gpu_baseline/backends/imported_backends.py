@@ -1,7 +1,8 @@
-"""Back ends that score a team's imported tree ensemble (`imported.model`) as the team runs it
-today: its own library (XGBoost, LightGBM, scikit-learn, or ONNX Runtime for an ONNX file) and
-ONNX Runtime's tree-ensemble operator on the model converted to ONNX (onnxmltools, skl2onnx).
-Both take the raw values of the model's columns and return its fraud probability."""
+"""Back ends that score a team's imported model (`imported.model`) as the team runs it today:
+its own library (XGBoost, LightGBM, scikit-learn, Keras, or ONNX Runtime for an ONNX file) and
+ONNX Runtime on the model converted to ONNX (a tree ensemble through onnxmltools or skl2onnx,
+a network written from its read weights). Both take the raw values of the model's columns and
+return its fraud probability."""
 
 from __future__ import annotations
 
@@ -45,14 +46,15 @@ def _onnxruntime(paths: dict, max_batch: int) -> Session:
     return Session(predict, f"CPU ({cpu_name()})",
                    {"onnxruntime": ort.__version__, "converter": graph.producer_name,
                     "converter_version": graph.producer_version,
-                    "operator": "TreeEnsembleClassifier"}, "CPU")
+                    "operators": sorted({node.op_type for node in graph.graph.node})}, "CPU")
 
 
 register(Backend("imported-library", "your model in its own library (XGBoost, LightGBM, "
-                                     "scikit-learn; ONNX Runtime for an ONNX file)",
+                                     "scikit-learn, Keras; ONNX Runtime for an ONNX file)",
                  lambda: None, _library, model="imported"))
-register(Backend("imported-onnxruntime", "your model converted to ONNX (onnxmltools or "
-                                         "skl2onnx), ONNX Runtime's TreeEnsembleClassifier",
+register(Backend("imported-onnxruntime", "your model converted to ONNX (trees: onnxmltools "
+                                         "or skl2onnx; networks: from the read weights), ONNX "
+                                         "Runtime",
                  lambda: (module_missing("onnxmltools", "pip install onnxmltools")
                           or module_missing("skl2onnx", "pip install skl2onnx")),
                  _onnxruntime, model="imported"))

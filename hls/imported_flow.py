@@ -43,6 +43,7 @@ from .input_contract import (InputContract, check_finite, fit_contract, raw_leaf
 
 GOLDEN_MODEL = "conifer C++ emulation (conifer.h, ap_fixed) of imported/conifer"
 NETWORK_GOLDEN_MODEL = "hls4ml C simulation (g++, ap_types) of imported/hls_project"
+GOLDEN_SHORT = {"forest": "conifer emulation", "network": "hls4ml C simulation"}  # for labels
 
 
 def match_features(model: RawEnsemble, columns: list[str]) -> list[str]:
@@ -138,7 +139,8 @@ def write_results(run: RunFolder, model, names: list[str], contract: InputContra
         "operating": evaluation["operating"],
         "model": {"path": str(model.path), "kind": model.kind, "library": model.library,
                   "features": names, "generator": model.firmware},
-        "labels": {"imported_firmware": f"your model's firmware ({model.kind}, {golden_model})",
+        "labels": {"imported_firmware": f"your model's firmware ({model.kind}, "
+                                        f"{GOLDEN_SHORT[model.firmware]})",
                    "imported_library": f"your model ({model.library})"}})
 
 
@@ -402,5 +404,11 @@ register(Step(
     outputs=(IMPORTED_FIXED, IMPORTED_GOLDEN, IMPORTED_CONTRACT, IMPORTED_REFERENCE,
              IMPORTED_CHECK, IMPORTED_METRICS),
     body=import_model, external_inputs=_model_file,
-    code=("fraudfpga.hls", "fraudfpga.models"),
+    code=("fraudfpga.hls.imported_flow", "fraudfpga.hls.imported_models",
+          "fraudfpga.hls.imported_networks", "fraudfpga.hls.imported_network",
+          "fraudfpga.hls.input_contract", "fraudfpga.hls.input_contract_reference",
+          "fraudfpga.hls.forest", "fraudfpga.hls.forest_csim", "fraudfpga.hls.forest_flow",
+          "fraudfpga.hls.fixed", "fraudfpga.hls.flow", "fraudfpga.hls.network",
+          "fraudfpga.hls.convert", "fraudfpga.hls.csim", "fraudfpga.hls.templates",
+          "fraudfpga.models"),
     family="imported"))

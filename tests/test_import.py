@@ -208,6 +208,12 @@ def test_each_kind_through_golden_rtl_and_cocotb(import_data, kind, capsys):
     axis = sim["axis"]
     assert axis["vectors_checked"] > 300 and axis["testbench_failures"] == 0
     assert axis["lost"] == axis["duplicated"] == axis["reordered"] == axis["mismatched"] == 0
+    if kind == "xgboost-json":  # reasons from the firmware, checked against XGBoost's own
+        assert cli("step", "imported_explain", "--run", kind, "--projects-dir", str(run.parent),
+                   settings=[]) == 0
+        explain = json.loads((run / "imported/explain.json").read_text())
+        assert explain["additivity"]["ok"] and explain["alerts"] > 0
+        assert explain["check_against_library"]["correlation"] > 0.9
 
 
 def refused(import_data, capsys, name, model, extra=()):

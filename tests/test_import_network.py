@@ -201,6 +201,15 @@ def test_each_network_kind_through_golden_rtl_and_cocotb(import_data, kind, caps
     assert sim["vectors_checked"] == 300 and sim["golden_model"].startswith("hls4ml C simulation")
     axis = sim["axis"]
     assert axis["lost"] == axis["duplicated"] == axis["reordered"] == axis["mismatched"] == 0
+    if kind == "keras":  # explained from the firmware, checked against Keras's own values
+        assert cli("step", "imported_explain", "--run", kind, "--projects-dir", str(run.parent),
+                   settings=[]) == 0
+        explain = json.loads((run / "imported/explain.json").read_text())
+        assert explain["additivity"]["ok"] and explain["alerts"] > 0
+        assert explain["check_against_library"]["correlation"] > 0.95
+        reasons = pd.read_csv(run / "imported/reason_codes.csv")
+        assert len(reasons) == explain["alerts"] and set(reasons["reason_1"]) <= set(
+            json.loads((run / "imported/input_contract.json").read_text())["features"])
     if kind == "keras":  # served as the team runs it: Keras itself and ONNX Runtime
         assert cli("step", "imported_serving", "--run", kind, "--projects-dir", str(run.parent),
                    "--reconfigure", settings=["serving.loads=[1000]",

@@ -194,8 +194,8 @@ def test_cli_makefile_and_readme_follow_the_registry():
         "fusion", "export", "serving", "forest_serving", "baseline", "report"]
     imported = {"firmware": {"families": ["network", "imported"]}}
     assert [s.name for s in steps_of("all", imported) if s.family == "imported"] == [
-        "imported", "imported_rtl", "imported_sim", "imported_synth_yosys", "imported_pnr",
-        "imported_serving"]
+        "imported", "imported_explain", "imported_rtl", "imported_sim", "imported_synth_yosys",
+        "imported_pnr", "imported_serving"]
     network_only = {"firmware": {"families": ["network"]}}
     assert not {s.name for s in steps_of("all", network_only)} & {
         "forest", "forest_rtl", "forest_sim", "forest_synth_yosys", "forest_pnr", "forest_explain",

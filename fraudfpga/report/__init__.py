@@ -203,7 +203,8 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     resources = {"network": _resources(pnr, yosys)}
     for name, fw, fpga_of, golden in (
             ("forest", forest.FW, forest_fpga, "conifer C++ emulation"),
-            ("imported", imported.FW, imported_fpga, "conifer C++ emulation of your model")):
+            ("imported", imported.FW, imported_fpga,
+             imported.golden_name(run) if imported_fpga else None)):
         if fpga_of:
             checks[name] = _verification(load(run, fw.sim_results), golden)
             family_pnr = load(run, fw.pnr) if fw.pnr in run.optional_inputs else None

@@ -8,8 +8,8 @@ from __future__ import annotations
 from fraudfpga.gpu_baseline.artifacts import IMPORTED_SERVING
 from pathlib import Path
 
-from fraudfpga.hls.artifacts import (IMPORTED_CHECK, IMPORTED_CONTRACT, IMPORTED_FIXED,
-                                     IMPORTED_METRICS)
+from fraudfpga.hls.artifacts import (IMPORTED_CHECK, IMPORTED_CONTRACT, IMPORTED_EXPLAIN,
+                                     IMPORTED_FIXED, IMPORTED_METRICS)
 from fraudfpga.optional import figure
 from fraudfpga.runfolder import RunFolder
 from fraudfpga.sim.artifacts import IMPORTED_FIRMWARE as FW
@@ -17,8 +17,8 @@ from fraudfpga.sim.artifacts import IMPORTED_FIRMWARE as FW
 from .common import load
 
 INPUTS = (IMPORTED_METRICS, IMPORTED_CHECK, IMPORTED_CONTRACT, FW.rtl_metadata, FW.sim_results,
-          FW.pnr, IMPORTED_SERVING)
-OPTIONAL = (FW.rtl_metadata, FW.sim_results, FW.pnr, IMPORTED_SERVING)
+          FW.pnr, IMPORTED_SERVING, IMPORTED_EXPLAIN)
+OPTIONAL = (FW.rtl_metadata, FW.sim_results, FW.pnr, IMPORTED_SERVING, IMPORTED_EXPLAIN)
 TITLE = "Your model (imported)"
 SIDE = "FPGA imported"
 # needed for the first screen: the firmware's verification and timing, and the serving figures
@@ -43,6 +43,11 @@ def test_scores(run: RunFolder):
 
     _, fixed = load_fixed(run.path(IMPORTED_FIXED))
     return fixed.fraud_scores(np.load(run.path(FW.golden))["test_output_codes"])
+
+
+def golden_name(run: RunFolder) -> str:
+    """Your model's golden model, in a few words (conifer's emulation or hls4ml's C simulation)."""
+    return load(run, IMPORTED_CHECK)["golden_model"].split(" (")[0] + " of your model"
 
 
 def serving(run: RunFolder) -> dict:
@@ -149,6 +154,17 @@ def section(run: RunFolder, metrics: dict, labels: dict) -> list[tuple]:
                         f"{pnr['fmax_mhz']:.1f} MHz, {pnr['latency_cycles']} cycles = "
                         f"{pnr['latency_ns']:.0f} ns, {pnr['logic_cells']:,} logic cells",
                         pnr["kind"]])
+    if IMPORTED_EXPLAIN in run.optional_inputs:
+        explain = load(run, IMPORTED_EXPLAIN)
+        importance = explain["importance"]
+        top = [importance["features"][i] for i in
+               sorted(range(len(importance["firmware"])), key=lambda i: -importance["firmware"][i])[:3]]
+        versus = explain["check_against_library"]
+        details.append(["reason codes (imported/reason_codes.csv)",
+                        f"{explain['alerts']:,} alerts; strongest inputs overall: "
+                        f"{', '.join(top)}; against {versus['library']}'s own values on the "
+                        f"{versus['alerts']} highest alerts: correlation "
+                        f"{versus['correlation']:.3f}", explain["explainer"]])
     if IMPORTED_SERVING in run.optional_inputs:
         serving = load(run, IMPORTED_SERVING)
         target = str(min(serving["latency_targets_us"]))

@@ -71,6 +71,14 @@ class DataConfig:
     simulator: SimulatorConfig = section(SimulatorConfig, "the transaction simulator (shared spec: ULB fraud handbook, ch. 3)")
     feature_delay_days: int = setting(7, "terminal risk features only see labels older than this",
                                       min=0)
+    features: str = setting("offline", "simulator: how the 15 inputs are computed: offline "
+                                       "(sliding windows over seconds, the spec's) or streaming "
+                                       "(day buckets per card and terminal, what a machine "
+                                       "computes event by event: models/streaming.py)",
+                            choices=("offline", "streaming"))
+    streaming_extra_day: int = setting(0, "streaming: day buckets added to every window (0: an "
+                                          "n-day window is today and the n - 1 days before)",
+                                       min=0, max=1)
     max_abs_scaled: float = setting(
         1000.0, "refuse a value further than this many (robust) standard deviations from the "
                 "training mean: one wild value would otherwise wreck the scaler", min=1)

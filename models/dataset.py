@@ -12,6 +12,7 @@ from .artifacts import DATA_SUMMARY, SCALER, SPLIT_FILES, SPLIT_PARTS
 from .features import FEATURE_COLUMNS, LABEL_COLUMN, add_features
 from .loaders import DataError, load_csv, load_ulb_csv, row_and_line
 from .simulator import SimulatorSettings, simulate
+from .streaming import add_streaming_features
 from .split import Scaler, Split, book_split, fraction_split
 
 
@@ -19,8 +20,13 @@ def simulated_frame(config: dict, progress=print) -> pd.DataFrame:
     """Simulated transactions with their features, in the canonical column layout."""
     settings = SimulatorSettings.from_config(config["data"]["simulator"])
     tx = simulate(settings, config["data"]["seed"], progress)
-    tx = add_features(tx, config["data"]["feature_delay_days"])
-    progress(f"[data] {len(FEATURE_COLUMNS)} features computed")
+    data = config["data"]
+    if data["features"] == "streaming":
+        tx = add_streaming_features(tx, data["feature_delay_days"], data["streaming_extra_day"],
+                                    progress)
+    else:
+        tx = add_features(tx, data["feature_delay_days"])
+    progress(f"[data] {len(FEATURE_COLUMNS)} features computed ({data['features']})")
     frame = tx[["TRANSACTION_ID", "TERMINAL_ID", "TX_FRAUD_SCENARIO", *FEATURE_COLUMNS]].copy()
     frame["label"] = tx[LABEL_COLUMN].to_numpy()
     frame["time"] = tx["TX_TIME_SECONDS"].to_numpy(np.float64)

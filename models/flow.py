@@ -16,7 +16,8 @@ from .references import known_references
 
 DATA_FILES = (*SPLIT_FILES.values(), SCALER)
 DATA_CODE = ("fraudfpga.models.artifacts", "fraudfpga.models.dataset", "fraudfpga.models.features",
-             "fraudfpga.models.loaders", "fraudfpga.models.simulator", "fraudfpga.models.split")
+             "fraudfpga.models.loaders", "fraudfpga.models.simulator", "fraudfpga.models.split",
+             "fraudfpga.models.streaming")
 
 
 def prepare_data(run: RunFolder, cfg, progress=print) -> None:

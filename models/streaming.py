@@ -37,6 +37,7 @@ and expired labels are counted and returned, never silent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -64,87 +65,144 @@ class StreamingFeatures:
     state_bytes: dict[str, int]  # per card and per terminal, as packed on the chip
 
 
-def _compiled():
+@cache
+def _kernels():
+    """The definition as numba-compiled functions: one label, one transaction, a whole replay
+    (which calls the first two: one implementation for the batch and the per-event engine)."""
     import numba
 
+    count_max, sum_max = (1 << COUNT_BITS) - 1, (1 << SUM_BITS) - 1
+
     @numba.njit(cache=True)
-    def engine(day, second, card, terminal, cents, fraud, delay, extra, n_cards, n_terminals,
-               windows, reciprocal, out, overflow):
-        terminal_days = delay + CARD_DAYS
-        card_tag = np.full((n_cards, CARD_DAYS), -1, np.int64)
-        card_count = np.zeros((n_cards, CARD_DAYS), np.int64)
-        card_sum = np.zeros((n_cards, CARD_DAYS), np.int64)
-        term_tag = np.full((n_terminals, terminal_days), -1, np.int64)
-        term_count = np.zeros((n_terminals, terminal_days), np.int64)
-        term_fraud = np.zeros((n_terminals, terminal_days), np.int64)
-        count_max, sum_max = (1 << COUNT_BITS) - 1, (1 << SUM_BITS) - 1
-        label = 0
+    def label(term_tag, term_fraud, t, day, overflow):
+        """A fraud label of a transaction of `day` at terminal `t`."""
+        slot = day % term_tag.shape[1]
+        if term_tag[t, slot] != day:
+            overflow[5] += 1
+        elif term_fraud[t, slot] == count_max:
+            overflow[3] += 1
+        else:
+            term_fraud[t, slot] += 1
+
+    @numba.njit(cache=True)
+    def transaction(card_tag, card_count, card_sum, term_tag, term_count, term_fraud, d, second,
+                    c, t, cents, delay, extra, windows, reciprocal, out, overflow):
+        """One transaction: the state updated, its 15 inputs (integers) written to `out`."""
+        card_days, terminal_days = card_tag.shape[1], term_tag.shape[1]
+        slot = d % card_days
+        if card_tag[c, slot] != d:
+            card_tag[c, slot], card_count[c, slot], card_sum[c, slot] = d, 0, 0
+        if card_count[c, slot] == count_max:
+            overflow[0] += 1
+        else:
+            card_count[c, slot] += 1
+        if card_sum[c, slot] + cents > sum_max:
+            overflow[1] += 1
+            card_sum[c, slot] = sum_max
+        else:
+            card_sum[c, slot] += cents
+        tslot = d % terminal_days
+        if term_tag[t, tslot] != d:
+            term_tag[t, tslot], term_count[t, tslot], term_fraud[t, tslot] = d, 0, 0
+        if term_count[t, tslot] == count_max:
+            overflow[2] += 1
+        else:
+            term_count[t, tslot] += 1
+        for w in range(windows.size):
+            n = windows[w] + extra
+            count, total = 0, 0
+            for back in range(n):
+                s = (d - back) % card_days
+                if card_tag[c, s] == d - back:
+                    count += card_count[c, s]
+                    total += card_sum[c, s]
+            if count > COUNT_LIMIT:
+                overflow[4] += 1
+                count = COUNT_LIMIT
+            out[3 + 2 * w] = count
+            out[4 + 2 * w] = (total * reciprocal[count] + (1 << (RECIPROCAL_BITS - 1))) \
+                >> RECIPROCAL_BITS
+            count, frauds = 0, 0
+            for back in range(n):
+                target = d - delay - back
+                s = target % terminal_days
+                if term_tag[t, s] == target:
+                    count += term_count[t, s]
+                    frauds += term_fraud[t, s]
+            if count > COUNT_LIMIT:
+                overflow[4] += 1
+                count = COUNT_LIMIT
+            out[9 + 2 * w] = count
+            out[10 + 2 * w] = (frauds * reciprocal[count]) >> (RECIPROCAL_BITS - RISK_BITS)
+        out[0] = cents
+        out[1] = 1 if (d + 3) % 7 >= 5 else 0
+        out[2] = 1 if second < 7 * 3600 else 0
+
+    @numba.njit(cache=True)
+    def replay(state, day, second, card, terminal, cents, fraud, delay, extra, windows,
+               reciprocal, out, overflow):
+        """Every transaction in time order, each fraud label `delay` days after its own."""
+        card_tag, card_count, card_sum, term_tag, term_count, term_fraud = state
+        pending = 0
         for i in range(day.size):
-            d = day[i]
-            while label < i and day[label] + delay <= d:  # label messages due today
-                if fraud[label]:
-                    t, slot = terminal[label], day[label] % terminal_days
-                    if term_tag[t, slot] == day[label]:
-                        if term_fraud[t, slot] == count_max:
-                            overflow[3] += 1
-                        else:
-                            term_fraud[t, slot] += 1
-                    else:
-                        overflow[5] += 1
-                label += 1
-            c, slot = card[i], d % CARD_DAYS
-            if card_tag[c, slot] != d:
-                card_tag[c, slot], card_count[c, slot], card_sum[c, slot] = d, 0, 0
-            if card_count[c, slot] == count_max:
-                overflow[0] += 1
-            else:
-                card_count[c, slot] += 1
-            if card_sum[c, slot] + cents[i] > sum_max:
-                overflow[1] += 1
-                card_sum[c, slot] = sum_max
-            else:
-                card_sum[c, slot] += cents[i]
-            t, tslot = terminal[i], d % terminal_days
-            if term_tag[t, tslot] != d:
-                term_tag[t, tslot], term_count[t, tslot], term_fraud[t, tslot] = d, 0, 0
-            if term_count[t, tslot] == count_max:
-                overflow[2] += 1
-            else:
-                term_count[t, tslot] += 1
-            for w in range(windows.size):
-                n = windows[w] + extra
-                count, total = 0, 0
-                for back in range(n):
-                    s = (d - back) % CARD_DAYS
-                    if card_tag[c, s] == d - back:
-                        count += card_count[c, s]
-                        total += card_sum[c, s]
-                if count > COUNT_LIMIT:
-                    overflow[4] += 1
-                    count = COUNT_LIMIT
-                out[i, 3 + 2 * w] = count
-                out[i, 4 + 2 * w] = (total * reciprocal[count] + (1 << (RECIPROCAL_BITS - 1))) \
-                    >> RECIPROCAL_BITS
-                count, frauds = 0, 0
-                for back in range(n):
-                    target = d - delay - back
-                    s = target % terminal_days
-                    if term_tag[t, s] == target:
-                        count += term_count[t, s]
-                        frauds += term_fraud[t, s]
-                if count > COUNT_LIMIT:
-                    overflow[4] += 1
-                    count = COUNT_LIMIT
-                out[i, 9 + 2 * w] = count
-                out[i, 10 + 2 * w] = (frauds * reciprocal[count]) >> (RECIPROCAL_BITS - RISK_BITS)
-            out[i, 0] = cents[i]
-            out[i, 1] = 1 if (d + 3) % 7 >= 5 else 0
-            out[i, 2] = 1 if second[i] < 7 * 3600 else 0
+            while pending < i and day[pending] + delay <= day[i]:  # labels due today
+                if fraud[pending]:
+                    label(term_tag, term_fraud, terminal[pending], day[pending], overflow)
+                pending += 1
+            transaction(card_tag, card_count, card_sum, term_tag, term_count, term_fraud, day[i],
+                        second[i], card[i], terminal[i], cents[i], delay, extra, windows,
+                        reciprocal, out[i], overflow)
 
-    return engine
+    return label, transaction, replay
 
 
-_ENGINE = None
+class StreamingEngine:
+    """The per-event engine: the state of `n_cards` cards and `n_terminals` terminals, one call
+    per transaction (its 15 inputs as integers back) and one per fraud label, on the compiled
+    functions of the definition."""
+
+    def __init__(self, n_cards: int, n_terminals: int, delay_days: int, extra: int = 0):
+        self.delay, self.extra = int(delay_days), int(extra)
+        terminal_days = self.delay + CARD_DAYS
+        self.state = (np.full((n_cards, CARD_DAYS), -1, np.int64),
+                      np.zeros((n_cards, CARD_DAYS), np.int64),
+                      np.zeros((n_cards, CARD_DAYS), np.int64),
+                      np.full((n_terminals, terminal_days), -1, np.int64),
+                      np.zeros((n_terminals, terminal_days), np.int64),
+                      np.zeros((n_terminals, terminal_days), np.int64))
+        self.overflow = np.zeros(len(OVERFLOWS), dtype=np.int64)
+        self.windows = np.array(WINDOWS_DAYS, dtype=np.int64)
+        self.out = np.zeros(len(FEATURE_COLUMNS), dtype=np.int64)
+        self._label, self._transaction, self._replay = _kernels()
+
+    def replay(self, seconds, card, terminal, cents, fraud) -> np.ndarray:
+        """Many transactions in time order (with their labels after the delay): their inputs."""
+        out = np.zeros((len(seconds), len(FEATURE_COLUMNS)), dtype=np.int64)
+        self._replay(self.state, seconds // SECONDS_PER_DAY, seconds % SECONDS_PER_DAY, card,
+                     terminal, cents, fraud, self.delay, self.extra, self.windows, RECIPROCAL,
+                     out, self.overflow)
+        return out
+
+    def label(self, terminal: int, day: int) -> None:
+        """A fraud label for a transaction of `day` at `terminal` (sent `delay` days later)."""
+        self._label(self.state[3], self.state[5], terminal, day, self.overflow)
+
+    def transaction(self, seconds: int, card: int, terminal: int, cents: int) -> np.ndarray:
+        """One transaction: its 15 inputs as integers (a view reused by the next call)."""
+        self._transaction(*self.state, seconds // SECONDS_PER_DAY, seconds % SECONDS_PER_DAY,
+                          card, terminal, cents, self.delay, self.extra, self.windows,
+                          RECIPROCAL, self.out, self.overflow)
+        return self.out
+
+
+def to_model_units(codes: np.ndarray) -> np.ndarray:
+    """The engine's integers in the units of the offline features (euros, fractions)."""
+    divisor = np.ones(len(FEATURE_COLUMNS))
+    for w in range(len(WINDOWS_DAYS)):
+        divisor[4 + 2 * w] = 100.0  # cents -> euros (the nearest double to the decimal)
+        divisor[10 + 2 * w] = 2.0 ** RISK_BITS
+    divisor[0] = 100.0
+    return codes / divisor
 
 
 def streaming_features(seconds: np.ndarray, card: np.ndarray, terminal: np.ndarray,
@@ -152,31 +210,21 @@ def streaming_features(seconds: np.ndarray, card: np.ndarray, terminal: np.ndarr
                        extra: int = 0) -> StreamingFeatures:
     """The 15 inputs of every transaction, computed event by event in time order (ties: the
     original order), returned in the original order."""
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = _compiled()
     seconds = np.asarray(seconds, dtype=np.int64)
     order = np.lexsort((np.arange(seconds.size), seconds))
-    s = seconds[order]
-    cents = np.rint(np.asarray(amount, dtype=np.float64)[order] * 100).astype(np.int64)
-    out = np.zeros((s.size, len(FEATURE_COLUMNS)), dtype=np.int64)
-    overflow = np.zeros(len(OVERFLOWS), dtype=np.int64)
-    card_ids, terminal_ids = np.asarray(card)[order], np.asarray(terminal)[order]
-    _ENGINE(s // SECONDS_PER_DAY, s % SECONDS_PER_DAY, card_ids.astype(np.int64),
-            terminal_ids.astype(np.int64), cents, np.asarray(fraud)[order].astype(np.int64),
-            int(delay_days), int(extra), int(card_ids.max()) + 1, int(terminal_ids.max()) + 1,
-            np.array(WINDOWS_DAYS, dtype=np.int64), RECIPROCAL, out, overflow)
-    values = np.empty_like(out, dtype=np.float64)
-    values[order] = out
-    divisor = np.ones(len(FEATURE_COLUMNS))  # integers -> the model's units
-    for w in range(len(WINDOWS_DAYS)):
-        divisor[4 + 2 * w] = 100.0  # cents -> euros (the nearest double to the decimal)
-        divisor[10 + 2 * w] = 2.0 ** RISK_BITS
-    divisor[0] = 100.0
+    card_ids = np.asarray(card, dtype=np.int64)[order]
+    terminal_ids = np.asarray(terminal, dtype=np.int64)[order]
+    engine = StreamingEngine(int(card_ids.max()) + 1, int(terminal_ids.max()) + 1, delay_days,
+                             extra)
+    out = engine.replay(seconds[order], card_ids, terminal_ids,
+                        np.rint(np.asarray(amount, dtype=np.float64)[order] * 100).astype(np.int64),
+                        np.asarray(fraud)[order].astype(np.int64))
+    values = np.empty(out.shape, dtype=np.float64)
+    values[order] = to_model_units(out)
     terminal_days = int(delay_days) + CARD_DAYS
     return StreamingFeatures(
-        {name: values[:, k] / divisor[k] for k, name in enumerate(FEATURE_COLUMNS)},
-        dict(zip(OVERFLOWS, (int(v) for v in overflow))),
+        {name: values[:, k] for k, name in enumerate(FEATURE_COLUMNS)},
+        dict(zip(OVERFLOWS, (int(v) for v in engine.overflow))),
         {"card": -(-(CARD_DAYS * (COUNT_BITS + SUM_BITS + 1) + DAY_BITS) // 8),
          "terminal": -(-(terminal_days * (2 * COUNT_BITS + 1) + DAY_BITS) // 8)})
 

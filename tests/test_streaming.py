@@ -132,3 +132,24 @@ def test_division_free_means_round_to_the_nearest_cent_or_next():
         mean = (total * RECIPROCAL[count] + (1 << (RECIPROCAL_BITS - 1))) >> RECIPROCAL_BITS
         assert np.abs(mean - total / count).max() <= 1.0
     assert (count * 12_345 * RECIPROCAL[count] + (1 << 31) >> 32 == 12_345).all()
+
+
+def test_the_per_event_engine_gives_the_replay_s_inputs(transactions):
+    from fraudfpga.models.streaming import StreamingEngine
+
+    tx = transactions.sort_values("TX_DATETIME", kind="stable").head(6000)
+    seconds = ((pd.DatetimeIndex(tx["TX_DATETIME"]) - pd.Timestamp("1970-01-01"))
+               // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+    card, terminal = tx["CUSTOMER_ID"].to_numpy(np.int64), tx["TERMINAL_ID"].to_numpy(np.int64)
+    cents = np.rint(tx["TX_AMOUNT"].to_numpy() * 100).astype(np.int64)
+    fraud = tx["TX_FRAUD"].to_numpy(np.int64)
+    whole = StreamingEngine(300, 600, 7).replay(seconds, card, terminal, cents, fraud)
+    engine, pending, day = StreamingEngine(300, 600, 7), 0, seconds // SECONDS_PER_DAY
+    for i in range(len(seconds)):
+        while pending < i and day[pending] + 7 <= day[i]:
+            if fraud[pending]:
+                engine.label(int(terminal[pending]), int(day[pending]))
+            pending += 1
+        assert np.array_equal(engine.transaction(int(seconds[i]), int(card[i]), int(terminal[i]),
+                                                 int(cents[i])), whole[i]), i
+    assert fraud[:pending].sum() > 0 and whole[:, 14].max() > 0

@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup browser data train hls forest fusion explain quality export serving rtl sim synth pnr timing interface-study sweep delay-model baseline report all test docs bench clean
+.PHONY: help setup browser data train hls forest fusion explain quality export serving decision rtl sim synth pnr timing interface-study sweep delay-model baseline report all test docs bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -119,6 +119,11 @@ export: train
 # Poisson load through a dynamic batcher in front of each CPU/GPU back end (serving.*).
 serving: export
 	$(CLI) serving --run $(RUN) $(ARGS)
+
+# Transaction to decision on the CPU: the streaming feature engine in front of the forest in
+# ONNX Runtime, one transaction at a time (needs data.features=streaming; not part of `all`).
+decision: forest
+	$(CLI) decision --run $(RUN) $(ARGS)
 
 report: sim synth pnr baseline explain serving
 	$(CLI) report --run $(RUN) $(ARGS)

@@ -22,6 +22,7 @@ import fraudfpga.sim.imported_rtl  # noqa: F401  (registers imported_rtl)
 import fraudfpga.fusion  # noqa: F401  (registers fusion)
 import fraudfpga.sim.interface_study  # noqa: F401  (registers interface_study)
 import fraudfpga.gpu_baseline.flow  # noqa: F401  (registers baseline)
+import fraudfpga.gpu_baseline.transaction_decision  # noqa: F401  (registers transaction_decision)
 import fraudfpga.quality  # noqa: F401  (registers quality)
 import fraudfpga.report  # noqa: F401  (registers report)
 from fraudfpga.models.artifacts import MODEL_METRICS

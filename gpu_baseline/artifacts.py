@@ -8,3 +8,4 @@ SERVING = "baseline/serving.json"
 DECISION_PLOT = "baseline/decision.png"
 FOREST_SERVING = "forest/serving.json"
 IMPORTED_SERVING = "imported/serving.json"
+TRANSACTION_DECISION = "baseline/transaction_decision.json"  # the streaming engine + forest, per transaction

@@ -153,3 +153,26 @@ def test_the_per_event_engine_gives_the_replay_s_inputs(transactions):
         assert np.array_equal(engine.transaction(int(seconds[i]), int(card[i]), int(terminal[i]),
                                                  int(cents[i])), whole[i]), i
     assert fraud[:pending].sum() > 0 and whole[:, 14].max() > 0
+
+
+def test_transaction_to_decision_replays_the_data_steps_inputs_and_decisions(tmp_path, capsys):
+    import json
+
+    from conftest import TINY, cli
+
+    settings = [*TINY, "data.features=streaming"]
+    for command in ("data", "forest", "decision"):
+        assert cli(command, "--run", "stream", "--projects-dir", str(tmp_path),
+                   settings=settings) == 0, command
+    result = json.loads((tmp_path / "stream/baseline/transaction_decision.json").read_text())
+    assert result["checks"]["inputs_equal_data_step"]
+    assert result["checks"]["decisions_differing_from_scikit_learn_batch"] == 0
+    assert result["warm_up"]["transactions"] > 0 and result["transactions"] > 100
+    total = result["transaction_to_decision"]
+    assert 0 < total["p50_us"] <= total["p99_us"]
+    assert "inputs equal the data step's" in capsys.readouterr().out
+    # a run on the offline features is refused with the setting to change
+    assert cli("data", "--run", "offline", "--projects-dir", str(tmp_path), settings=TINY) == 0
+    assert cli("forest", "--run", "offline", "--projects-dir", str(tmp_path), settings=TINY) == 0
+    assert cli("decision", "--run", "offline", "--projects-dir", str(tmp_path), settings=TINY) == 2
+    assert "set data.features=streaming" in capsys.readouterr().err

@@ -171,6 +171,18 @@ def test_transaction_to_decision_replays_the_data_steps_inputs_and_decisions(tmp
     total = result["transaction_to_decision"]
     assert 0 < total["p50_us"] <= total["p99_us"]
     assert "inputs equal the data step's" in capsys.readouterr().out
+    from types import SimpleNamespace
+
+    from fraudfpga.gpu_baseline.artifacts import TRANSACTION_DECISION
+    from fraudfpga.report import transaction
+
+    run = SimpleNamespace(optional_inputs={TRANSACTION_DECISION}, stale_inputs={},
+                          path=lambda name: tmp_path / "stream" / name)
+    (title, text, header, rows), = transaction.section(run, {"latency_ns": 72.0})
+    table = {row[0].split(":")[0]: row for row in rows}
+    assert f"p50 {total['p50_us']:.1f} us" in rows[0][1] and "measured" in rows[0][2]
+    assert "not built yet" in table["FPGA"][1] and "72 ns" in table["FPGA"][1]
+    assert sum("cited, not measured here" in row[2] for row in rows) == 2
     # a run on the offline features is refused with the setting to change
     assert cli("data", "--run", "offline", "--projects-dir", str(tmp_path), settings=TINY) == 0
     assert cli("forest", "--run", "offline", "--projects-dir", str(tmp_path), settings=TINY) == 0

@@ -27,7 +27,7 @@ from fraudfpga.sim.artifacts import (INTERFACE_STUDY, PNR, RTL_METADATA, SIM_RES
                                      TIMING_CHOSEN, TIMING_PLOT, TIMING_POINTS, YOSYS)
 
 from . import (browser, cpu_gpu, first_screen, forest, fpga, imported, provenance, render,
-               verification)
+               transaction, verification)
 from .axis import axis_section, interface_study_section
 from .common import load
 from .fpga_figures import fpga_figures
@@ -232,6 +232,7 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
                         metrics["models"]["firmware"]["average_precision"]),
         *forest.fusion_section(run),
         *imported.section(run, metrics, labels),
+        *transaction.section(run, forest_fpga[0] if forest_fpga else None),
         *axis_section(sim, yosys, pnr),
         *(interface_study_section(load(run, INTERFACE_STUDY))
           if INTERFACE_STUDY in run.optional_inputs else []),
@@ -319,7 +320,7 @@ register(Step(
             REASON_CODES, EXPLAIN_PLOT, SERVING),
     optional_inputs=(PNR, TIMING_POINTS, TIMING_CHOSEN, TIMING_PLOT, QUALITY_SUMMARY,
                      INTERFACE_STUDY, FOREST_SERVING, *forest.INPUTS, *imported.INPUTS,
-                     *imported.FIRST_SCREEN),
+                     *imported.FIRST_SCREEN, *transaction.INPUTS),
     outputs=REPORT_FILES, body=build_report,
     external_inputs=lambda cfg: [str(p) for p in sorted(GPU_RESULTS.glob("*.json"))],
     neighbour_inputs=sweeps_on_this_data, code=CODE))

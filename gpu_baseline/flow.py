@@ -67,7 +67,7 @@ def serve_backends(names: list[str], paths: dict, inputs: np.ndarray, settings, 
     file (`out`) with the policy, the trace and every back end's levels. With `reference`
     (inputs -> the model's own scores), a back end whose scores differ from it by more than
     BACKEND_TOLERANCE on the first rows is refused before it is timed."""
-    from .backends import backend
+    from .backends import BackendUnavailable, backend
     from .serving import (BatchPolicy, highest_load_under, poisson_arrivals, serve_batched,
                           summarize, time_batch1)
 
@@ -81,7 +81,12 @@ def serve_backends(names: list[str], paths: dict, inputs: np.ndarray, settings, 
             progress(f"[serving] {name} skipped: {why}")
             skipped[name] = why
             continue
-        session = chosen.load(paths, settings["max_batch"])
+        try:
+            session = chosen.load(paths, settings["max_batch"])
+        except BackendUnavailable as why_not:
+            progress(f"[serving] {name} skipped: {why_not}")
+            skipped[name] = str(why_not)
+            continue
         session.predict(inputs[:settings["max_batch"]])  # warm-up: compilation, allocation
         checked = None
         if reference is not None:

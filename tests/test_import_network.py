@@ -210,6 +210,14 @@ def test_each_network_kind_through_golden_rtl_and_cocotb(import_data, kind, caps
         reasons = pd.read_csv(run / "imported/reason_codes.csv")
         assert len(reasons) == explain["alerts"] and set(reasons["reason_1"]) <= set(
             json.loads((run / "imported/input_contract.json").read_text())["features"])
+    if kind == "qkeras":  # served by QKeras itself; ONNX Runtime skipped, with the reason
+        assert cli("step", "imported_serving", "--run", kind, "--projects-dir", str(run.parent),
+                   "--reconfigure", settings=["serving.loads=[1000]",
+                                              "serving.seconds_per_load=0.02",
+                                              "serving.batch1_calls=20"]) == 0
+        serving = json.loads((run / "imported/serving.json").read_text())
+        assert list(serving["backends"]) == ["imported-library"]
+        assert "quantizers have no ONNX form" in serving["skipped"]["imported-onnxruntime"]
     if kind == "keras":  # served as the team runs it: Keras itself and ONNX Runtime
         assert cli("step", "imported_serving", "--run", kind, "--projects-dir", str(run.parent),
                    "--reconfigure", settings=["serving.loads=[1000]",

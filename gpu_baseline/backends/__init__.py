@@ -21,6 +21,11 @@ class Session:
     kind: str     # "GPU" or "CPU"; a CPU figure of a GPU back end is labelled "CPU fallback"
 
 
+class BackendUnavailable(Exception):
+    """A back end that cannot serve this run's model (said why, and skipped like a missing
+    package), e.g. ONNX Runtime for a QKeras model, whose quantizers have no ONNX form."""
+
+
 @dataclass(frozen=True)
 class Backend:
     name: str

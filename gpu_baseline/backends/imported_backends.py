@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Backend, Session, module_missing, register
+from . import Backend, BackendUnavailable, Session, module_missing, register
 
 
 def _read(paths: dict):
@@ -33,6 +33,8 @@ def _onnxruntime(paths: dict, max_batch: int) -> Session:
     from ..benchmark import cpu_name
 
     model, _ = _read(paths)
+    if getattr(model, "qkeras_model", None) is not None:
+        raise BackendUnavailable(f"{model.path}: a QKeras model's quantizers have no ONNX form")
     graph = model.to_onnx()
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     name, output = session.get_inputs()[0].name, session.get_outputs()[-1].name

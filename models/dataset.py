@@ -12,7 +12,7 @@ from .artifacts import DATA_SUMMARY, SCALER, SPLIT_FILES, SPLIT_PARTS
 from .features import FEATURE_COLUMNS, LABEL_COLUMN, add_features
 from .loaders import DataError, load_csv, load_ulb_csv, row_and_line
 from .simulator import SimulatorSettings, simulate
-from .streaming import add_streaming_features
+from .streaming import add_streaming_features, paper_scale
 from .split import Scaler, Split, book_split, fraction_split
 
 
@@ -35,6 +35,14 @@ def simulated_frame(config: dict, progress=print) -> pd.DataFrame:
     frame["datetime"] = tx["TX_DATETIME"].to_numpy()
     frame.attrs["feature_columns"] = list(FEATURE_COLUMNS)
     frame.attrs["source"] = "simulated data"
+    if "streaming" in tx.attrs:
+        settings = config["data"]["simulator"]
+        frame.attrs["streaming"] = tx.attrs["streaming"] | {"scale": {
+            "this_population": paper_scale(tx.attrs["streaming"]["state_bytes"],
+                                           settings["n_customers"], settings["n_terminals"],
+                                           len(tx) / (settings["n_days"] * 86400)),
+            "a_bank": paper_scale(tx.attrs["streaming"]["state_bytes"], 100_000_000, 1_000_000,
+                                  50_000)}}
     return frame
 
 

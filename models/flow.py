@@ -35,7 +35,8 @@ def prepare_data(run: RunFolder, cfg, progress=print) -> None:
     write_json(run.path(SCALER), scaler.to_dict())
     summary = {"source": cfg["data"]["source"], "rows": int(len(frame)),
                "frauds": int(frame["label"].sum()), "features": features,
-               "split_mode": cfg["split"]["mode"], "split": split.summary()}
+               "split_mode": cfg["split"]["mode"], "split": split.summary(),
+               **({"streaming": frame.attrs["streaming"]} if "streaming" in frame.attrs else {})}
     write_json(run.path(DATA_SUMMARY), summary)
     progress(f"[data] {len(features)} features: {', '.join(features)}")
     for name, part in summary["split"].items():

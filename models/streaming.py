@@ -229,6 +229,26 @@ def streaming_features(seconds: np.ndarray, card: np.ndarray, terminal: np.ndarr
          "terminal": -(-(terminal_days * (2 * COUNT_BITS + 1) + DAY_BITS) // 8)})
 
 
+ECP5_85F_BLOCK_RAM_BITS = 208 * 18 * 1024  # 208 EBR of 18 kbit (Lattice ECP5 data sheet)
+
+
+def paper_scale(state_bytes: dict[str, int], cards: int, terminals: int,
+                transactions_per_s: float) -> dict:
+    """What the definition's state means at a population and a rate, from its own numbers: the
+    state in bytes, and the memory traffic if every transaction reads and writes back its card's
+    and its terminal's record (a fraud label rewrites one terminal record more: at most as many
+    as the transactions, counted in)."""
+    per_transaction = 2 * (state_bytes["card"] + state_bytes["terminal"]) \
+        + 2 * state_bytes["terminal"]
+    total = cards * state_bytes["card"] + terminals * state_bytes["terminal"]
+    return {"cards": cards, "terminals": terminals, "transactions_per_s": transactions_per_s,
+            "state_bytes": total,
+            "state_vs_ecp5_85f_block_ram": total * 8 / ECP5_85F_BLOCK_RAM_BITS,
+            "bytes_per_transaction_worst_case": per_transaction,
+            "memory_bytes_per_s": per_transaction * transactions_per_s,
+            "kind": "computed from the definition's state sizes (not measured)"}
+
+
 def add_streaming_features(tx: pd.DataFrame, delay_days: int = 7, extra: int = 0,
                            progress=print) -> pd.DataFrame:
     """`tx` with the 15 inputs of the streaming definition (the same column names as the
@@ -246,5 +266,7 @@ def add_streaming_features(tx: pd.DataFrame, delay_days: int = 7, extra: int = 0
              f"state {result.state_bytes['card']} bytes per card, "
              f"{result.state_bytes['terminal']} per terminal; overflows "
              f"{counted or 'none'}")
-    tx.attrs["streaming_overflows"] = result.overflows
+    tx.attrs["streaming"] = {"overflows": result.overflows,
+                             "state_bytes": result.state_bytes,
+                             "extra_day": int(extra), "delay_days": int(delay_days)}
     return tx

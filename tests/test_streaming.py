@@ -164,6 +164,12 @@ def test_transaction_to_decision_replays_the_data_steps_inputs_and_decisions(tmp
     for command in ("data", "forest", "decision"):
         assert cli(command, "--run", "stream", "--projects-dir", str(tmp_path),
                    settings=settings) == 0, command
+    summary = json.loads((tmp_path / "stream/data/summary.json").read_text())["streaming"]
+    assert summary["state_bytes"] == {"card": 130, "terminal": 83}
+    assert summary["overflows"] == dict.fromkeys(summary["overflows"], 0)
+    bank = summary["scale"]["a_bank"]
+    assert bank["state_bytes"] == 100_000_000 * 130 + 1_000_000 * 83
+    assert bank["memory_bytes_per_s"] == 50_000 * (2 * (130 + 83) + 2 * 83)
     result = json.loads((tmp_path / "stream/baseline/transaction_decision.json").read_text())
     assert result["checks"]["inputs_equal_data_step"]
     assert result["checks"]["decisions_differing_from_scikit_learn_batch"] == 0

@@ -5,6 +5,8 @@
 # sigmoid); imported with 12-bit inputs, verified in cocotb on every test row and placed and
 # routed on the LFE5U-85F.
 #   scripts/import_case.sh xgboost|lightgbm|keras
+# IMPORT_SETTINGS adds --set options to the import (default for keras: 8-bit weights, 12-bit
+# layer outputs, the measured place-and-route case; "" keeps imported.weight_bits=12, data_bits=16).
 # Run from the repository root after `make setup`; writes fpga_projects/import_<kind>/.
 set -euo pipefail
 KIND=${1:?usage: scripts/import_case.sh xgboost|lightgbm|keras}
@@ -17,6 +19,9 @@ CSV=$OUT/import_300_trees.csv
 case $KIND in xgboost) EXT=json ;; lightgbm) EXT=txt ;; keras) EXT=keras ;;
   *) echo "scripts/import_case.sh: unknown case $KIND (xgboost, lightgbm, keras)" >&2; exit 2 ;; esac
 MODEL=$OUT/$RUN.$EXT
+if [ "$KIND" = keras ]; then
+  IMPORT_SETTINGS=${IMPORT_SETTINGS---set imported.weight_bits=8 --set imported.data_bits=12}
+fi
 D="--set data.source=ulb_csv --set data.path=$CSV --set split.mode=fraction"
 $PY - "$CSV" <<'PY'
 import sys
@@ -63,7 +68,7 @@ else:
 print(f"trained {kind} on {len(train):,} rows in {time.time() - started:.1f} s")
 PY
 $PY -m fraudfpga.cli step imported --run $RUN --projects-dir "$OUT" --reconfigure $D \
-  --set imported.model="$MODEL" --set "firmware.families=[network,imported]"
+  --set imported.model="$MODEL" --set "firmware.families=[network,imported]" ${IMPORT_SETTINGS:-}
 for step in imported_rtl imported_sim imported_pnr; do
   $PY -m fraudfpga.cli step $step --run $RUN --projects-dir "$OUT"
 done

@@ -137,9 +137,9 @@ def section(run: RunFolder, metrics: dict, labels: dict) -> list[tuple]:
          f"{check['test_set_vs_reference']['identical']:,} / "
          f"{check['test_set_vs_reference']['vectors']:,} test, "
          f"{check['random_vs_reference']['identical']:,} / "
-         f"{check['random_vs_reference']['vectors']:,} random, edge"
-         + (" and threshold" if "threshold_vectors" in check["random_vs_reference"] else "")
-         + " vectors",
+         f"{check['random_vs_reference']['vectors']:,} "
+         + ("random, edge and threshold" if "threshold_vectors" in check["random_vs_reference"]
+            else "random and edge") + " vectors",
          check["reference"]],
     ]
     if FW.sim_results in run.optional_inputs:

@@ -251,13 +251,7 @@ def check_network_reader(model: RawNetwork, x: np.ndarray, library_values: np.nd
         ours, tolerance = _sigmoid(ours), 1e-5 + 1e-4 * (1 + np.abs(ours)) * 0.25
     else:
         tolerance = 1e-4 * (1 + np.abs(ours))
-    difference = np.abs(ours - library_values)
-    worst = int(np.argmax(difference - tolerance))
-    if difference[worst] > tolerance[worst]:
-        raise ImportError_(f"{model.path}: the layers read from the file give {ours[worst]:.7g} "
-                           f"on test row {worst}, {model.library} gives "
-                           f"{library_values[worst]:.7g}: the reader does not understand this "
-                           "model (please report it)")
+    refuse_if_beyond(model, "layers", ours, library_values, tolerance)
 
 
 def import_network(run: RunFolder, cfg, model: RawNetwork, data, raw: dict, library: dict,
@@ -346,12 +340,18 @@ BUILDERS = {"forest": import_trees, "network": import_network}
 def check_reader(model: RawEnsemble, x: np.ndarray, library_values: np.ndarray) -> None:
     """The node arrays read from the file reproduce the library's own output on the data
     (`library_values`: the library's output for the rows `x`)."""
-    ours = model.raw_sum(x)
+    refuse_if_beyond(model, "trees", model.raw_sum(x), library_values,
+                     library_tolerance(model, x))
+
+
+def refuse_if_beyond(model, what: str, ours: np.ndarray, library_values: np.ndarray,
+                     tolerance: np.ndarray) -> None:
+    """Refuse the file when the model as read (`what`: its trees or layers) gives other outputs
+    than the library beyond `tolerance` on some row, naming the worst row."""
     difference = np.abs(ours - library_values)
-    tolerance = library_tolerance(model, x)
     worst = int(np.argmax(difference - tolerance))
     if difference[worst] > tolerance[worst]:
-        raise ImportError_(f"{model.path}: the trees read from the file give {ours[worst]:.9g} "
+        raise ImportError_(f"{model.path}: the {what} read from the file give {ours[worst]:.9g} "
                            f"on test row {worst}, {model.library} gives "
                            f"{library_values[worst]:.9g}: the reader does not understand this "
                            "model (please report it)")

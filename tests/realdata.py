@@ -49,3 +49,25 @@ def write_generic(path: Path, rows: int = 3000, fraud_rate: float = 0.04, seed: 
     })
     frame.to_csv(path, index=False)
     return path
+
+
+IMPORT_RUN = ["data.source=ulb_csv", "split.mode=fraction", "hls.random_vectors=100",
+              "rtl.vectors=200", "rtl.random_vectors=100", "rtl.axis_pattern_vectors=100",
+              "rtl.axis_duty_cycles=[0.5]", "rtl.axis_seeds=[1]"]
+
+
+def import_step(folder: Path, csv: Path, name: str, model, extra=()):
+    """The `imported` step of run `name` (a copy of `folder/p/base`, the CSV's data step) on
+    `model`; its exit status and run folder."""
+    import shutil
+
+    from conftest import cli
+
+    projects = folder / "p"
+    if not (projects / name).exists():
+        shutil.copytree(projects / "base", projects / name)
+    settings = [*IMPORT_RUN, f"data.path={csv}", f"imported.model={model}",
+                "firmware.families=[network,imported]", *extra]
+    code = cli("step", "imported", "--run", name, "--projects-dir", str(projects), "--reconfigure",
+               settings=settings)
+    return code, projects / name

@@ -4,7 +4,6 @@ RTL, cocotb) for every kind, and a clear refusal of every file the import cannot
 
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,15 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import cli
-from realdata import write_ulb_like
+from realdata import IMPORT_RUN, import_step, write_ulb_like
 
 from fraudfpga.hls.imported_models import ImportError_, read_model
 from fraudfpga.hls.input_contract import (InputContract, fit_contract, thresholds_per_input,
                                           to_code_space)
 
-IMPORT_RUN = ["data.source=ulb_csv", "split.mode=fraction", "hls.random_vectors=100",
-              "rtl.vectors=200", "rtl.random_vectors=100", "rtl.axis_pattern_vectors=100",
-              "rtl.axis_duty_cycles=[0.5]", "rtl.axis_seeds=[1]"]
 
 
 def synthetic(rows=2000, seed=0):
@@ -173,15 +169,7 @@ def import_data(tmp_path_factory):
 
 
 def run_with(import_data, name, model, extra=()):
-    folder, csv, _ = import_data
-    projects = folder / "p"
-    if not (projects / name).exists():
-        shutil.copytree(projects / "base", projects / name)
-    settings = [*IMPORT_RUN, f"data.path={csv}", f"imported.model={model}",
-                "firmware.families=[network,imported]", *extra]
-    code = cli("step", "imported", "--run", name, "--projects-dir", str(projects), "--reconfigure",
-               settings=settings)
-    return code, projects / name
+    return import_step(*import_data[:2], name, model, extra)
 
 
 @pytest.mark.parametrize("kind", ["xgboost-json", "lightgbm", "random-forest", "onnx-xgboost"])

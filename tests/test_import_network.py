@@ -5,19 +5,14 @@ ONNX graph the serving step scores; and a refusal naming the layer or operator t
 cannot take."""
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import cli
-from realdata import write_ulb_like
+from realdata import IMPORT_RUN, import_step, write_ulb_like
 
 from fraudfpga.hls.imported_models import ImportError_, read_model
-
-IMPORT_RUN = ["data.source=ulb_csv", "split.mode=fraction", "hls.random_vectors=100",
-              "rtl.vectors=200", "rtl.random_vectors=100", "rtl.axis_pattern_vectors=100",
-              "rtl.axis_duty_cycles=[0.5]", "rtl.axis_seeds=[1]"]
 
 
 def keras3_network(x, y, softmax=False):
@@ -158,15 +153,7 @@ def test_folding_the_contract_into_the_first_layer_changes_nothing_before_roundi
 
 
 def run_with(import_data, name, model, extra=()):
-    folder, csv, _, _ = import_data
-    projects = folder / "p"
-    if not (projects / name).exists():
-        shutil.copytree(projects / "base", projects / name)
-    settings = [*IMPORT_RUN, f"data.path={csv}", f"imported.model={model}",
-                "firmware.families=[network,imported]", *extra]
-    code = cli("step", "imported", "--run", name, "--projects-dir", str(projects), "--reconfigure",
-               settings=settings)
-    return code, projects / name
+    return import_step(*import_data[:2], name, model, extra)
 
 
 @pytest.mark.parametrize("kind", ["keras", "qkeras", "onnx"])

@@ -241,17 +241,21 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def check_network_reader(model: RawNetwork, x: np.ndarray, library_values: np.ndarray) -> None:
+def check_network_reader(model: RawNetwork, x: np.ndarray, library_values: np.ndarray
+                         ) -> np.ndarray:
     """The weights read from the file reproduce the library's own output (float32 arithmetic in
-    the library: a relative tolerance of 1e-4 on the logit, in the model's output sense)."""
+    the library: a relative tolerance of 1e-4 on the logit, in the model's output sense).
+    Returns the logit of the rows in float64 (a QKeras model's own: it is converted as it is,
+    with its quantizers, and the firmware is checked against it)."""
     if model.qkeras_model is not None:
-        return  # converted as it is, with its quantizers: the firmware is checked against it
-    ours = model.logit(x)
+        return library_values
+    logit = model.logit(x)
     if model.score_sense == "fraud probability":
-        ours, tolerance = _sigmoid(ours), 1e-5 + 1e-4 * (1 + np.abs(ours)) * 0.25
+        ours, tolerance = _sigmoid(logit), 1e-5 + 1e-4 * (1 + np.abs(logit)) * 0.25
     else:
-        tolerance = 1e-4 * (1 + np.abs(ours))
+        ours, tolerance = logit, 1e-4 * (1 + np.abs(logit))
     refuse_if_beyond(model, "layers", ours, library_values, tolerance)
+    return logit
 
 
 def import_network(run: RunFolder, cfg, model: RawNetwork, data, raw: dict, library: dict,
@@ -263,7 +267,7 @@ def import_network(run: RunFolder, cfg, model: RawNetwork, data, raw: dict, libr
     progress(f"[imported] {model.path}: {model.kind}, "
              + (f"layers {shape}" if model.layers else "its quantizers kept")
              + f", output: {model.score_sense} ({model.library})")
-    check_network_reader(model, raw["test"], library["test"])
+    library_logit = check_network_reader(model, raw["test"], library["test"])
     project = run.path(IMPORTED_HLS_PROJECT)
     if model.qkeras_model is not None:
         contract, config, network, csim = qkeras_firmware(model, names, hls_cfg, project, progress)
@@ -279,7 +283,6 @@ def import_network(run: RunFolder, cfg, model: RawNetwork, data, raw: dict, libr
     golden, checks = network_golden(network, csim, codes["test"], outputs["test"], cfg)
     as_probability = model.score_sense == "fraud probability"
     library_scores = {p: v if as_probability else _sigmoid(v) for p, v in library.items()}
-    library_logit = model.logit(raw["test"]) if model.layers else library["test"]
     evaluation = evaluate_against_library(
         data, {p: network.fraud_scores(out) for p, out in outputs.items()}, library_scores, cfg)
     difference = np.abs(network.output_type.to_float(outputs["test"][:, 0]) - library_logit)

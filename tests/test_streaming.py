@@ -6,6 +6,7 @@ division-free means."""
 import numpy as np
 import pandas as pd
 import pytest
+from test_features import frame  # hand-made transactions, as the offline tests write them
 
 from fraudfpga.models.features import FEATURE_COLUMNS, SECONDS_PER_DAY, WINDOWS_DAYS
 from fraudfpga.models.simulator import SimulatorSettings, simulate
@@ -84,13 +85,6 @@ def test_the_event_engine_equals_the_whole_array_definition(transactions, extra)
         assert np.array_equal(result.values[name], values), name
     weekend = (pd.DatetimeIndex(tx["TX_DATETIME"]).day_of_week >= 5).astype(float)
     assert np.array_equal(result.values["TX_DURING_WEEKEND"], weekend)
-
-
-def frame(rows):
-    tx = pd.DataFrame(rows, columns=["TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT",
-                                     "TX_FRAUD"])
-    tx["TX_DATETIME"] = pd.to_datetime(tx["TX_DATETIME"])
-    return tx
 
 
 def test_bursts_day_boundaries_and_label_delay():

@@ -26,7 +26,7 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
                                       "forest_synth_yosys", "forest_pnr", "forest_explain",
                                       "forest_serving", "fusion"}
     assert "models/qkeras_model.h5" in manifest["steps"]["train"]["outputs"]
-    assert manifest["steps"]["train"]["parts"]["config"]["model"]["hidden"] == [16]
+    assert manifest["steps"]["train"]["parts"]["config"]["model"]["hidden"] == [4]
     assert not list(tiny_run.rglob(".*partial*"))
 
 
@@ -52,7 +52,7 @@ def test_saved_qkeras_model_reloads_with_identical_scores(tiny_run):
     reloaded = model.predict(data.inputs("test"), batch_size=8192, verbose=0).ravel()
     np.testing.assert_array_equal(reloaded, scores["score_qkeras"].to_numpy().astype(np.float32))
     summary = json.loads((tiny_run / "models/summary.json").read_text())
-    assert summary["models"]["qkeras"]["parameter_bits"] == (15 * 16 + 16 * 1) * 8 + (16 + 1) * 8
+    assert summary["models"]["qkeras"]["parameter_bits"] == (15 * 4 + 4 * 1) * 8 + (4 + 1) * 8
 
 
 def test_second_run_is_skipped(tiny_run, capsys):

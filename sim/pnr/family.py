@@ -22,7 +22,8 @@ from fraudfpga.errors import FlowError, ToolFailed, cause_line
 from fraudfpga.runfolder import write_json
 from fraudfpga.sim.interfaces import Interface, interface
 from fraudfpga.sim.pnr.progress import Router1Projection, run_watched
-from fraudfpga.sim.yosys import run_in_common_folder, yosys_command, yosys_version, yowasp_command
+from fraudfpga.sim.yosys import (run_in_common_folder, without_fsm_search, yosys_command, yosys_version,
+                                 yowasp_command)
 
 HARNESS = "pnr_harness"
 HARNESS_PORTS = ("clk", "rst", "serial_in", "serial_valid", "serial_out")
@@ -236,8 +237,8 @@ def synthesize_in_harness(fam: Family, device_name: str, rtl_dir: Path, metadata
     def synth_args(rtl: Path, out: Path) -> list[str]:
         (out_dir / "synth.ys").write_text(
             f"read_verilog -sv {' '.join(str(rtl / s) for s in sources)} {out / (HARNESS + '.v')}\n"
-            f"{fam.synth_command} -top {HARNESS} -json {out / 'netlist.json'}\n"
-            f"tee -q -o {out / 'yosys_stat.json'} stat -json\n")
+            + without_fsm_search(f"{fam.synth_command} -top {HARNESS} -json {out / 'netlist.json'}")
+            + f"tee -q -o {out / 'yosys_stat.json'} stat -json\n")
         return ["-q", "-l", str(out / "yosys.log"), "-s", str(out / "synth.ys")]
 
     progress(f"[pnr] yosys {fam.synth_command} on {iface.top} in a {len(HARNESS_PORTS)}-pin "

@@ -32,6 +32,26 @@ from .artifacts import (EXPLAIN_PLOT, EXPLAIN_SUMMARY, FIRMWARE_METRICS, NETWORK
 ROWS_PER_CALL = 50  # alerts explained per explainer call, between two progress lines
 
 
+def _shap():
+    """shap, with the masking kernels of its tabular masker cached on disk.
+
+    shap compiles its numba kernels without `cache=True`: about 9 s of CPU in every process
+    that explains (several per `make all`, more per `make test`). `enable_caching` is what
+    `cache=True` calls; the cache sits beside shap's sources, keyed by their content and the
+    argument types. The masked model's kernels take the link function as an argument, whose
+    type differs in every process, so they cannot be cached and still compile (about 5 s)."""
+    with warnings.catch_warnings():  # shap 0.51's colour maps use deprecated matplotlib calls
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+    from numba.core.registry import CPUDispatcher
+    from shap.maskers import _tabular
+
+    for kernel in vars(_tabular).values():
+        if isinstance(kernel, CPUDispatcher):
+            kernel.enable_caching()
+    return shap
+
+
 def shap_values(model_function, rows: np.ndarray, background: np.ndarray, permutations: int,
                 seed: int, progress=None):
     """(attributions, expected value, model outputs) of `rows` by shap's permutation explainer.
@@ -39,10 +59,7 @@ def shap_values(model_function, rows: np.ndarray, background: np.ndarray, permut
     The rows go through one explainer in calls of ROWS_PER_CALL, so `progress` (a Stopwatch)
     can report them; the explainer draws every row's permutations from NumPy's global
     generator, seeded once when it is made, so the values equal those of a single call."""
-    with warnings.catch_warnings():  # shap 0.51's colour maps use deprecated matplotlib calls
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        import shap
-
+    shap = _shap()
     masker = shap.maskers.Independent(background, max_samples=len(background))
     explainer = shap.PermutationExplainer(model_function, masker, seed=seed)
     values, base_values = [], []

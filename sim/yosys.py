@@ -68,7 +68,7 @@ def without_fsm_search(synth: str) -> str:
     """The script lines that run `synth` (a `synth_*` command with its options) with every wire
     marked `fsm_encoding "none"` after its first section: Yosys's `fsm_detect` then passes over
     the registers at once. The generated RTL holds no state machine (pipeline registers,
-    comparators, adders), and on the default forest the search took 14 % of synth_ecp5's time
+    comparators, adders); the default forest's synth_ecp5 took 63.5 s of CPU instead of 83.4 s,
     for the same cells."""
     return (f"{synth} -run begin:coarse\n"
             'setattr -set fsm_encoding "none" w:*\n'

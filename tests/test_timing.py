@@ -13,7 +13,7 @@ from fraudfpga.sim.delay_model import (DelayModel, arrival_times, balanced_point
                                        design_points, fit, model_file, op_features, operands, pipeline,
                                        predicted_period, stage_of, stage_path_vectors)
 from fraudfpga.sim.pnr import FAMILIES, family, place_and_route
-from fraudfpga.sim.pnr.family import Device, fit_check
+from fraudfpga.sim.pnr.family import Device, NextpnrOptions, fit_check
 from fraudfpga.sim.rtl import PipelineChoice, generate_rtl, trace_network
 
 from conftest import cli
@@ -119,6 +119,20 @@ def test_a_small_network_places_and_routes_and_stays_bit_exact(small, name):
     assert json.loads((tmp / f"pnr_{name}" / "result.json").read_text()) == result
     if name == "nexus":
         assert result["netlist_repairs"] > 0  # constant carry-ins removed for nextpnr-nexus
+
+
+def test_a_placed_design_is_routed_by_the_router_asked_for(small):
+    """ECP5 places once and routes the placed design; nextpnr would take the router saved in
+    that design (router1) over `--router`, so asking for router2 must give router2."""
+    network, _, codes, _, tmp = small
+    fam = family("ecp5")
+    meta = generate_rtl(network, tmp / "rtl_router2", PipelineChoice("ecp5", "latency"), codes,
+                        **QUIET)
+    result = place_and_route(fam, "default", tmp / "rtl_router2", meta, tmp / "pnr_router2",
+                             100.0, options=NextpnrOptions("heap", "router2"), **QUIET)
+    log = (tmp / "pnr_router2" / "nextpnr.log").read_text()
+    assert "Running router2" in log and "Router2 time" in log
+    assert result["nextpnr_options"]["router"] == "router2" and result["fmax_mhz"] > 10
 
 
 def test_a_design_too_large_for_the_device_names_the_resource():

@@ -264,6 +264,20 @@ def raise_on_failure(fam: Family, device: Device, watched, log: Path, what: str)
         raise ToolFailed(f"{fam.nextpnr} {what} on {device.name}: {cause} (log: {log})")
 
 
+def name_router(placed: Path, router: str) -> None:
+    """Make `router` the router of nextpnr's placed design. nextpnr saves its settings in the
+    design it writes and, reading that design back, takes the saved `router` over the command
+    line's `--router` (checked with nextpnr-ecp5 0.11.1: `--router router2` on a design placed
+    with router1 in its settings routed with router1)."""
+    design = json.loads(placed.read_text())
+    saved = [m["settings"] for m in design["modules"].values() if "settings" in m]
+    if all(settings.get("router") == router for settings in saved):
+        return
+    for settings in saved:
+        settings["router"] = router
+    placed.write_text(json.dumps(design))
+
+
 def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict, out_dir: Path,
                     target_mhz: float, seed: int = 1, progress=print,
                     extra: dict | None = None, iface: Interface | None = None,
@@ -323,6 +337,7 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
     fallback = None
     while True:
         if placement:
+            name_router(out_dir / PLACED, options.router)
             what, design = f"routing with {options.router}", [
                 "--json", str(out / PLACED), "--no-pack", "--no-place"]
         else:

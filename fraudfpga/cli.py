@@ -257,7 +257,7 @@ def run_command(args) -> int:
             background.wait_for(background.names() if step.exclusive else producers(step))
             run_step(run, step, force=args.force)
             background.start_ready(pending)
-        ran_models |= step.name in ("train", "hls", "forest")
+        ran_models |= step.name in ("train", "references", "hls", "forest")
     if background is not None:
         background.wait_for(background.names())
     if ran_models:

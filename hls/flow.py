@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from fraudfpga.models.artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, QKERAS_MODEL,
+from fraudfpga.models.artifacts import (DATA_SUMMARY, FLOAT_MODEL, NETWORK_METRICS, QKERAS_MODEL,
                                         SCALER, SPLIT_FILES)
 from fraudfpga.optional import figure, shown
 from fraudfpga.registry import Step, register
@@ -114,7 +114,7 @@ def build_firmware(run: RunFolder, cfg, progress=print) -> None:
     firmware_logit = codec.logits(golden["test"])
     lsb_diff = np.abs(qkeras_logit - firmware_logit) / network.output_type.lsb
 
-    trained = json.loads(run.path(MODEL_METRICS).read_text())
+    trained = json.loads(run.path(NETWORK_METRICS).read_text())
     operating, firmware_metrics = evaluate_firmware(data, golden, codec,
                                                     trained["operating"]["qkeras"], eval_cfg)
     qkeras_metrics = trained["models"]["qkeras"]
@@ -197,7 +197,7 @@ register(Step(
     name="hls", command="hls",
     help="convert the QKeras model to HLS firmware with hls4ml; C simulation = golden model",
     reads=FIRMWARE_READS,
-    inputs=(QKERAS_MODEL, MODEL_METRICS, SPLIT_FILES["valid"], SPLIT_FILES["delay"],
+    inputs=(QKERAS_MODEL, NETWORK_METRICS, SPLIT_FILES["valid"], SPLIT_FILES["delay"],
             SPLIT_FILES["test"], SCALER, DATA_SUMMARY),
     outputs=(HLS4ML_CONFIG, NETWORK, BIT_EXACTNESS, GOLDEN, FIRMWARE_METRICS, *FIRMWARE_SOURCES,
              CSIM_LIBRARY),

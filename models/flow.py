@@ -1,4 +1,4 @@
-"""The data and train steps."""
+"""The data, train (the networks) and references steps."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from fraudfpga.registry import Step, register
 from fraudfpga.schema import register_names_check
 from fraudfpga.runfolder import RunFolder, atomic_path, write_json
 
-from .artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, MODEL_SUMMARY, QKERAS_MODEL,
-                        REFERENCE_MODELS, REFERENCE_SEARCH, SCALER, SPLIT_FILES, SPLIT_PARTS,
-                        TEST_SCORES, VALID_SCORES)
+from .artifacts import (DATA_SUMMARY, FLOAT_MODEL, MODEL_METRICS, MODEL_SUMMARY, NETWORK_METRICS,
+                        NETWORK_TEST_SCORES, NETWORK_VALID_SCORES, QKERAS_MODEL, REFERENCE_MODELS,
+                        REFERENCE_SEARCH, SCALER, SPLIT_FILES, SPLIT_PARTS, TEST_SCORES,
+                        VALID_SCORES)
 from .references import known_references
 
 DATA_FILES = (*SPLIT_FILES.values(), SCALER)
@@ -44,56 +45,95 @@ def prepare_data(run: RunFolder, cfg, progress=print) -> None:
                  f"({part['fraud_rate']:.2%})")
 
 
-def train_models(run: RunFolder, cfg, progress=print) -> None:
-    import joblib
+def _score_frames(data, trained: dict) -> tuple:
+    """The test-set scores (with the columns the report groups by) and the validation scores
+    of the selection fits, one column per model."""
     import pandas as pd
 
-    from .dataset import PreparedData
-    from .network import model_summary
-    from .train import NETWORKS, train_all
-
-    data = PreparedData(run.root)
-    trained = train_all(data, cfg, cfg["seed"], progress=progress)
-    for name, path in (("qkeras", QKERAS_MODEL), ("float", FLOAT_MODEL)):
-        with atomic_path(run.path(path)) as tmp:
-            trained[name].model.save(tmp, save_format="h5")
-    references = {name: t for name, t in trained.items() if name not in NETWORKS}
-    with atomic_path(run.path(REFERENCE_MODELS)) as tmp:
-        joblib.dump({name: t.model for name, t in references.items()}, tmp)
-    write_json(run.path(REFERENCE_SEARCH), {name: t.record for name, t in references.items()})
-
-    summaries = {"qkeras": model_summary(trained["qkeras"].model, cfg["model"]),
-                 "float": model_summary(trained["float"].model, None)}
-    write_json(run.path(MODEL_SUMMARY), {"models": summaries, "training": {
-        name: trained[name].record for name in NETWORKS}})
-    score_frame = pd.DataFrame({"label": data.labels("test"),
-                                **{f"score_{k}": t.scores["test"] for k, t in trained.items()}})
+    test = pd.DataFrame({"label": data.labels("test"),
+                         **{f"score_{k}": t.scores["test"] for k, t in trained.items()}})
     for column in ("day", "card", "TRANSACTION_ID"):
         values = data.column("test", column)
         if values is not None:
-            score_frame[column] = values
-    with atomic_path(run.path(TEST_SCORES)) as tmp:
-        score_frame.to_parquet(tmp, index=False)
-    with atomic_path(run.path(VALID_SCORES)) as tmp:  # fitted without this window: for stacking
-        pd.DataFrame({"label": data.labels("valid"),
-                      **{k: t.selection_valid_score for k, t in trained.items()}}).to_parquet(
-            tmp, index=False)
-    write_json(run.path(MODEL_METRICS), {
+            test[column] = values
+    valid = pd.DataFrame({"label": data.labels("valid"),
+                          **{k: t.selection_valid_score for k, t in trained.items()}})
+    return test, valid
+
+
+def _metrics(data, trained: dict, cfg, run: RunFolder) -> dict:
+    return {
         "split": json.loads(run.path(DATA_SUMMARY).read_text())["split"],
         "test_period": data.test_period(),
         "protocol": PROTOCOLS[cfg["train"]["refit"]],
         "labels": {name: LABELS.get(name) or t.record["label"] for name, t in trained.items()},
-        "networks": list(NETWORKS),
-        "scores": "networks: logit; references: probability",
         "operating": {name: t.operating for name, t in trained.items()},
         "models": {name: t.metrics for name, t in trained.items()},
-    })
-    top_k = cfg["evaluation"]["top_k"]
+    }
+
+
+def _print_metrics(trained: dict, top_k: int, progress) -> None:
     for name, t in trained.items():
         m = t.metrics
         progress(f"[train] {name:<14} test AP {figure(m, 'average_precision', '.4f')}  AUC ROC "
                  f"{figure(m, 'auc_roc', '.4f')}  CP@{top_k} "
                  f"{figure(m, f'card_precision_at_{top_k}', '.3f')}")
+
+
+def train_network_models(run: RunFolder, cfg, progress=print) -> None:
+    """The networks alone, so that the network's firmware (and its place and route, the
+    longest step) starts while the references are still being searched."""
+    from .dataset import PreparedData
+    from .network import model_summary
+    from .train import train_networks
+
+    data = PreparedData(run.root)
+    trained = train_networks(data, cfg, cfg["seed"], progress=progress)
+    for name, path in (("qkeras", QKERAS_MODEL), ("float", FLOAT_MODEL)):
+        with atomic_path(run.path(path)) as tmp:
+            trained[name].model.save(tmp, save_format="h5")
+    summaries = {"qkeras": model_summary(trained["qkeras"].model, cfg["model"]),
+                 "float": model_summary(trained["float"].model, None)}
+    write_json(run.path(MODEL_SUMMARY), {"models": summaries, "training": {
+        name: t.record for name, t in trained.items()}})
+    test, valid = _score_frames(data, trained)
+    for frame, path in ((test, NETWORK_TEST_SCORES), (valid, NETWORK_VALID_SCORES)):
+        with atomic_path(run.path(path)) as tmp:
+            frame.to_parquet(tmp, index=False)
+    write_json(run.path(NETWORK_METRICS), _metrics(data, trained, cfg, run))
+    _print_metrics(trained, cfg["evaluation"]["top_k"], progress)
+
+
+def train_reference_models(run: RunFolder, cfg, progress=print) -> None:
+    """The tuned tree references; then every model's scores and metrics in one place (networks
+    first), which the report and the steps comparing models read."""
+    import joblib
+    import pandas as pd
+
+    from .dataset import PreparedData
+    from .train import NETWORKS, train_references
+
+    data = PreparedData(run.root)
+    references = train_references(data, cfg, cfg["seed"], progress=progress)
+    with atomic_path(run.path(REFERENCE_MODELS)) as tmp:
+        joblib.dump({name: t.model for name, t in references.items()}, tmp)
+    write_json(run.path(REFERENCE_SEARCH), {name: t.record for name, t in references.items()})
+
+    test, valid = _score_frames(data, references)
+    networks = json.loads(run.path(NETWORK_METRICS).read_text())
+    for frame, networks_path, path in ((test, NETWORK_TEST_SCORES, TEST_SCORES),
+                                       (valid, NETWORK_VALID_SCORES, VALID_SCORES)):
+        combined = pd.read_parquet(run.path(networks_path))
+        for column in [c for c in frame.columns if c not in combined.columns]:
+            combined[column] = frame[column].to_numpy()
+        with atomic_path(run.path(path)) as tmp:
+            combined.to_parquet(tmp, index=False)
+    metrics = _metrics(data, references, cfg, run)
+    write_json(run.path(MODEL_METRICS), {
+        **metrics, "networks": list(NETWORKS), "scores": "networks: logit; references: probability",
+        **{key: {**networks[key], **metrics[key]} for key in ("labels", "operating", "models")},
+    })
+    _print_metrics(references, cfg["evaluation"]["top_k"], progress)
 
 
 LABELS = {"qkeras": "QKeras", "float": "float twin"}
@@ -117,9 +157,19 @@ register(Step(
 
 register(Step(
     name="train", command="train",
-    help="train the QKeras model, its float twin and the tuned tree references",
-    reads=("seed", "model", "train", "references", "evaluation"),
+    help="train the QKeras model and its float twin",
+    reads=("seed", "model", "train", "evaluation"),
     inputs=(*DATA_FILES, DATA_SUMMARY),
-    outputs=(QKERAS_MODEL, FLOAT_MODEL, REFERENCE_MODELS, REFERENCE_SEARCH, MODEL_SUMMARY,
-             TEST_SCORES, VALID_SCORES, MODEL_METRICS),
-    body=train_models, code=("fraudfpga.models",)))
+    outputs=(QKERAS_MODEL, FLOAT_MODEL, MODEL_SUMMARY, NETWORK_TEST_SCORES, NETWORK_VALID_SCORES,
+             NETWORK_METRICS),
+    body=train_network_models, code=("fraudfpga.models",)))
+
+register(Step(
+    name="references", command="train",
+    help="search and fit the tree references; every model's test scores and metrics",
+    reads=("seed", "train.refit", "references", "evaluation"),
+    inputs=(*DATA_FILES, DATA_SUMMARY, NETWORK_TEST_SCORES, NETWORK_VALID_SCORES, NETWORK_METRICS),
+    outputs=(REFERENCE_MODELS, REFERENCE_SEARCH, TEST_SCORES, VALID_SCORES, MODEL_METRICS),
+    body=train_reference_models, code=("fraudfpga.models",),
+    # Beside the network's firmware, whose place and route (the longest step) keeps a core.
+    background=True, niceness=5))

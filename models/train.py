@@ -260,11 +260,21 @@ def train_reference(name: str, split: TrainingData, settings: dict, seed: int,
                    split.score_parts(lambda x: ref.score(model, x)), selection_valid_score)
 
 
-def train_all(data: PreparedData, cfg, seed: int, reference_params: dict | None = None,
-              progress=print) -> dict[str, Trained]:
-    """Every model of the run, in report order: networks first, then the references."""
+def train_networks(data: PreparedData, cfg, seed: int, progress=print) -> dict[str, Trained]:
+    """The QKeras network and its float twin, each with its operating point and test metrics."""
     split = TrainingData(data, cfg["train"]["refit"])
     trained = {name: train_network(name, split, cfg, seed, progress) for name in NETWORKS}
+    for model in trained.values():
+        split.finish(model, cfg["evaluation"])
+    return trained
+
+
+def train_references(data: PreparedData, cfg, seed: int, reference_params: dict | None = None,
+                     progress=print) -> dict[str, Trained]:
+    """The tuned tree references (references.models), each with its operating point and test
+    metrics; `reference_params` (from an earlier search) skips their searches."""
+    split = TrainingData(data, cfg["train"]["refit"])
+    trained = {}
     for name in cfg["references"]["models"]:
         progress(f"[train] {name}: {'fitting the searched settings' if reference_params else 'tuning'}"
                  f" on {len(split.y['train']):,} rows, validation AP")
@@ -273,3 +283,10 @@ def train_all(data: PreparedData, cfg, seed: int, reference_params: dict | None 
     for model in trained.values():
         split.finish(model, cfg["evaluation"])
     return trained
+
+
+def train_all(data: PreparedData, cfg, seed: int, reference_params: dict | None = None,
+              progress=print) -> dict[str, Trained]:
+    """Every model of the run, in report order: networks first, then the references."""
+    return {**train_networks(data, cfg, seed, progress),
+            **train_references(data, cfg, seed, reference_params, progress)}

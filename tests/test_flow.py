@@ -20,8 +20,8 @@ def test_run_folder_holds_split_models_metrics_and_manifest(tiny_run):
                  "hls/reason_codes.csv", "hls/explain.json", "hls/shap_importance.png"):
         assert (tiny_run / name).is_file(), name
     manifest = json.loads((tiny_run / "manifest.json").read_text())
-    assert set(manifest["steps"]) == {"data", "train", "hls", "explain", "rtl", "sim",
-                                      "synth_vendor", "synth_yosys", "pnr", "export", "serving",
+    assert set(manifest["steps"]) == {"data", "train", "references", "hls", "explain", "rtl",
+                                      "sim", "synth_vendor", "synth_yosys", "pnr", "export", "serving",
                                       "baseline", "report", "forest", "forest_rtl", "forest_sim",
                                       "forest_synth_yosys", "forest_pnr", "forest_explain",
                                       "forest_serving", "fusion"}

@@ -189,7 +189,8 @@ def test_cli_makefile_and_readme_follow_the_registry():
     assert {(name, command) for name, command in table} == {(s.name, s.command)
                                                             for s in STEPS.values()}
     assert [s.name for s in steps_of("all", default_config())] == [
-        "data", "train", "hls", "explain", "synth_vendor", "forest", "forest_explain", "rtl", "sim",
+        "data", "train", "references", "hls", "explain", "synth_vendor", "forest", "forest_explain",
+        "rtl", "sim",
         "synth_yosys", "pnr", "forest_rtl", "forest_sim", "forest_synth_yosys", "forest_pnr",
         "fusion", "export", "serving", "forest_serving", "baseline", "report"]
     imported = {"firmware": {"families": ["network", "imported"]}}

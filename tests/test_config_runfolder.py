@@ -3,6 +3,7 @@ writes."""
 
 import json
 import multiprocessing
+import os
 
 import pytest
 import yaml
@@ -150,3 +151,19 @@ def test_concurrent_records_keep_every_step(tmp_path):
         worker.join()
     steps = json.loads((tmp_path / "manifest.json").read_text())["steps"]
     assert len(steps) == 2 + 50
+
+
+def test_tensorflow_is_imported_without_its_cpp_notices():
+    """Importing TensorFlow writes C++ notices to standard error before its log level applies
+    ("I0000 ... oneDNN custom operations are on"); a process of the toolkit shows none."""
+    import subprocess
+    import sys
+
+    code = "import {}; import tensorflow as tf; print(tf.constant(3).numpy())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    plain = subprocess.run([sys.executable, "-c", code.format("os")], capture_output=True,
+                           text=True, env=env, check=True)
+    assert "I0000" in plain.stderr  # what the toolkit hides, seen without it
+    quiet = subprocess.run([sys.executable, "-c", code.format("fraudfpga")], capture_output=True,
+                           text=True, env=env, check=True)
+    assert quiet.stdout == "3\n" and quiet.stderr == ""

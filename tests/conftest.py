@@ -3,6 +3,11 @@ import shutil
 import sys
 from pathlib import Path
 
+# Two pytest-xdist workers and the flow's background steps share two cores: an OpenMP thread
+# (XGBoost, scikit-learn) that waits sleeps instead of spinning on a core another process needs
+# (read by libgomp when it loads, so before any test imports them; see fraudfpga/cli.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 from filelock import FileLock
 

@@ -59,7 +59,7 @@ def test_second_run_is_skipped(tiny_run, capsys):
     before = (tiny_run / "manifest.json").read_text()
     assert cli("all", "--run", "tiny", "--projects-dir", str(tiny_run.parent)) == 0
     out = capsys.readouterr().out
-    assert out.count("up to date") == 21 and "report/index.html" in out
+    assert out.count("up to date") == 22 and "report/index.html" in out
     assert (tiny_run / "manifest.json").read_text() == before
 
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
+from fraudfpga.models.artifacts import MODEL_SUMMARY, NETWORK_METRICS
 from fraudfpga.runfolder import RunFolder
 from fraudfpga.sim.artifacts import FOREST_FIRMWARE, NETWORK_FIRMWARE, Firmware
 
@@ -69,7 +70,7 @@ def _more_networks(run: RunFolder, count: int, log) -> list:
 
 
 def _network_valid_aps(run: RunFolder, count: int, log) -> list:
-    summary = json.loads(run.path("models/summary.json").read_text())
+    summary = json.loads(run.path(MODEL_SUMMARY).read_text())
     return [summary["training"]["qkeras"]["best_valid_ap"],
             *(t.record["best_valid_ap"] for t in _more_networks(run, count - 1, log))]
 
@@ -79,7 +80,7 @@ def _network_test_aps(run: RunFolder, count: int, log) -> list:
     from fraudfpga.models.metrics import average_precision
 
     labels = PreparedData(run.root).labels("test")
-    metrics = json.loads(run.path("models/metrics.json").read_text())
+    metrics = json.loads(run.path(NETWORK_METRICS).read_text())
     return [metrics["models"]["qkeras"]["average_precision"],
             *(average_precision(labels, t.scores["test"])
               for t in _more_networks(run, count - 1, log))]

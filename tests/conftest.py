@@ -7,8 +7,6 @@ from pathlib import Path
 # (XGBoost, scikit-learn) that waits sleeps instead of spinning on a core another process needs
 # (read by libgomp when it loads, so before any test imports them; see fraudfpga/cli.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Likewise TensorFlow's intra-op pool, whose threads spin between the tiny networks' small ops.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import pytest
 from filelock import FileLock

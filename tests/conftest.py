@@ -1,6 +1,9 @@
 import os
+import shlex
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 # Two pytest-xdist workers and the flow's background steps share two cores: an OpenMP thread
@@ -9,7 +12,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
-from filelock import FileLock
 
 import fraudfpga.kerasenv  # noqa: F401  (TensorFlow's environment, before any test imports it)
 import fraudfpga.pipeline  # noqa: F401, I001  (every step registered in the flow's order, before a test module imports one stage)
@@ -41,30 +43,54 @@ def shared_folder(tmp_path_factory, name: str) -> Path:
     return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
 
 
-def built_once(tmp_path_factory, name: str, build) -> Path:
-    """`build(folder)` run once per test run, whichever worker asks first; the others wait on a
-    file lock and reuse the folder. A failed build is not marked done, so the next asker
-    fails the same way instead of reading half a result."""
-    folder = shared_folder(tmp_path_factory, name)
-    done = folder.with_name(name + ".done")
-    with FileLock(str(folder.with_name(name + ".lock"))):
-        if not done.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            build(folder)
-            done.touch()
-    return folder
+TINY_PROJECTS = "tiny_projects"
+TINY_BUILD_TIMEOUT_S = 1800
+
+
+def _tiny_build_files(tmp_path_factory) -> tuple[Path, Path, Path]:
+    folder = shared_folder(tmp_path_factory, TINY_PROJECTS)
+    return folder, folder.with_name(TINY_PROJECTS + ".log"), folder.with_name(TINY_PROJECTS + ".status")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_run_started(request, tmp_path_factory):
+    """The tiny run's build starts with the first test of a test run that has a test reading
+    it, in a process of its own beside the workers. Many modules wait for it; started by the
+    first test that needs it, it began at once in one suite run and 3 minutes late in two others
+    (pytest-randomly's shuffle, then xdist's order by test count, decide which module goes first)."""
+    if not request.config.stash.get(NEEDS_TINY, False):
+        return
+    folder, log, status = _tiny_build_files(tmp_path_factory)
+    try:
+        folder.with_name(TINY_PROJECTS + ".started").mkdir(parents=True)  # atomic: one starter
+    except FileExistsError:
+        return
+    folder.mkdir()
+    command = [sys.executable, "-m", "fraudfpga.cli", "all", "--run", "tiny", "--projects-dir",
+               str(folder), *[a for s in TINY for a in ("--set", s)]]
+    script = (f"{shlex.join(command)} > {shlex.quote(str(log))} 2>&1; "
+              f"echo $? > {shlex.quote(str(status))}.partial && "
+              f"mv {shlex.quote(str(status))}.partial {shlex.quote(str(status))}")
+    subprocess.Popen(["sh", "-c", script])  # Ctrl-C reaches it: same process group
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
+def tiny_run(tiny_run_started, tmp_path_factory):
     """One run of every step (`fraudfpga all`) on the tiny configuration, built once per test
     run and shared by the xdist workers. Tests only read it; a test that changes a run works on
     `tiny_copy`."""
-    def build(projects: Path) -> None:
-        assert cli("all", "--run", "tiny", "--projects-dir", str(projects)) == 0
-
-    return built_once(tmp_path_factory, "tiny_projects", build) / "tiny"
+    folder, log, status = _tiny_build_files(tmp_path_factory)
+    deadline = time.monotonic() + TINY_BUILD_TIMEOUT_S
+    while not status.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the tiny run's build did not finish in {TINY_BUILD_TIMEOUT_S} s; its "
+                        f"log: {log}")
+        time.sleep(1)
+    code = int(status.read_text())
+    if code != 0:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-40:])
+        pytest.fail(f"the tiny run's build failed (exit status {code}); the end of {log}:\n{tail}")
+    return folder / "tiny"
 
 
 @pytest.fixture
@@ -89,8 +115,12 @@ BUILDS_TINY = "test_flow"
 HEAVY = ("test_realdata", "test_realdata_generic", "test_timing", "test_sweep")
 
 
+NEEDS_TINY = pytest.StashKey[bool]()
+
+
 def pytest_collection_modifyitems(config, items):
     tiny = {i.module.__name__ for i in items if "tiny_run" in getattr(i, "fixturenames", ())}
+    config.stash[NEEDS_TINY] = bool(tiny)
 
     def rank(item):
         module = item.module.__name__

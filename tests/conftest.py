@@ -104,10 +104,10 @@ def tiny_copy(tiny_run, tmp_path):
 
 # Under `pytest -n N --dist loadscope` a module's tests run on one worker (its module-scoped
 # fixtures are built once) and modules go to the workers in the order of their first test:
-# the module that builds the tiny run first, then the long modules that do not read it (whole
-# flows on CSVs), the other modules that do not, and last those that read it, the long ones
-# (place and route, sweeps) first: a worker that took one of those early would wait for the
-# tiny run instead of working. xdist then sorts the modules by their number of tests (its
+# test_flow first (the module that built the tiny run before `tiny_run_started` started it
+# with the session), then the long modules that do not read it (whole flows on CSVs), the other
+# modules that do not, and last those that read it, the long ones (place and route, sweeps)
+# first: a worker that took one of those early would wait for the tiny run instead of working. xdist then sorts the modules by their number of tests (its
 # default `--loadscope-reorder`; stable, so this order holds among modules of one size): on
 # 2026-12-07 `--no-loadscope-reorder`, which keeps only this order, took 13 min 9 s against
 # 12 min 8 s with the reorder, so make test keeps xdist's.

@@ -49,15 +49,17 @@ TINY_BUILD_TIMEOUT_S = 1800
 
 def _tiny_build_files(tmp_path_factory) -> tuple[Path, Path, Path]:
     folder = shared_folder(tmp_path_factory, TINY_PROJECTS)
-    return folder, folder.with_name(TINY_PROJECTS + ".log"), folder.with_name(TINY_PROJECTS + ".status")
+    return (folder, folder.with_name(TINY_PROJECTS + ".log"),
+            folder.with_name(TINY_PROJECTS + ".status"))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def tiny_run_started(request, tmp_path_factory):
     """The tiny run's build starts with the first test of a test run that has a test reading
     it, in a process of its own beside the workers. Many modules wait for it; started by the
-    first test that needs it, it began at once in one suite run and 3 minutes late in two others
-    (pytest-randomly's shuffle, then xdist's order by test count, decide which module goes first)."""
+    first test that needs it, it began at once in one suite run and 3 minutes late in two
+    others (pytest-randomly's shuffle, then xdist's order by test count, decide which module
+    goes first)."""
     if not request.config.stash.get(NEEDS_TINY, False):
         return
     folder, log, status = _tiny_build_files(tmp_path_factory)
@@ -103,15 +105,13 @@ def tiny_copy(tiny_run, tmp_path):
 
 
 # Under `pytest -n N --dist loadscope` a module's tests run on one worker (its module-scoped
-# fixtures are built once) and modules go to the workers in the order of their first test:
-# test_flow first (the module that built the tiny run before `tiny_run_started` started it
-# with the session), then the long modules that do not read it (whole flows on CSVs), the other
-# modules that do not, and last those that read it, the long ones (place and route, sweeps)
-# first: a worker that took one of those early would wait for the tiny run instead of working. xdist then sorts the modules by their number of tests (its
-# default `--loadscope-reorder`; stable, so this order holds among modules of one size): on
-# 2026-12-07 `--no-loadscope-reorder`, which keeps only this order, took 13 min 9 s against
-# 12 min 8 s with the reorder, so make test keeps xdist's.
-BUILDS_TINY = "test_flow"
+# fixtures are built once) and modules go to the workers in the order of their first test: the
+# long modules that do not read the tiny run (whole flows on CSVs), the other modules that do
+# not, and last those that read it, the long ones (place and route, sweeps) first, so that the
+# tiny run's build (started with the session) has run beside them. xdist then sorts the modules
+# by their number of tests (its default `--loadscope-reorder`; stable, so this order holds among
+# modules of one size): on 2026-12-07 `--no-loadscope-reorder`, which keeps only this order,
+# took 13 min 9 s against 12 min 8 s with the reorder, so make test keeps xdist's.
 HEAVY = ("test_realdata", "test_realdata_generic", "test_timing", "test_sweep")
 
 
@@ -124,8 +124,6 @@ def pytest_collection_modifyitems(config, items):
 
     def rank(item):
         module = item.module.__name__
-        if module == BUILDS_TINY:
-            return 0
-        return (3 if module in tiny else 1) + (0 if module in HEAVY else 1)
+        return (2 if module in tiny else 0) + (0 if module in HEAVY else 1)
 
     items.sort(key=rank)  # stable: pytest-randomly's order within each rank stays

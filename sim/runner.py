@@ -138,19 +138,29 @@ def simulate(rtl_dir: Path, metadata: dict, input_codes: np.ndarray, expected_co
              testbench: str = TESTBENCH, job: dict | None = None) -> dict:
     """Run `testbench` on the built design (top level `top`, default the metadata's): it
     streams `input_codes` and compares with `expected_codes`; `job` adds to its job file."""
-    top = top or metadata["top"]
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    vectors = work_dir / "vectors.npz"
+    np.savez(vectors, input_codes=np.asarray(input_codes, dtype=np.int64),
+             expected_codes=np.asarray(expected_codes, dtype=np.int64))
+    progress(f"[sim] {sim}: streaming {len(input_codes):,} vectors")
+    return run_testbench(top or metadata["top"], testbench, sim, build_dir, work_dir,
+                         {"metadata": metadata, "vectors": str(vectors.resolve()), **(job or {})})
+
+
+def run_testbench(top: str, testbench: str, sim: str, build_dir: Path, work_dir: Path,
+                  job: dict) -> dict:
+    """Run the cocotb module `testbench` on the design built in `build_dir` (top level `top`),
+    in `work_dir`, with `job` as its job file (FRAUDFPGA_SIM_JOB; its "results" key is set
+    here); returns the results the testbench wrote, with the simulator's and JUnit's figures."""
     from cocotb_tools.check_results import get_results
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    vectors, results = work_dir / "vectors.npz", work_dir / "testbench_results.json"
+    results = work_dir / "testbench_results.json"
     results.unlink(missing_ok=True)
-    np.savez(vectors, input_codes=np.asarray(input_codes, dtype=np.int64),
-             expected_codes=np.asarray(expected_codes, dtype=np.int64))
     job_file = work_dir / "job.json"
-    job_file.write_text(json.dumps({"metadata": metadata, "vectors": str(vectors.resolve()),
-                                    "results": str(results.resolve()), **(job or {})}))
-    progress(f"[sim] {sim}: streaming {len(input_codes):,} vectors")
+    job_file.write_text(json.dumps({**job, "results": str(results.resolve())}))
     started = time.perf_counter()
     xml = (work_dir / "results.xml").resolve()
     with simulator_environment(sim):

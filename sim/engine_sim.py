@@ -1,0 +1,55 @@
+"""The feature engine's RTL through cocotb: build once, replay an op stream, compare with the
+software reference (`engine_reference`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .engine_reference import Expected, Ops, expected_outputs
+from .engine_rtl import METADATA, EngineParameters, write_engine_rtl
+from .runner import build, run_testbench
+
+ENGINE_TESTBENCH = "fraudfpga.sim.engine_testbench"
+
+
+def build_engine(folder: Path, params: EngineParameters, sim: str, progress=print) -> dict:
+    """The engine's RTL in `folder`/rtl, built for `sim` in `folder`/build (reused while the
+    Verilog is unchanged); returns its metadata."""
+    folder = Path(folder)
+    metadata = write_engine_rtl(folder / "rtl", params)
+    build(folder / "rtl", metadata, sim, folder / "build", progress)
+    return metadata
+
+
+def replay(folder: Path, metadata: dict, ops: Ops, sim: str, name: str,
+           idle_probability: float = 0.0, seed: int = 0,
+           expected: Expected | None = None, progress=print) -> dict:
+    """`ops` through the built engine in `folder`/`name`: its results (see engine_testbench),
+    checked against `expected` (default: the reference's outputs for `ops`)."""
+    folder = Path(folder)
+    work = folder / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for data_file in metadata["data_files"]:  # $readmemh reads relative to the simulation
+        shutil.copy(folder / "rtl" / data_file, work / data_file)
+    params = EngineParameters(**metadata["parameters"])
+    expected = expected or expected_outputs(ops, params)
+    np.savez(work / "ops.npz", label=ops.label, time=ops.time, card=ops.card,
+             terminal=ops.terminal, cents=ops.cents)
+    np.savez(work / "expected.npz", features=expected.features, flags=expected.flags,
+             counters=json.dumps(expected.counters))
+    progress(f"[engine] {sim}: {len(ops):,} ops ({ops.transactions:,} transactions, "
+             f"{len(ops) - ops.transactions:,} fraud labels)"
+             + (f", idle clocks with probability {idle_probability}" if idle_probability else ""))
+    return run_testbench(metadata["top"], ENGINE_TESTBENCH, sim, folder / "build", work,
+                         {"metadata": metadata, "ops": str((work / "ops.npz").resolve()),
+                          "expected": str((work / "expected.npz").resolve()),
+                          "idle_probability": idle_probability, "seed": seed})
+
+
+def metadata_of(folder: Path) -> dict:
+    return json.loads((Path(folder) / "rtl" / METADATA).read_text())

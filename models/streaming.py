@@ -16,7 +16,8 @@ State (the arithmetic an FPGA implements, all integers):
 Per transaction on day D (UTC days since 1970) with amount a (cents):
 1. the label messages due by day D are applied first: the label of a transaction of day X arrives
    at the start of day X + delay and adds one fraud to its terminal's bucket of day X when the
-   transaction was a fraud (a label whose bucket has been reused is counted as expired);
+   transaction was a fraud (a label whose bucket has been reused, or whose terminal has written
+   a day `delay + 31` or more days after X, is counted as expired);
 2. the card's bucket of day D takes the transaction (count + 1, sum + a), then for n in 1, 7, 30:
    count_n and sum_n over the buckets of days D - n + 1 - extra ... D (today included);
 3. the terminal's bucket of day D counts the transaction, and for n in 1, 7, 30: count_n and
@@ -75,9 +76,11 @@ def _kernels():
 
     @numba.njit(cache=True)
     def label(term_tag, term_fraud, t, day, overflow):
-        """A fraud label of a transaction of `day` at terminal `t`."""
+        """A fraud label of a transaction of `day` at terminal `t`: expired when its bucket has
+        been reused or has left the terminal's record (a day `terminal_days` or more later was
+        written: on the chip the record then holds no bucket of that day)."""
         slot = day % term_tag.shape[1]
-        if term_tag[t, slot] != day:
+        if term_tag[t, slot] != day or term_tag[t].max() - day >= term_tag.shape[1]:
             overflow[5] += 1
         elif term_fraud[t, slot] == count_max:
             overflow[3] += 1

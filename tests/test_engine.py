@@ -1,0 +1,193 @@
+"""The feature engine's RTL (sim/templates/feature_engine.v) in cocotb against the op-level
+reference: a simulated month back to back and with idle clocks, and directed hazards (the same
+card or terminal in consecutive clocks, a day boundary inside a burst, labels whose bucket has
+expired, saturation, capacity, a late transaction)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudfpga.models.features import SECONDS_PER_DAY
+from fraudfpga.models.simulator import SimulatorSettings, simulate
+from fraudfpga.models.streaming import StreamingEngine
+from fraudfpga.sim.engine_reference import Ops, expected_outputs, op_stream
+from fraudfpga.sim.engine_rtl import DAY_DIVISION, EngineParameters, ExactDivision, render
+from fraudfpga.sim.engine_sim import build_engine, replay
+from fraudfpga.sim.runner import simulator_version
+
+CARDS, TERMINALS, DELAY = 64, 128, 7
+DAY0 = 17_700  # 2018-06-18, a Monday
+PARAMS = EngineParameters(CARDS, TERMINALS, DELAY)
+
+
+def _simulator_available():
+    try:
+        simulator_version("verilator")
+    except Exception as error:  # noqa: BLE001 - the reason is shown in the skip message
+        return str(error)
+    return None
+
+
+needs_verilator = pytest.mark.skipif(_simulator_available() is not None,
+                                     reason=str(_simulator_available()))
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("engine")
+    return folder, build_engine(folder, PARAMS, "verilator", progress=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def month():
+    """A simulated month and a half of 60 cards and 120 terminals, in time order."""
+    settings = SimulatorSettings(n_customers=60, n_terminals=120, n_days=45)
+    tx = simulate(settings, 3, lambda message: None)
+    tx = tx.iloc[np.argsort(pd.DatetimeIndex(tx["TX_DATETIME"]).asi8, kind="stable")]
+    seconds = ((pd.DatetimeIndex(tx["TX_DATETIME"]) - pd.Timestamp("1970-01-01"))
+               // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+    return {"seconds": seconds, "card": tx["CUSTOMER_ID"].to_numpy(np.int64),
+            "terminal": tx["TERMINAL_ID"].to_numpy(np.int64),
+            "cents": np.rint(tx["TX_AMOUNT"].to_numpy() * 100).astype(np.int64),
+            "fraud": tx["TX_FRAUD"].to_numpy(np.int64)}
+
+
+def _ops(rows) -> Ops:
+    """Ops from (label, seconds, card, terminal, cents) rows, in the order given."""
+    a = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    return Ops(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4], np.arange(len(a)))
+
+
+def _assert_clean(results):
+    assert results["testbench_failures"] == 0, results["mismatches"][:2]
+    assert results["mismatch_count"] == 0 and results["in_order"]
+    assert results["lost"] == results["duplicated"] == 0
+    assert results["counters_ok"], (results["counters"], results["expected_counters"])
+    assert results["latency_cycles"] == [15]
+
+
+def test_exact_divisions_hold_over_their_whole_range():
+    days = np.arange(1 << 16, dtype=np.int64)
+    for divisor in (31, DELAY + 31, 7):
+        division = ExactDivision.of(divisor, 16)
+        assert np.array_equal(division(days), days // divisor)
+    rng = np.random.default_rng(0)
+    seconds = np.concatenate([rng.integers(0, 1 << 32, 1_000_000),
+                              (np.arange(1, 49_711) * SECONDS_PER_DAY
+                               + np.array([[-1], [0], [1]])).ravel(),
+                              [0, (1 << 32) - 1]])
+    seconds = seconds[(seconds >= 0) & (seconds < 1 << 32)].astype(np.int64)
+    assert np.array_equal(DAY_DIVISION(seconds >> 7), seconds // SECONDS_PER_DAY)
+
+
+def test_a_placeholder_without_a_value_is_refused(monkeypatch):
+    from fraudfpga.sim import engine_rtl
+
+    class Template:
+        def files(self, package):
+            return self
+
+        def joinpath(self, name):
+            return self
+
+        def read_text(self):
+            return "module x; localparam A = __UNKNOWN__; endmodule"
+
+    monkeypatch.setattr(engine_rtl, "resources", Template())
+    with pytest.raises(ValueError, match="__UNKNOWN__"):
+        render(PARAMS)
+
+
+def test_the_reference_is_the_software_engine_within_the_capacity(month):
+    ops = op_stream(*(month[k] for k in ("seconds", "card", "terminal", "cents", "fraud")),
+                    DELAY)
+    expected = expected_outputs(ops, PARAMS)
+    software = StreamingEngine(CARDS, TERMINALS, DELAY)
+    features = software.replay(*(month[k] for k in ("seconds", "card", "terminal", "cents",
+                                                    "fraud")))
+    assert np.array_equal(expected.features, features)
+    assert not expected.flags.any()
+    assert ops.transactions == len(month["seconds"])
+    assert len(ops) - ops.transactions > 100  # labels are exercised
+    # each label sits before the first transaction on or after its day + delay, none earlier
+    label_day = ops.time[ops.label == 1] // SECONDS_PER_DAY
+    next_tx_day = np.array([ops.time[i + 1] // SECONDS_PER_DAY for i in np.flatnonzero(ops.label)
+                            if i + 1 < len(ops) and not ops.label[i + 1]])
+    assert np.all(next_tx_day >= label_day[:next_tx_day.size] + DELAY)
+
+
+@needs_verilator
+@pytest.mark.parametrize("idle", [0.0, 0.3])
+def test_a_simulated_month_is_bit_exact(engine, month, idle):
+    folder, metadata = engine
+    ops = op_stream(*(month[k] for k in ("seconds", "card", "terminal", "cents", "fraud")),
+                    DELAY)
+    results = replay(folder, metadata, ops, "verilator", f"month{idle}", idle_probability=idle,
+                     progress=lambda m: None)
+    _assert_clean(results)
+    assert results["transactions"] == len(month["seconds"])
+    if idle == 0.0:
+        assert results["ops_per_cycle"] > 0.99  # one op per clock, back to back
+
+
+def _hazards() -> Ops:
+    t0 = DAY0 * SECONDS_PER_DAY
+    rows = []
+    # the same card and terminal in consecutive clocks, then alternating (read after write)
+    rows += [(0, t0 + 60 + k, 1, 2, 1000 + k) for k in range(6)]
+    rows += [(0, t0 + 100 + k, 1 + k % 2, 2 + k % 3, 500) for k in range(9)]
+    # a day boundary inside a burst of one card
+    midnight = t0 + SECONDS_PER_DAY
+    rows += [(0, midnight - 2 + k, 3, 4, 2500) for k in range(5)]
+    # a fraud at terminal 5 on day 1, its label on day 8 right before a transaction there
+    rows += [(0, midnight + 3600, 6, 5, 7000)]
+    day8 = t0 + 8 * SECONDS_PER_DAY
+    rows += [(1, midnight + 3600, 0, 5, 0), (0, day8 + 10, 6, 5, 100), (0, day8 + 11, 7, 5, 100)]
+    # saturation on day 9: 300 transactions of card 8 (bucket count 255; amounts beyond 2**24
+    # cents), 300 at terminal 9 with their labels on day 16 (frauds beyond 255)
+    day9 = t0 + 9 * SECONDS_PER_DAY
+    rows += [(0, day9 + k, 8, 9, 90_000) for k in range(300)]
+    # a window count beyond 1,023: card 10, 230 a day for five days (bucket counts stay < 255)
+    for d in range(5):
+        rows += [(0, t0 + (10 + d) * SECONDS_PER_DAY + 7 * 3600 + k, 10, 11, 1) for k in range(230)]
+    day16 = t0 + 16 * SECONDS_PER_DAY
+    rows += [(1, day9 + k, 0, 9, 0) for k in range(300)]
+    rows += [(0, day16 + 5, 12, 9, 100)]
+    # ids beyond the capacity, a label for a terminal beyond it
+    rows += [(0, day16 + 20, CARDS + 3, 13, 100), (0, day16 + 21, 14, TERMINALS + 1, 100),
+             (1, day16 + 22, 0, TERMINALS + 1, 0)]
+    # card 1 and terminal 2 come back after 40 days (every bucket expired), then a label for a
+    # day whose terminal bucket has been reused (expired), then a late transaction of card 1
+    day50 = t0 + 50 * SECONDS_PER_DAY
+    rows += [(0, day50 + 30, 1, 2, 4000), (1, t0 + 60, 0, 2, 0),
+             (0, day50 - 3 * SECONDS_PER_DAY, 1, 15, 800), (0, day50 + 40, 1, 2, 4100)]
+    # exactly 30 and 31 days later (the 30-day window's edge)
+    rows += [(0, day50 + 30 * SECONDS_PER_DAY, 1, 2, 10), (0, day50 + 31 * SECONDS_PER_DAY, 1, 2, 10)]
+    return _ops(rows)
+
+
+def test_the_hazard_stream_reaches_every_counter():
+    expected = expected_outputs(_hazards(), PARAMS)
+    assert all(v > 0 for v in expected.counters.values()), expected.counters
+    assert expected.counters["card_capacity"] == 1 and expected.counters["late"] == 1
+    assert expected.counters["terminal_capacity"] == 2
+    assert expected.flags[:, 2].sum() == 1
+
+
+@needs_verilator
+@pytest.mark.parametrize("idle", [0.0, 0.5])
+def test_hazards_are_bit_exact(engine, idle):
+    folder, metadata = engine
+    results = replay(folder, metadata, _hazards(), "verilator", f"hazards{idle}",
+                     idle_probability=idle, seed=7, progress=lambda m: None)
+    _assert_clean(results)
+
+
+def test_the_state_sizes_are_the_records_as_packed():
+    params = EngineParameters(5000, 10_000, 7)
+    assert params.card_record_bits == 16 + 31 * 33  # 130 bytes, as models.streaming says
+    assert params.terminal_record_bits == 16 + 38 * 17
+    text = render(params)
+    assert "__" not in text and "parameter integer CARDS = 5000" in text
+    with pytest.raises(ValueError, match="delay"):
+        EngineParameters(10, 10, 0)

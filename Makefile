@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup browser data train hls forest fusion explain quality export serving decision rtl sim synth pnr timing interface-study sweep delay-model baseline report all test docs bench clean
+.PHONY: help setup browser data train hls forest fusion explain quality export serving decision engine rtl sim synth pnr timing interface-study sweep delay-model baseline report all test docs bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -124,6 +124,11 @@ serving: export
 # ONNX Runtime, one transaction at a time (needs data.features=streaming; not part of `all`).
 decision: forest
 	$(CLI) decision --run $(RUN) $(ARGS)
+
+# The feature engine's RTL (card and terminal state on the chip) fed the simulated history and
+# the test period through cocotb, every feature checked bit for bit (not part of `all`).
+engine: data
+	$(CLI) engine --run $(RUN) $(ARGS)
 
 report: sim synth pnr baseline explain serving
 	$(CLI) report --run $(RUN) $(ARGS)

@@ -418,6 +418,19 @@ class FusionConfig:
 
 
 @dataclass
+class EngineConfig:
+    cards: int = setting(0, "card records the feature engine holds (ids at or beyond are computed "
+                            "as new cards and counted); 0: the simulator's customers",
+                         min=0, max=2**30)
+    terminals: int = setting(0, "terminal records the feature engine holds; 0: the simulator's "
+                                "terminals", min=0, max=2**30)
+    warm_up_days: int = setting(0, "days before the test period replayed through the engine's RTL "
+                                   "from empty state; 0: the windows' reach (feature delay + 31 "
+                                   "days, after which the state is the whole history's)",
+                                min=0, max=400)
+
+
+@dataclass
 class ExplainConfig:
     background: int = setting(50, "background transactions from the training period (SHAP's "
                                    "expected value is the firmware's mean logit on them)",
@@ -458,6 +471,9 @@ class Config:
     imported: ImportedConfig = section(ImportedConfig, "your own trained model (the imported "
                                        "family; a tree ensemble's RTL takes the forest's "
                                        "pipeline settings, a network's the network's)")
+    engine: EngineConfig = section(EngineConfig, "the feature engine's RTL (make engine): the "
+                                   "streaming definition's card and terminal state on the chip, "
+                                   "replayed through cocotb")
     fusion: FusionConfig = section(FusionConfig, "the fusion study (make fusion): the network "
                                    "and the forest combined, decided on the validation window")
     report: ReportConfig = section(ReportConfig, "the report")

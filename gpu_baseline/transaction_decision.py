@@ -18,7 +18,6 @@ import json
 import time
 
 import numpy as np
-import pandas as pd
 
 from fraudfpga.errors import FlowError
 from fraudfpga.hls.artifacts import FOREST_METRICS, FOREST_MODEL
@@ -31,15 +30,6 @@ from fraudfpga.runfolder import RunFolder, write_json
 from .artifacts import TRANSACTION_DECISION
 
 ORDER = ("train", "valid", "delay", "test")
-
-
-def _raw(tx: pd.DataFrame) -> dict[str, np.ndarray]:
-    seconds = ((pd.DatetimeIndex(tx["TX_DATETIME"]) - pd.Timestamp("1970-01-01"))
-               // pd.Timedelta(seconds=1)).to_numpy(np.int64)
-    return {"seconds": seconds, "card": tx["CUSTOMER_ID"].to_numpy(np.int64),
-            "terminal": tx["TERMINAL_ID"].to_numpy(np.int64),
-            "cents": np.rint(tx["TX_AMOUNT"].to_numpy(np.float64) * 100).astype(np.int64),
-            "fraud": tx["TX_FRAUD"].to_numpy(np.int64)}
 
 
 def _prepare_kernel():
@@ -69,7 +59,7 @@ def measure(run: RunFolder, cfg, progress=print) -> None:
 
     from fraudfpga.hls.forest_flow import forest_input_type
     from fraudfpga.models.dataset import PreparedData
-    from fraudfpga.models.streaming import StreamingEngine, to_model_units
+    from fraudfpga.models.streaming import StreamingEngine, simulated_history, to_model_units
 
     from .backends import BACKENDS
     from .benchmark import cpu_name
@@ -78,20 +68,12 @@ def measure(run: RunFolder, cfg, progress=print) -> None:
     if data_cfg["features"] != "streaming" or data_cfg["source"] != "simulator":
         raise FlowError("transaction to decision needs a run whose features the streaming engine "
                         "computes: set data.features=streaming (the data and forest steps rerun)")
-    from fraudfpga.models.simulator import SimulatorSettings, simulate
-
     data = PreparedData(run.root)
-    # the whole simulated history: the split keeps only its periods, the windows reach back
-    # further (the simulator is deterministic in data.seed)
-    tx = simulate(SimulatorSettings.from_config(data_cfg["simulator"]), data_cfg["seed"],
-                  lambda message: None)
-    tx = tx.iloc[np.argsort(pd.DatetimeIndex(tx["TX_DATETIME"]).asi8, kind="stable")]
-    raw = _raw(tx)
     test_frame = data.parts["test"]
-    position = pd.Series(np.arange(len(tx)), index=tx["TRANSACTION_ID"].to_numpy())
-    test = position.loc[test_frame["TRANSACTION_ID"].to_numpy()].to_numpy()
-    if not np.all(np.diff(test) > 0):
-        raise FlowError("the test rows are not in time order in the simulated history")
+    try:
+        raw, test = simulated_history(data_cfg, test_frame["TRANSACTION_ID"].to_numpy())
+    except ValueError as error:
+        raise FlowError(str(error)) from None
     first = int(test[0])
     delay = data_cfg["feature_delay_days"]
     engine = StreamingEngine(int(raw["card"].max()) + 1, int(raw["terminal"].max()) + 1, delay,

@@ -273,3 +273,31 @@ def add_streaming_features(tx: pd.DataFrame, delay_days: int = 7, extra: int = 0
                              "state_bytes": result.state_bytes,
                              "extra_day": int(extra), "delay_days": int(delay_days)}
     return tx
+
+
+def raw_transactions(tx: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The engine's inputs of simulated transactions: seconds since 1970, card and terminal ids,
+    the amount in cents, the fraud label."""
+    seconds = ((pd.DatetimeIndex(tx["TX_DATETIME"]) - pd.Timestamp("1970-01-01"))
+               // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+    return {"seconds": seconds, "card": tx["CUSTOMER_ID"].to_numpy(np.int64),
+            "terminal": tx["TERMINAL_ID"].to_numpy(np.int64),
+            "cents": np.rint(tx["TX_AMOUNT"].to_numpy(np.float64) * 100).astype(np.int64),
+            "fraud": tx["TX_FRAUD"].to_numpy(np.int64)}
+
+
+def simulated_history(data_cfg: dict, test_ids: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The whole simulated history in time order (the split keeps only its periods, the windows
+    reach further back; the simulator is deterministic in data.seed) as `raw_transactions`, and
+    the positions in it of the transactions `test_ids` (TRANSACTION_ID), which must be in time
+    order."""
+    from .simulator import SimulatorSettings, simulate
+
+    tx = simulate(SimulatorSettings.from_config(data_cfg["simulator"]), data_cfg["seed"],
+                  lambda message: None)
+    tx = tx.iloc[np.argsort(pd.DatetimeIndex(tx["TX_DATETIME"]).asi8, kind="stable")]
+    position = pd.Series(np.arange(len(tx)), index=tx["TRANSACTION_ID"].to_numpy())
+    test = position.loc[np.asarray(test_ids)].to_numpy()
+    if not np.all(np.diff(test) > 0):
+        raise ValueError("the test rows are not in time order in the simulated history")
+    return raw_transactions(tx), test

@@ -87,3 +87,6 @@ IMPORTED_FIRMWARE = Firmware("imported", "imported model's firmware (conifer + f
                              "imported/golden.npz", "imported", "imported_",
                              producer=("imported", "imported_rtl"))
 FIRMWARES = {f.name: f for f in (NETWORK_FIRMWARE, FOREST_FIRMWARE, IMPORTED_FIRMWARE)}
+
+ENGINE_DIR = "engine"  # the feature engine's RTL, its build and its cocotb replay
+ENGINE_RESULTS = "engine/results.json"

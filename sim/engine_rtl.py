@@ -30,6 +30,7 @@ FEATURE_BITS = 32  # each feature's field in out_features
 TIME_BITS = 32  # in_time: seconds since 1970, up to 2106
 CENTS_BITS = 24
 DAY_BITS = 16
+TEMPLATE = Path(__file__).parent / "templates" / "feature_engine.v"
 LATENCY_CYCLES = 15  # from the op's input clock to its out_valid (checked by the testbench)
 
 
@@ -117,7 +118,7 @@ def render(params: EngineParameters) -> str:
         **{f"M{k}": d.multiplier for k, d in residues.items()},
         **{f"K{k}": d.shift for k, d in residues.items()},
     }
-    text = resources.files("fraudfpga.sim").joinpath("templates/feature_engine.v").read_text()
+    text = resources.files("fraudfpga.sim").joinpath(f"templates/{TEMPLATE.name}").read_text()
     for key, value in values.items():
         text = text.replace(f"__{key}__", str(value))
     if "__" in text.replace("__init__", ""):

@@ -31,8 +31,10 @@ async def replay_ops(dut):
     with open(os.environ["FRAUDFPGA_SIM_JOB"]) as handle:
         job = json.load(handle)
     meta = job["metadata"]
-    ops = np.load(job["ops"])
-    expected = np.load(job["expected"])
+    with np.load(job["ops"]) as saved:
+        ops = {name: saved[name] for name in saved.files}
+    with np.load(job["expected"]) as saved:  # read once: an NpzFile reads its file per access
+        expected = {name: saved[name] for name in saved.files}
     label, when = ops["label"].tolist(), ops["time"].tolist()
     card, terminal, cents = ops["card"].tolist(), ops["terminal"].tolist(), ops["cents"].tolist()
     n_ops, n_tx = len(label), int(expected["features"].shape[0])

@@ -20,6 +20,8 @@ from pathlib import Path
 from fraudfpga.models.streaming import CARD_DAYS, COUNT_LIMIT, OVERFLOWS, RECIPROCAL
 from fraudfpga.runfolder import write_json
 
+from .interfaces import Interface
+
 MODULE = "fraud_feature_engine"
 VERILOG = f"{MODULE}.v"
 RECIPROCAL_HEX = "engine_reciprocal.hex"
@@ -151,3 +153,16 @@ def write_engine_rtl(folder: Path, params: EngineParameters) -> dict:
     }
     write_json(folder / METADATA, metadata)
     return metadata
+
+
+def engine_interface(metadata: dict) -> Interface:
+    """The engine's ports, as the place-and-route harness and Yosys take them."""
+    ports = metadata["ports"]
+    return Interface(
+        name="valid", top=metadata["top"], file=VERILOG, clock="clk", reset="rst",
+        reset_active_low=False,
+        inputs={"in_valid": 1, "in_label": 1, **{k: ports[k] for k in (
+            "in_time", "in_card", "in_terminal", "in_cents", "in_id")}},
+        outputs={"out_valid": 1, "out_id": ports["in_id"], "out_flags": len(FLAGS),
+                 "out_features": ports["out_features"], "counters": ports["counters"]},
+        latency_cycles=metadata["latency_cycles"])

@@ -16,20 +16,24 @@ from .runner import build, run_testbench
 ENGINE_TESTBENCH = "fraudfpga.sim.engine_testbench"
 
 
-def build_engine(folder: Path, params: EngineParameters, sim: str, progress=print) -> dict:
-    """The engine's RTL in `folder`/rtl, built for `sim` in `folder`/build (reused while the
-    Verilog is unchanged); returns its metadata."""
+def build_engine(folder: Path, params: EngineParameters, sim: str, progress=print,
+                 write=None) -> dict:
+    """The engine's RTL in `folder`/rtl (written by `write(rtl_folder)`, default the engine
+    alone), built for `sim` in `folder`/build (reused while the Verilog is unchanged); returns
+    its metadata."""
     folder = Path(folder)
-    metadata = write_engine_rtl(folder / "rtl", params)
+    metadata = (write or (lambda rtl: write_engine_rtl(rtl, params)))(folder / "rtl")
     build(folder / "rtl", metadata, sim, folder / "build", progress)
     return metadata
 
 
 def replay(folder: Path, metadata: dict, ops: Ops, sim: str, name: str,
            idle_probability: float = 0.0, seed: int = 0,
-           expected: Expected | None = None, progress=print) -> dict:
-    """`ops` through the built engine in `folder`/`name`: its results (see engine_testbench),
-    checked against `expected` (default: the reference's outputs for `ops`)."""
+           expected: Expected | None = None, scores: np.ndarray | None = None,
+           progress=print) -> dict:
+    """`ops` through the built engine (or engine + model) in `folder`/`name`: its results (see
+    engine_testbench), checked against `expected` (default: the reference's outputs for `ops`)
+    and, for a top with a model, each transaction's score code against `scores`."""
     folder = Path(folder)
     work = folder / name
     shutil.rmtree(work, ignore_errors=True)
@@ -41,7 +45,8 @@ def replay(folder: Path, metadata: dict, ops: Ops, sim: str, name: str,
     np.savez(work / "ops.npz", label=ops.label, time=ops.time, card=ops.card,
              terminal=ops.terminal, cents=ops.cents)
     np.savez(work / "expected.npz", features=expected.features, flags=expected.flags,
-             counters=json.dumps(expected.counters))
+             counters=json.dumps(expected.counters),
+             **({} if scores is None else {"scores": np.asarray(scores, dtype=np.int64)}))
     progress(f"[engine] {sim}: {len(ops):,} ops ({ops.transactions:,} transactions, "
              f"{len(ops) - ops.transactions:,} fraud labels)"
              + (f", idle clocks with probability {idle_probability}" if idle_probability else ""))

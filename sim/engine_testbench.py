@@ -1,6 +1,7 @@
-"""cocotb testbench of the feature engine: send the op stream (transactions and fraud labels),
-one op per clock or with idle clocks between them, and check every transaction's output (id,
-order, features, flags) and the counters at the end against the software reference.
+"""cocotb testbench of the feature engine (alone, or in front of a model: then the score too):
+send the op stream (transactions and fraud labels), one op per clock or with idle clocks between
+them, and check every transaction's output (id, order, features where the top has them, flags,
+score where it has one) and the counters at the end against the software reference.
 
 Run through `fraudfpga.sim.runner.simulate_engine`; the job file named by FRAUDFPGA_SIM_JOB
 names the ops, the expected outputs and where the results go.
@@ -52,10 +53,13 @@ async def replay_ops(dut):
 
     in_valid, in_label, in_time = dut.in_valid, dut.in_label, dut.in_time
     in_card, in_terminal, in_cents, in_id = dut.in_card, dut.in_terminal, dut.in_cents, dut.in_id
-    out_valid, out_id, out_flags, out_features = dut.out_valid, dut.out_id, dut.out_flags, \
-        dut.out_features
+    has_features = meta.get("features_out", True)
+    has_score = "out_score" in meta["ports"]
+    out_valid, out_id, out_flags = dut.out_valid, dut.out_id, dut.out_flags
+    out_features = dut.out_features if has_features else None
+    out_score = dut.out_score if has_score else None
     sent_cycle: list[int] = []  # per transaction, the clock it was sent
-    got_cycle, got_id, got_flags, got_raw = [], [], [], []
+    got_cycle, got_id, got_flags, got_raw, got_score = [], [], [], [], []
     op, cycle, tx_sent = 0, 0, 0
     drain = meta["latency_cycles"] + 4
     started = time.perf_counter()
@@ -64,7 +68,10 @@ async def replay_ops(dut):
             got_cycle.append(cycle)
             got_id.append(int(out_id.value))
             got_flags.append(int(out_flags.value))
-            got_raw.append(out_features.value.to_unsigned())
+            if has_features:
+                got_raw.append(out_features.value.to_unsigned())
+            if has_score:
+                got_score.append(out_score.value.to_signed())
         if op < n_ops and idle[op]:
             in_valid.value = 0
             idle[op] = False
@@ -90,15 +97,20 @@ async def replay_ops(dut):
     ids = np.array(got_id, dtype=np.int64)
     in_order = bool(len(ids) == n_tx and np.array_equal(ids, np.arange(n_tx)))
     count = min(len(ids), n_tx)
-    features = np.array([_fields(v, n_features, bits) for v in got_raw[:count]],
-                        dtype=np.int64).reshape(count, n_features)
+    features = (np.array([_fields(v, n_features, bits) for v in got_raw[:count]],
+                         dtype=np.int64).reshape(count, n_features) if has_features
+                else expected["features"][:count])
     flags = np.array([[(f >> k) & 1 for k in range(expected["flags"].shape[1])]
                       for f in got_flags[:count]], dtype=np.int64).reshape(count, -1)
+    scores = np.array(got_score[:count], dtype=np.int64) if has_score else None
+    score_wrong = (scores != expected["scores"][:count]) if has_score else np.zeros(count, bool)
     wrong = np.flatnonzero((features != expected["features"][:count]).any(axis=1)
-                           | (flags != expected["flags"][:count]).any(axis=1))
+                           | (flags != expected["flags"][:count]).any(axis=1) | score_wrong)
     mismatches = [{"transaction": int(i), "expected": expected["features"][i].tolist(),
                    "actual": features[i].tolist(), "expected_flags": expected["flags"][i].tolist(),
-                   "actual_flags": flags[i].tolist()} for i in wrong[:MISMATCHES_KEPT]]
+                   "actual_flags": flags[i].tolist(),
+                   **({"expected_score": int(expected["scores"][i]), "actual_score": int(scores[i])}
+                      if has_score else {})} for i in wrong[:MISMATCHES_KEPT]]
     per_feature = ((features != expected["features"][:count]).sum(axis=0).tolist()
                    if count else [])
     counters = _fields(dut.counters.value.to_unsigned(), len(meta["counters"]), 32)
@@ -110,7 +122,10 @@ async def replay_ops(dut):
         "in_order": in_order, "lost": max(0, n_tx - len(set(got_id))),
         "duplicated": len(got_id) - len(set(got_id)),
         "mismatch_count": int(wrong.size + (n_tx - count)), "mismatches": mismatches,
-        "mismatches_per_feature": per_feature, "counters": counters,
+        "mismatches_per_feature": per_feature, "features_checked": bool(has_features),
+        "scores_checked": bool(has_score),
+        "score_mismatches": int(score_wrong.sum()) if has_score else None,
+        "counters": counters,
         "expected_counters": expected_counters, "counters_ok": counters == expected_counters,
         "latency_cycles": latency, "cycles": cycle,
         "idle_probability": job.get("idle_probability", 0.0),

@@ -191,3 +191,92 @@ def test_the_state_sizes_are_the_records_as_packed():
     assert "__" not in text and "parameter integer CARDS = 5000" in text
     with pytest.raises(ValueError, match="delay"):
         EngineParameters(10, 10, 0)
+
+
+def _random_forest(rng, trees=12, depth=5):
+    """A forest of random trees on the 15 inputs' 8-bit codes (every split a random input and
+    threshold code, leaf values random)."""
+    from fraudfpga.hls.forest import LEAF, FixedForest, input_type
+
+    t_in = input_type(8, 5)
+    out = []
+    for _ in range(trees):
+        tree = {"feature": [], "threshold": [], "left": [], "right": [], "value": []}
+
+        def grow(level):
+            node = len(tree["feature"])
+            for key in tree:
+                tree[key].append(0)
+            if level == depth or rng.random() < 0.15:
+                tree["feature"][node], tree["value"][node] = LEAF, int(rng.integers(-500, 500))
+                tree["left"][node] = tree["right"][node] = -1
+                return node
+            tree["feature"][node] = int(rng.integers(0, 15))
+            tree["threshold"][node] = int(rng.integers(t_in.min_code, t_in.max_code + 1))
+            tree["left"][node] = grow(level + 1)
+            tree["right"][node] = grow(level + 1)
+            return node
+        grow(0)
+        out.append(tree)
+    from fraudfpga.hls.fixed import FixedType
+    return FixedForest(15, t_in, FixedType.parse("ap_fixed<18,6>"), out)
+
+
+def _codes(features):
+    from fraudfpga.hls.codec import FirmwareCodec
+    from fraudfpga.hls.forest import input_type
+    from fraudfpga.models.features import FEATURE_COLUMNS
+    from fraudfpga.models.split import Scaler
+    from fraudfpga.models.streaming import to_model_units
+    from fraudfpga.sim.engine_forest import RawCodes
+
+    frame = pd.DataFrame(to_model_units(features), columns=FEATURE_COLUMNS)
+    scaler = Scaler.fit(frame, list(FEATURE_COLUMNS))
+    codec = FirmwareCodec(scaler, input_type(8, 5), None)
+    return RawCodes(codec), codec.codes_from_scaled(scaler.transform(frame))
+
+
+def test_thresholds_in_the_integer_domain_make_the_forests_choices(month):
+    from fraudfpga.sim.engine_forest import raw_forest
+
+    ops = op_stream(*(month[k] for k in ("seconds", "card", "terminal", "cents", "fraud")),
+                    DELAY)
+    raw = expected_outputs(ops, PARAMS).features
+    codes, data_path = _codes(raw)
+    assert np.array_equal(codes.all(raw), data_path)  # the data path's codes exactly
+    forest = _random_forest(np.random.default_rng(1))
+    moved = raw_forest(forest, codes)
+    assert np.array_equal(moved.forward(raw), forest.forward(data_path))
+    # each moved threshold T: code(T) <= t < code(T + 1), or none / every integer qualifies
+    pairs = forest.comparisons()
+    feature = np.array([f for f, _ in pairs])
+    threshold = np.array([t for _, t in pairs])
+    top = codes.largest_at_most(feature, threshold)
+    inside = top >= 0
+    assert np.all(codes.of(top[inside], feature[inside]) <= threshold[inside])
+    above = top < (1 << 32) - 1
+    assert np.all(codes.of(top[above] + 1, feature[above]) > threshold[above])
+    assert np.all(codes.of(np.zeros((~inside).sum(), np.int64), feature[~inside])
+                  > threshold[~inside])
+
+
+@needs_verilator
+def test_the_engine_and_a_forest_give_every_score_bit_exact(month, tmp_path):
+    from fraudfpga.sim.engine_forest import raw_forest, write_engine_forest_rtl
+    from fraudfpga.sim.forest_rtl import ForestPipeline
+
+    ops = op_stream(*(month[k] for k in ("seconds", "card", "terminal", "cents", "fraud")),
+                    DELAY)
+    expected = expected_outputs(ops, PARAMS)
+    codes, data_path = _codes(expected.features)
+    forest = _random_forest(np.random.default_rng(2))
+    metadata = build_engine(tmp_path, PARAMS, "verilator", progress=lambda m: None,
+                            write=lambda rtl: write_engine_forest_rtl(
+                                rtl, PARAMS, raw_forest(forest, codes),
+                                ForestPipeline(tree_stages=2, adder_levels=2, fanout_trees=5)))
+    results = replay(tmp_path, metadata, ops, "verilator", "replay", expected=expected,
+                     scores=forest.forward(data_path)[:, 0], progress=lambda m: None)
+    assert results["scores_checked"] and results["features_checked"]
+    assert results["score_mismatches"] == 0
+    assert results["testbench_failures"] == 0 and results["mismatch_count"] == 0
+    assert results["latency_cycles"] == [metadata["latency_cycles"]]

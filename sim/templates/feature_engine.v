@@ -183,7 +183,7 @@ module fraud_feature_engine #(
     always @* begin
         ev_card_count = 1'b0; ev_card_sum = 1'b0; ev_terminal_count = 1'b0;
         ev_terminal_frauds = 1'b0; ev_expired = 1'b0;
-        card_we = 1'b0; terminal_we = 1'b0;
+        card_we = 1'b0; terminal_we = 1'b0; frauds = 8'd0;
         // the card (transactions only)
         crec = (card_we9 && card_addr9 == c8) ? card9 : card_read8;
         cdelta = {1'b0, d8} - {1'b0, crec[15:0]};
@@ -244,7 +244,7 @@ module fraud_feature_engine #(
                     tnew[TFRD + s*8 +: 8] = same ? trec[TFRD + s*8 +: 8] : 8'd0;
                 end
         end else if (!terminal_oor8) begin
-            same = 1'b0; frauds = 8'd0;
+            same = 1'b0;
             for (s = 0; s < TD; s = s + 1)
                 if (thot8[s]) begin
                     same = trec[16 + s] && !ldelta[16] && ldelta < TD;

@@ -127,7 +127,7 @@ decision: forest
 
 # The feature engine's RTL (card and terminal state on the chip) fed the simulated history and
 # the test period through cocotb, every feature checked bit for bit (not part of `all`).
-engine: data
+engine: forest
 	$(CLI) engine --run $(RUN) $(ARGS)
 
 report: sim synth pnr baseline explain serving

@@ -90,3 +90,5 @@ FIRMWARES = {f.name: f for f in (NETWORK_FIRMWARE, FOREST_FIRMWARE, IMPORTED_FIR
 
 ENGINE_DIR = "engine"  # the feature engine's RTL, its build and its cocotb replay
 ENGINE_RESULTS = "engine/results.json"
+ENGINE_FOREST_DIR = "engine/forest"  # the engine in front of the forest firmware: RTL, build, replay
+ENGINE_FOREST_RESULTS = "engine/forest_results.json"

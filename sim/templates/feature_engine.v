@@ -92,7 +92,7 @@ module fraud_feature_engine #(
     end
 
     // ---- stage 6: bucket slots, weekend, night ---------------------------------------------
-    wire [15:0] q31 = p31[K31 +: 16], qtd = ptd[KTD +: 16], q7 = p7[K7 +: 16];
+    wire [15:0] q31 = p31 >> K31, qtd = ptd >> KTD, q7 = p7 >> K7;
     wire [15:0] r31 = d5 - q31 * 16'd31;
     wire [15:0] rtd = d5 - qtd * TD;
     wire [15:0] r7 = (d5 + 16'd3) - q7 * 16'd7;
@@ -113,27 +113,27 @@ module fraud_feature_engine #(
     reg [CD*5-1:0] cage7; reg [TD*6-1:0] tage7;
     reg [CD-1:0] chot7, cmask7_1, cmask7_7, cmask7_30;
     reg [TD-1:0] thot7, tmask7_1, tmask7_7, tmask7_30;
-    integer s;
+    integer s7;
     always @(posedge clk) begin
         v7 <= rst ? 1'b0 : v6;
         {l7, c7, m7, a7, i7, d7, weekend7, night7} <= {l6, c6, m6, a6, i6, d6, weekend6, night6};
-        for (s = 0; s < CD; s = s + 1) begin : card_age
+        for (s7 = 0; s7 < CD; s7 = s7 + 1) begin : card_age
             reg [5:0] age;
-            age = (cslot6 >= s) ? cslot6 - s : cslot6 + CD - s;
-            cage7[s*5 +: 5] <= age[4:0];
-            chot7[s] <= age == 0;
-            cmask7_1[s] <= age < 1 + EXTRA;
-            cmask7_7[s] <= age < 7 + EXTRA;
-            cmask7_30[s] <= age < 30 + EXTRA;
+            age = (cslot6 >= s7) ? cslot6 - s7 : cslot6 + CD - s7;
+            cage7[s7*5 +: 5] <= age[4:0];
+            chot7[s7] <= age == 0;
+            cmask7_1[s7] <= age < 1 + EXTRA;
+            cmask7_7[s7] <= age < 7 + EXTRA;
+            cmask7_30[s7] <= age < 30 + EXTRA;
         end
-        for (s = 0; s < TD; s = s + 1) begin : terminal_age
+        for (s7 = 0; s7 < TD; s7 = s7 + 1) begin : terminal_age
             reg [6:0] age;
-            age = (tslot6 >= s) ? tslot6 - s : tslot6 + TD - s;
-            tage7[s*6 +: 6] <= age[5:0];
-            thot7[s] <= age == 0;
-            tmask7_1[s] <= age >= DELAY && age < DELAY + 1 + EXTRA;
-            tmask7_7[s] <= age >= DELAY && age < DELAY + 7 + EXTRA;
-            tmask7_30[s] <= age >= DELAY && age < DELAY + 30 + EXTRA;
+            age = (tslot6 >= s7) ? tslot6 - s7 : tslot6 + TD - s7;
+            tage7[s7*6 +: 6] <= age[5:0];
+            thot7[s7] <= age == 0;
+            tmask7_1[s7] <= age >= DELAY && age < DELAY + 1 + EXTRA;
+            tmask7_7[s7] <= age >= DELAY && age < DELAY + 7 + EXTRA;
+            tmask7_30[s7] <= age >= DELAY && age < DELAY + 30 + EXTRA;
         end
     end
 
@@ -141,10 +141,10 @@ module fraud_feature_engine #(
     wire card_oor7 = c7 >= CARDS, terminal_oor7 = m7 >= TERMINALS;
     reg [CW-1:0] card_mem [0:CARDS-1];
     reg [TW-1:0] terminal_mem [0:TERMINALS-1];
-    integer k;
+    integer ki;
     initial begin
-        for (k = 0; k < CARDS; k = k + 1) card_mem[k] = {CW{1'b0}};
-        for (k = 0; k < TERMINALS; k = k + 1) terminal_mem[k] = {TW{1'b0}};
+        for (ki = 0; ki < CARDS; ki = ki + 1) card_mem[ki] = {CW{1'b0}};
+        for (ki = 0; ki < TERMINALS; ki = ki + 1) terminal_mem[ki] = {TW{1'b0}};
     end
     reg [CW-1:0] card_read8; reg [TW-1:0] terminal_read8;
     reg card_we; reg [CARD_BITS-1:0] card_waddr; reg [CW-1:0] card_wdata;
@@ -174,6 +174,7 @@ module fraud_feature_engine #(
     reg [CW-1:0] card9; reg [TW-1:0] terminal9;  // the records written last clock
     reg card_we9, terminal_we9; reg [CARD_BITS-1:0] card_addr9; reg [TERMINAL_BITS-1:0] terminal_addr9;
 
+    integer su;
     reg [CW-1:0] crec, cnew; reg [TW-1:0] trec, tnew;
     reg [16:0] cdelta, tdelta, ldelta; reg [5:0] cdays; reg [6:0] tdays;
     reg card_late, terminal_late, card_new, terminal_new, same;
@@ -195,27 +196,27 @@ module fraud_feature_engine #(
         cnew = crec;
         cnew[15:0] = d8;
         count = 8'd0; total = 24'd0; same = 1'b0;
-        for (s = 0; s < CD; s = s + 1) begin
-            cnew[16 + s] = crec[16 + s] && {1'b0, cage8[s*5 +: 5]} >= cdays;
-            if (chot8[s]) begin
-                same = cnew[16 + s];
-                count = crec[CCNT + s*8 +: 8];
-                total = crec[CSUM + s*24 +: 24];
+        for (su = 0; su < CD; su = su + 1) begin
+            cnew[16 + su] = crec[16 + su] && {1'b0, cage8[su*5 +: 5]} >= cdays;
+            if (chot8[su]) begin
+                same = cnew[16 + su];
+                count = crec[CCNT + su*8 +: 8];
+                total = crec[CSUM + su*24 +: 24];
             end
         end
         if (!same) begin count = 8'd0; total = 24'd0; end
         if (count == 8'hff) ev_card_count = 1'b1; else count = count + 8'd1;
         added = {1'b0, total} + {1'b0, a8};
         if (added[24]) begin ev_card_sum = 1'b1; total = 24'hffffff; end else total = added[23:0];
-        for (s = 0; s < CD; s = s + 1)
-            if (chot8[s]) begin
-                cnew[16 + s] = 1'b1;
-                cnew[CCNT + s*8 +: 8] = count;
-                cnew[CSUM + s*24 +: 24] = total;
+        for (su = 0; su < CD; su = su + 1)
+            if (chot8[su]) begin
+                cnew[16 + su] = 1'b1;
+                cnew[CCNT + su*8 +: 8] = count;
+                cnew[CSUM + su*24 +: 24] = total;
             end
         if (l8) begin ev_card_count = 1'b0; ev_card_sum = 1'b0; end
         card_we = v8 && !l8 && !card_new;
-        // the terminal: a transaction counts in today's bucket, a label adds a fraud to its day's
+        // the terminal: a transaction counts in today'su bucket, a label adds a fraud to its day'su
         trec = (terminal_we9 && terminal_addr9 == m8) ? terminal9 : terminal_read8;
         tdelta = {1'b0, d8} - {1'b0, trec[15:0]};
         terminal_late = !l8 && !terminal_oor8 && tdelta[16];
@@ -228,33 +229,33 @@ module fraud_feature_engine #(
         if (!l8) begin
             tnew[15:0] = d8;
             count = 8'd0; same = 1'b0;
-            for (s = 0; s < TD; s = s + 1) begin
-                tnew[16 + s] = trec[16 + s] && {1'b0, tage8[s*6 +: 6]} >= tdays;
-                if (thot8[s]) begin
-                    same = tnew[16 + s];
-                    count = trec[TCNT + s*8 +: 8];
+            for (su = 0; su < TD; su = su + 1) begin
+                tnew[16 + su] = trec[16 + su] && {1'b0, tage8[su*6 +: 6]} >= tdays;
+                if (thot8[su]) begin
+                    same = tnew[16 + su];
+                    count = trec[TCNT + su*8 +: 8];
                 end
             end
             if (!same) count = 8'd0;
             if (count == 8'hff) ev_terminal_count = 1'b1; else count = count + 8'd1;
-            for (s = 0; s < TD; s = s + 1)
-                if (thot8[s]) begin
-                    tnew[16 + s] = 1'b1;
-                    tnew[TCNT + s*8 +: 8] = count;
-                    tnew[TFRD + s*8 +: 8] = same ? trec[TFRD + s*8 +: 8] : 8'd0;
+            for (su = 0; su < TD; su = su + 1)
+                if (thot8[su]) begin
+                    tnew[16 + su] = 1'b1;
+                    tnew[TCNT + su*8 +: 8] = count;
+                    tnew[TFRD + su*8 +: 8] = same ? trec[TFRD + su*8 +: 8] : 8'd0;
                 end
         end else if (!terminal_oor8) begin
             same = 1'b0;
-            for (s = 0; s < TD; s = s + 1)
-                if (thot8[s]) begin
-                    same = trec[16 + s] && !ldelta[16] && ldelta < TD;
-                    frauds = trec[TFRD + s*8 +: 8];
+            for (su = 0; su < TD; su = su + 1)
+                if (thot8[su]) begin
+                    same = trec[16 + su] && !ldelta[16] && ldelta < TD;
+                    frauds = trec[TFRD + su*8 +: 8];
                 end
             if (!same) ev_expired = 1'b1;
             else if (frauds == 8'hff) ev_terminal_frauds = 1'b1;
             else frauds = frauds + 8'd1;
-            for (s = 0; s < TD; s = s + 1)
-                if (thot8[s]) tnew[TFRD + s*8 +: 8] = frauds;
+            for (su = 0; su < TD; su = su + 1)
+                if (thot8[su]) tnew[TFRD + su*8 +: 8] = frauds;
         end
         terminal_we = v8 && !terminal_new;
         ev_card_capacity = v8 && !l8 && card_oor8;
@@ -282,29 +283,29 @@ module fraud_feature_engine #(
     localparam integer CG = (CD + 7) / 8, TG = (TD + 7) / 8;
     reg [CG*11-1:0] gcc_1, gcc_7, gcc_30; reg [CG*27-1:0] gcs_1, gcs_7, gcs_30;
     reg [TG*11-1:0] gtc_1, gtc_7, gtc_30, gtf_1, gtf_7, gtf_30;
-    integer g;
+    integer gg, sg;
     always @(posedge clk) begin
-        for (g = 0; g < CG; g = g + 1) begin : card_groups
-            reg [10:0] n1, n7, n30; reg [26:0] s1, s7, s30;
-            n1 = 0; n7 = 0; n30 = 0; s1 = 0; s7 = 0; s30 = 0;
-            for (s = g * 8; s < g * 8 + 8 && s < CD; s = s + 1) begin
-                if (card9[16 + s] && cmask9_1[s]) begin n1 = n1 + card9[CCNT + s*8 +: 8]; s1 = s1 + card9[CSUM + s*24 +: 24]; end
-                if (card9[16 + s] && cmask9_7[s]) begin n7 = n7 + card9[CCNT + s*8 +: 8]; s7 = s7 + card9[CSUM + s*24 +: 24]; end
-                if (card9[16 + s] && cmask9_30[s]) begin n30 = n30 + card9[CCNT + s*8 +: 8]; s30 = s30 + card9[CSUM + s*24 +: 24]; end
+        for (gg = 0; gg < CG; gg = gg + 1) begin : card_groups
+            reg [10:0] n1, n7, n30; reg [26:0] sum1, sum7, sum30;
+            n1 = 0; n7 = 0; n30 = 0; sum1 = 0; sum7 = 0; sum30 = 0;
+            for (sg = gg * 8; sg < gg * 8 + 8 && sg < CD; sg = sg + 1) begin
+                if (card9[16 + sg] && cmask9_1[sg]) begin n1 = n1 + card9[CCNT + sg*8 +: 8]; sum1 = sum1 + card9[CSUM + sg*24 +: 24]; end
+                if (card9[16 + sg] && cmask9_7[sg]) begin n7 = n7 + card9[CCNT + sg*8 +: 8]; sum7 = sum7 + card9[CSUM + sg*24 +: 24]; end
+                if (card9[16 + sg] && cmask9_30[sg]) begin n30 = n30 + card9[CCNT + sg*8 +: 8]; sum30 = sum30 + card9[CSUM + sg*24 +: 24]; end
             end
-            gcc_1[g*11 +: 11] <= n1; gcc_7[g*11 +: 11] <= n7; gcc_30[g*11 +: 11] <= n30;
-            gcs_1[g*27 +: 27] <= s1; gcs_7[g*27 +: 27] <= s7; gcs_30[g*27 +: 27] <= s30;
+            gcc_1[gg*11 +: 11] <= n1; gcc_7[gg*11 +: 11] <= n7; gcc_30[gg*11 +: 11] <= n30;
+            gcs_1[gg*27 +: 27] <= sum1; gcs_7[gg*27 +: 27] <= sum7; gcs_30[gg*27 +: 27] <= sum30;
         end
-        for (g = 0; g < TG; g = g + 1) begin : terminal_groups
+        for (gg = 0; gg < TG; gg = gg + 1) begin : terminal_groups
             reg [10:0] n1, n7, n30, f1, f7, f30;
             n1 = 0; n7 = 0; n30 = 0; f1 = 0; f7 = 0; f30 = 0;
-            for (s = g * 8; s < g * 8 + 8 && s < TD; s = s + 1) begin
-                if (terminal9[16 + s] && tmask9_1[s]) begin n1 = n1 + terminal9[TCNT + s*8 +: 8]; f1 = f1 + terminal9[TFRD + s*8 +: 8]; end
-                if (terminal9[16 + s] && tmask9_7[s]) begin n7 = n7 + terminal9[TCNT + s*8 +: 8]; f7 = f7 + terminal9[TFRD + s*8 +: 8]; end
-                if (terminal9[16 + s] && tmask9_30[s]) begin n30 = n30 + terminal9[TCNT + s*8 +: 8]; f30 = f30 + terminal9[TFRD + s*8 +: 8]; end
+            for (sg = gg * 8; sg < gg * 8 + 8 && sg < TD; sg = sg + 1) begin
+                if (terminal9[16 + sg] && tmask9_1[sg]) begin n1 = n1 + terminal9[TCNT + sg*8 +: 8]; f1 = f1 + terminal9[TFRD + sg*8 +: 8]; end
+                if (terminal9[16 + sg] && tmask9_7[sg]) begin n7 = n7 + terminal9[TCNT + sg*8 +: 8]; f7 = f7 + terminal9[TFRD + sg*8 +: 8]; end
+                if (terminal9[16 + sg] && tmask9_30[sg]) begin n30 = n30 + terminal9[TCNT + sg*8 +: 8]; f30 = f30 + terminal9[TFRD + sg*8 +: 8]; end
             end
-            gtc_1[g*11 +: 11] <= n1; gtc_7[g*11 +: 11] <= n7; gtc_30[g*11 +: 11] <= n30;
-            gtf_1[g*11 +: 11] <= f1; gtf_7[g*11 +: 11] <= f7; gtf_30[g*11 +: 11] <= f30;
+            gtc_1[gg*11 +: 11] <= n1; gtc_7[gg*11 +: 11] <= n7; gtc_30[gg*11 +: 11] <= n30;
+            gtf_1[gg*11 +: 11] <= f1; gtf_7[gg*11 +: 11] <= f7; gtf_30[gg*11 +: 11] <= f30;
         end
     end
     reg v10, l10; reg [ID_BITS-1:0] i10; reg [23:0] a10; reg weekend10, night10; reg [2:0] flags10;
@@ -314,18 +315,19 @@ module fraud_feature_engine #(
     end
     // windows: 0-2 the card's (1, 7, 30 days), 3-5 the terminal's; count, and sum or frauds
     reg [6*14-1:0] wcount11; reg [6*29-1:0] wsum11;
+    integer gt;
     always @(posedge clk) begin : totals
         reg [6*14-1:0] n; reg [6*29-1:0] t;
         n = 0; t = 0;
-        for (g = 0; g < CG; g = g + 1) begin
-            n[0 +: 14] = n[0 +: 14] + gcc_1[g*11 +: 11]; t[0 +: 29] = t[0 +: 29] + gcs_1[g*27 +: 27];
-            n[14 +: 14] = n[14 +: 14] + gcc_7[g*11 +: 11]; t[29 +: 29] = t[29 +: 29] + gcs_7[g*27 +: 27];
-            n[28 +: 14] = n[28 +: 14] + gcc_30[g*11 +: 11]; t[58 +: 29] = t[58 +: 29] + gcs_30[g*27 +: 27];
+        for (gt = 0; gt < CG; gt = gt + 1) begin
+            n[0 +: 14] = n[0 +: 14] + gcc_1[gt*11 +: 11]; t[0 +: 29] = t[0 +: 29] + gcs_1[gt*27 +: 27];
+            n[14 +: 14] = n[14 +: 14] + gcc_7[gt*11 +: 11]; t[29 +: 29] = t[29 +: 29] + gcs_7[gt*27 +: 27];
+            n[28 +: 14] = n[28 +: 14] + gcc_30[gt*11 +: 11]; t[58 +: 29] = t[58 +: 29] + gcs_30[gt*27 +: 27];
         end
-        for (g = 0; g < TG; g = g + 1) begin
-            n[42 +: 14] = n[42 +: 14] + gtc_1[g*11 +: 11]; t[87 +: 29] = t[87 +: 29] + gtf_1[g*11 +: 11];
-            n[56 +: 14] = n[56 +: 14] + gtc_7[g*11 +: 11]; t[116 +: 29] = t[116 +: 29] + gtf_7[g*11 +: 11];
-            n[70 +: 14] = n[70 +: 14] + gtc_30[g*11 +: 11]; t[145 +: 29] = t[145 +: 29] + gtf_30[g*11 +: 11];
+        for (gt = 0; gt < TG; gt = gt + 1) begin
+            n[42 +: 14] = n[42 +: 14] + gtc_1[gt*11 +: 11]; t[87 +: 29] = t[87 +: 29] + gtf_1[gt*11 +: 11];
+            n[56 +: 14] = n[56 +: 14] + gtc_7[gt*11 +: 11]; t[116 +: 29] = t[116 +: 29] + gtf_7[gt*11 +: 11];
+            n[70 +: 14] = n[70 +: 14] + gtc_30[gt*11 +: 11]; t[145 +: 29] = t[145 +: 29] + gtf_30[gt*11 +: 11];
         end
         wcount11 <= n; wsum11 <= t;
     end
@@ -340,10 +342,11 @@ module fraud_feature_engine #(
     initial $readmemh("__RECIPROCAL_FILE__", reciprocal);
     reg [9:0] wclip12 [0:5]; reg [32:0] wrec12 [0:5]; reg [28:0] wsum12 [0:5];
     reg [2:0] clipped11;
+    integer kc;
     always @* begin
         clipped11 = 3'd0;
-        for (k = 0; k < 6; k = k + 1)
-            if (wcount11[k*14 +: 14] > 14'd1023) clipped11 = clipped11 + 3'd1;
+        for (kc = 0; kc < 6; kc = kc + 1)
+            if (wcount11[kc*14 +: 14] > 14'd1023) clipped11 = clipped11 + 3'd1;
     end
     genvar w;
     generate for (w = 0; w < 6; w = w + 1) begin : windows
@@ -370,14 +373,16 @@ module fraud_feature_engine #(
     reg v13, v14, l13, l14; reg [ID_BITS-1:0] i13, i14; reg [23:0] a13, a14;
     reg weekend13, weekend14, night13, night14; reg [2:0] flags13, flags14;
     reg [9:0] wclip13 [0:5]; reg [9:0] wclip14 [0:5];
+    integer kd;
     always @(posedge clk) begin
         v13 <= rst ? 1'b0 : v12; v14 <= rst ? 1'b0 : v13;
         {l13, i13, a13, weekend13, night13, flags13} <= {l12, i12, a12, weekend12, night12, flags12};
         {l14, i14, a14, weekend14, night14, flags14} <= {l13, i13, a13, weekend13, night13, flags13};
-        for (k = 0; k < 6; k = k + 1) begin wclip13[k] <= wclip12[k]; wclip14[k] <= wclip13[k]; end
+        for (kd = 0; kd < 6; kd = kd + 1) begin wclip13[kd] <= wclip12[kd]; wclip14[kd] <= wclip13[kd]; end
     end
 
     // ---- stage 14: the features -----------------------------------------------------------
+    integer ko;
     always @(posedge clk) begin
         out_valid <= rst ? 1'b0 : (v14 && !l14);
         out_id <= i14;
@@ -385,19 +390,20 @@ module fraud_feature_engine #(
         out_features[0 +: 32] <= {8'd0, a14};
         out_features[32 +: 32] <= {31'd0, weekend14};
         out_features[64 +: 32] <= {31'd0, night14};
-        for (k = 0; k < 3; k = k + 1) begin
-            out_features[(3 + 2 * k) * 32 +: 32] <= {22'd0, wclip14[k]};
-            out_features[(4 + 2 * k) * 32 +: 32] <= (wproduct[k] + 62'h80000000) >> 32;
-            out_features[(9 + 2 * k) * 32 +: 32] <= {22'd0, wclip14[3 + k]};
-            out_features[(10 + 2 * k) * 32 +: 32] <= wproduct[3 + k] >> 16;
+        for (ko = 0; ko < 3; ko = ko + 1) begin
+            out_features[(3 + 2 * ko) * 32 +: 32] <= {22'd0, wclip14[ko]};
+            out_features[(4 + 2 * ko) * 32 +: 32] <= (wproduct[ko] + 62'h80000000) >> 32;
+            out_features[(9 + 2 * ko) * 32 +: 32] <= {22'd0, wclip14[3 + ko]};
+            out_features[(10 + 2 * ko) * 32 +: 32] <= wproduct[3 + ko] >> 16;
         end
     end
 
     // ---- counters (models.streaming.OVERFLOWS, then the policy's) --------------------------
     reg [31:0] counter [0:__N_COUNTERS__-1];
+    integer kr;
     always @(posedge clk) begin
         if (rst) begin
-            for (k = 0; k < __N_COUNTERS__; k = k + 1) counter[k] <= 32'd0;
+            for (kr = 0; kr < __N_COUNTERS__; kr = kr + 1) counter[kr] <= 32'd0;
         end else begin
             if (v8) begin
                 counter[0] <= counter[0] + ev_card_count;
@@ -430,12 +436,13 @@ module fraud_engine_mul #(parameter integer AW = 17, parameter integer BW = 17) 
     wire [NA*L-1:0] ax = a;
     wire [NB*L-1:0] bx = b;
     reg [NA*NB*2*L-1:0] parts;
-    integer i, j;
+    integer ip, jp;
     always @(posedge clk)
-        for (i = 0; i < NA; i = i + 1)
-            for (j = 0; j < NB; j = j + 1)
-                parts[(i*NB + j)*2*L +: 2*L] <= ax[i*L +: L] * bx[j*L +: L];
+        for (ip = 0; ip < NA; ip = ip + 1)
+            for (jp = 0; jp < NB; jp = jp + 1)
+                parts[(ip*NB + jp)*2*L +: 2*L] <= ax[ip*L +: L] * bx[jp*L +: L];
     reg [SW-1:0] sum;
+    integer i, j;
     always @* begin
         sum = {SW{1'b0}};
         for (i = 0; i < NA; i = i + 1)

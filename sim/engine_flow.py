@@ -155,8 +155,9 @@ def verify_engine_forest(run: RunFolder, cfg, progress=print) -> None:
                               forest_cfg["fanout_trees"])
     folder = run.path(ENGINE_FOREST_DIR)
     sim = cfg["rtl"]["simulator"]
-    progress(f"[engine] the engine in front of the forest firmware ({len(forest.trees)} trees, "
-             f"{len(forest.comparisons()):,} comparators on the engine's integers); replaying "
+    progress(f"[engine] the engine in front of the forest firmware ({len(forest.trees)} trees; "
+             f"{len(forest.comparisons()):,} distinct comparisons of input codes, "
+             f"{len(moved.comparisons()):,} of the engine's integers); replaying "
              f"{len(replayed.ops):,} ops")
     metadata = build_engine(folder, replayed.params, sim, progress,
                             write=lambda rtl: write_engine_forest_rtl(

@@ -10,7 +10,7 @@ RUN    ?= default
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup browser data train hls forest fusion explain quality export serving decision engine rtl sim synth pnr timing interface-study sweep delay-model baseline report all test docs bench clean
+.PHONY: help setup browser data train hls forest fusion explain quality export serving decision engine engine-pnr rtl sim synth pnr timing interface-study sweep delay-model baseline report all test docs bench clean
 
 # The targets below run the steps of the flow; `make help` lists each step with what it reads
 # and writes (from the step registry, fraudfpga/registry.py).
@@ -129,6 +129,11 @@ decision: forest
 # the test period through cocotb, every feature checked bit for bit (not part of `all`).
 engine: forest
 	$(CLI) engine --run $(RUN) $(ARGS)
+
+# The engine in front of the forest placed and routed (engine.pnr_cards x engine.pnr_terminals
+# records in block RAM; minutes; not part of `all`).
+engine-pnr: forest
+	$(CLI) engine-pnr --run $(RUN) $(ARGS)
 
 report: sim synth pnr baseline explain serving
 	$(CLI) report --run $(RUN) $(ARGS)

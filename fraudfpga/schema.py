@@ -424,6 +424,11 @@ class EngineConfig:
                          min=0, max=2**30)
     terminals: int = setting(0, "terminal records the feature engine holds; 0: the simulator's "
                                 "terminals", min=0, max=2**30)
+    pnr_cards: int = setting(1024, "card records of the engine + forest placed and routed (make "
+                                   "engine-pnr): block RAM holds what fits the part, not "
+                                   "necessarily the population", min=1, max=2**30)
+    pnr_terminals: int = setting(1024, "terminal records of the engine + forest placed and routed",
+                                 min=1, max=2**30)
     warm_up_days: int = setting(0, "days before the test period replayed through the engine's RTL "
                                    "from empty state; 0: the windows' reach (feature delay + 31 "
                                    "days, after which the state is the whole history's)",

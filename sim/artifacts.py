@@ -92,3 +92,5 @@ ENGINE_DIR = "engine"  # the feature engine's RTL, its build and its cocotb repl
 ENGINE_RESULTS = "engine/results.json"
 ENGINE_FOREST_DIR = "engine/forest"  # the engine in front of the forest firmware: RTL, build, replay
 ENGINE_FOREST_RESULTS = "engine/forest_results.json"
+ENGINE_PNR_DIR = "engine/pnr"  # the engine + forest placed and routed
+ENGINE_PNR = "engine/pnr.json"

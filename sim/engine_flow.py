@@ -19,7 +19,8 @@ from fraudfpga.models.streaming import (ECP5_85F_BLOCK_RAM_BITS, simulated_histo
 from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, write_json
 
-from .artifacts import ENGINE_DIR, ENGINE_FOREST_DIR, ENGINE_FOREST_RESULTS, ENGINE_RESULTS
+from .artifacts import (ENGINE_DIR, ENGINE_FOREST_DIR, ENGINE_FOREST_RESULTS, ENGINE_PNR,
+                        ENGINE_PNR_DIR, ENGINE_RESULTS)
 from .engine_reference import expected_outputs, op_stream
 from .engine_rtl import TEMPLATE, EngineParameters
 from .engine_sim import build_engine, replay
@@ -179,6 +180,56 @@ def verify_engine_forest(run: RunFolder, cfg, progress=print) -> None:
              f"{metadata['forest_latency_cycles']} forest)")
 
 
+def place_and_route_engine_forest(run: RunFolder, cfg, progress=print) -> None:
+    """The engine + forest top as deployed (id, flags and score out; the features stay inside)
+    for `engine.pnr_cards` x `engine.pnr_terminals` records, placed and routed on fpga.family."""
+    from fraudfpga.hls.codec import FirmwareCodec
+    from fraudfpga.hls.forest import FixedForest
+    from fraudfpga.hls.forest_flow import forest_input_type
+    from fraudfpga.models.split import Scaler
+
+    from .engine_forest import RawCodes, raw_forest, write_engine_forest_rtl
+    from .engine_rtl import engine_interface
+    from .forest_rtl import ForestPipeline
+    from .pnr import family, nextpnr_options, place_and_route
+
+    data_cfg, engine_cfg, forest_cfg, fpga = cfg["data"], cfg["engine"], cfg["forest"], cfg["fpga"]
+    if data_cfg["features"] != "streaming":
+        raise FlowError("the engine in front of the forest needs a forest trained on what the "
+                        "engine computes: set data.features=streaming")
+    import json
+
+    scaler = Scaler.from_dict(json.loads(run.path(SCALER).read_text()))
+    codes = RawCodes(FirmwareCodec(scaler, forest_input_type(forest_cfg), None))
+    moved = raw_forest(FixedForest.load(run.path(FOREST_FIXED)), codes)
+    params = EngineParameters(engine_cfg["pnr_cards"], engine_cfg["pnr_terminals"],
+                              data_cfg["feature_delay_days"], data_cfg["streaming_extra_day"])
+    folder = run.path(ENGINE_PNR_DIR)
+    metadata = write_engine_forest_rtl(
+        folder / "rtl", params, moved,
+        ForestPipeline(forest_cfg["tree_stages"], forest_cfg["adder_levels"],
+                       forest_cfg["fanout_trees"]), features_out=False)
+    fam = family(fpga["family"])
+    progress(f"[engine] placing and routing the engine ({params.cards:,} cards, "
+             f"{params.terminals:,} terminals) + forest on {fpga['family']}")
+    result = place_and_route(fam, fpga["device"], folder / "rtl", metadata, folder,
+                             forest_cfg["target_mhz"], fpga["seed"], progress,
+                             iface=engine_interface(metadata),
+                             options=nextpnr_options(fam, fpga),
+                             extra={"parameters": metadata["parameters"],
+                                    "state": metadata["state"], "forest": metadata["forest"],
+                                    "engine_latency_cycles": metadata["engine_latency_cycles"],
+                                    "forest_latency_cycles": metadata["forest_latency_cycles"]})
+    write_json(run.path(ENGINE_PNR), result)
+    used = result["utilization"]
+    progress(f"[engine] engine + forest on {result['device']}: Fmax {result['fmax_mhz']:.1f} MHz "
+             f"placed and routed; latency {result['latency_cycles']} cycles = "
+             f"{result['latency_ns']:.0f} ns, one transaction per clock; "
+             + ", ".join(f"{name} {u['used']:,}/{u['available']:,}" for name, u in used.items()
+                         if name in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D",
+                                     "OXIDE_COMB", "OXIDE_FF", "OXIDE_EBR", "LRAM_CORE")))
+
+
 ENGINE_CODE = ("fraudfpga.sim.engine_flow", "fraudfpga.sim.engine_rtl", "fraudfpga.sim.engine_sim",
                "fraudfpga.sim.engine_reference", "fraudfpga.sim.engine_testbench",
                "fraudfpga.models.streaming", "fraudfpga.models.simulator")
@@ -206,3 +257,19 @@ register(Step(
     code=ENGINE_CODE + ("fraudfpga.sim.engine_forest", "fraudfpga.sim.forest_rtl",
                         "fraudfpga.hls.forest"),
     external_inputs=lambda cfg: [str(TEMPLATE)], family="forest", in_all=False))
+
+register(Step(
+    name="engine_pnr", command="engine-pnr",
+    help="the engine in front of the forest firmware placed and routed on the open FPGA family "
+         "(engine.pnr_cards x engine.pnr_terminals records in block RAM): Fmax, latency from "
+         "transaction to score, block RAM (minutes; needs data.features=streaming; not part of "
+         "`all`)",
+    reads=("data", "engine.pnr_cards", "engine.pnr_terminals", "forest.input_bits",
+           "forest.input_integer", "forest.tree_stages", "forest.adder_levels",
+           "forest.fanout_trees", "forest.target_mhz", "fpga.family", "fpga.device", "fpga.seed",
+           "fpga.placer", "fpga.router", "fpga.router1_budget"),
+    inputs=(SCALER, FOREST_FIXED), outputs=(ENGINE_PNR,), body=place_and_route_engine_forest,
+    code=ENGINE_CODE + ("fraudfpga.sim.engine_forest", "fraudfpga.sim.forest_rtl",
+                        "fraudfpga.sim.pnr"),
+    external_inputs=lambda cfg: [str(TEMPLATE)], family="forest", in_all=False,
+    background=True))

@@ -155,6 +155,7 @@ def write_engine_forest_rtl(folder: Path, params: EngineParameters, forest: Fixe
     (folder / TOP_VERILOG).write_text(top_verilog(params, forest, forest_latency, features_out))
     metadata = {**engine, "top": TOP, "sources": [TOP_VERILOG, VERILOG, FOREST_CORE_VERILOG],
                 "latency_cycles": engine["latency_cycles"] + forest_latency,
+                "pipeline_stages": engine["latency_cycles"] + forest_latency,
                 "engine_latency_cycles": engine["latency_cycles"],
                 "forest_latency_cycles": forest_latency, "features_out": features_out,
                 "score_type": str(forest.output_type),

@@ -139,6 +139,7 @@ def write_engine_rtl(folder: Path, params: EngineParameters) -> dict:
     metadata = {
         "top": MODULE, "sources": [VERILOG], "data_files": [RECIPROCAL_HEX],
         "parameters": asdict(params), "latency_cycles": LATENCY_CYCLES,
+        "pipeline_stages": LATENCY_CYCLES,
         "initiation_interval_cycles": 1,
         "ports": {"in_time": TIME_BITS, "in_card": params.card_bits,
                   "in_terminal": params.terminal_bits, "in_cents": CENTS_BITS,
@@ -156,13 +157,18 @@ def write_engine_rtl(folder: Path, params: EngineParameters) -> dict:
 
 
 def engine_interface(metadata: dict) -> Interface:
-    """The engine's ports, as the place-and-route harness and Yosys take them."""
+    """The ports of the engine's top (alone or in front of a model), as the place-and-route
+    harness and Yosys take them."""
     ports = metadata["ports"]
+    outputs = {"out_valid": 1, "out_id": ports["in_id"], "out_flags": len(FLAGS)}
+    if metadata.get("features_out", True):
+        outputs["out_features"] = ports["out_features"]
+    if "out_score" in ports:
+        outputs["out_score"] = ports["out_score"]
     return Interface(
-        name="valid", top=metadata["top"], file=VERILOG, clock="clk", reset="rst",
-        reset_active_low=False,
+        name="valid", top=metadata["top"], file=metadata["sources"][0], clock="clk",
+        reset="rst", reset_active_low=False,
         inputs={"in_valid": 1, "in_label": 1, **{k: ports[k] for k in (
             "in_time", "in_card", "in_terminal", "in_cents", "in_id")}},
-        outputs={"out_valid": 1, "out_id": ports["in_id"], "out_flags": len(FLAGS),
-                 "out_features": ports["out_features"], "counters": ports["counters"]},
+        outputs={**outputs, "counters": ports["counters"]},
         latency_cycles=metadata["latency_cycles"])

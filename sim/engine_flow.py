@@ -23,7 +23,9 @@ from .artifacts import (ENGINE_DIR, ENGINE_FOREST_DIR, ENGINE_FOREST_RESULTS, EN
                         ENGINE_PNR_DIR, ENGINE_RESULTS)
 from .engine_reference import expected_outputs, op_stream
 from .engine_rtl import TEMPLATE, EngineParameters
-from .engine_sim import build_engine, replay
+from .engine_sim import build_engine, replay, replay_axis
+
+AXIS_BACKPRESSURE_OPS = 50_000  # ops sent through the AXI4-Stream top under backpressure
 
 
 class EngineReplay:
@@ -165,19 +167,43 @@ def verify_engine_forest(run: RunFolder, cfg, progress=print) -> None:
                                 rtl, replayed.params, moved, pipeline))
     results = replay(folder, metadata, replayed.ops, sim, "replay", expected=replayed.expected,
                      scores=scores, progress=progress)
+    _raise_on_mismatch(results, folder / "replay")
+    axis = {}
+    axis_ops = len(replayed.ops) if cfg["engine"]["axis_ops"] == "all" else \
+        min(len(replayed.ops), cfg["engine"]["axis_ops"])
+    for name, count, input_pause, ready_pause in (
+            ("axis_full_rate", axis_ops, 0.0, 0.0),
+            ("axis_backpressure", min(axis_ops, AXIS_BACKPRESSURE_OPS), 0.2, 0.5)):
+        part = replayed.ops.head(count)
+        figures = replay_axis(folder, metadata, part, sim, name,
+                              expected_outputs(part, replayed.params),
+                              scores[:part.transactions], input_pause, ready_pause,
+                              seed=cfg["rtl"]["axis_seeds"][0], progress=progress)
+        axis[name] = {k: figures[k] for k in (
+            "ops", "transactions", "delivered", "in_order", "lost", "duplicated", "reordered",
+            "mismatch_count", "counters_ok", "input_pause", "ready_pause", "ops_per_cycle",
+            "first_result_latency_cycles", "stream_seconds", "testbench_failures")}
+        if figures["testbench_failures"] or figures["mismatch_count"] or not figures["in_order"]:
+            write_json(run.path(ENGINE_FOREST_RESULTS), {"axis": axis})
+            raise FlowError(f"the AXI4-Stream top of the engine + forest failed {name}: "
+                            f"{figures['mismatch_count']} results differ, in order: "
+                            f"{figures['in_order']} (see {folder / name})")
     summary = replayed.summary(metadata, results)
-    summary.update({"forest": metadata["forest"],
+    summary.update({"axis": axis, "axis_top": metadata["axis"]["top"],
+                    "forest": metadata["forest"],
                     "engine_latency_cycles": metadata["engine_latency_cycles"],
                     "forest_latency_cycles": metadata["forest_latency_cycles"],
                     "test_scores_differing_from_golden": differ_golden})
     write_json(run.path(ENGINE_FOREST_RESULTS), summary)
-    _raise_on_mismatch(results, folder / "replay")
     progress(f"[engine] engine + forest: {results['transactions']:,} transactions and "
              f"{results['labels']:,} fraud labels, one per clock: every feature and every score "
              f"bit-exact, in order; the test period's scores are the forest's golden "
              f"(conifer's emulation); latency {results['latency_cycles']} cycles "
              f"({metadata['engine_latency_cycles']} engine + "
-             f"{metadata['forest_latency_cycles']} forest)")
+             f"{metadata['forest_latency_cycles']} forest); AXI4-Stream top: "
+             + "; ".join(f"{a['ops']:,} ops, tready low {a['ready_pause']:.0%}, input gaps "
+                         f"{a['input_pause']:.0%}: 0 lost, duplicated or reordered"
+                         for a in axis.values()))
 
 
 def place_and_route_engine_forest(run: RunFolder, cfg, progress=print) -> None:
@@ -251,7 +277,7 @@ register(Step(
          "feature and score checked bit for bit (needs data.features=streaming; not part of "
          "`all`)",
     reads=("data", "engine", "rtl.simulator", "forest.input_bits", "forest.input_integer",
-           "forest.tree_stages", "forest.adder_levels", "forest.fanout_trees"),
+           "forest.tree_stages", "forest.adder_levels", "forest.fanout_trees", "rtl.axis_seeds"),
     inputs=(*SPLIT_FILES.values(), DATA_SUMMARY, SCALER, FOREST_FIXED, FOREST_GOLDEN),
     outputs=(ENGINE_FOREST_RESULTS,), body=verify_engine_forest,
     code=ENGINE_CODE + ("fraudfpga.sim.engine_forest", "fraudfpga.sim.forest_rtl",

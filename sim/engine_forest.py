@@ -163,5 +163,131 @@ def write_engine_forest_rtl(folder: Path, params: EngineParameters, forest: Fixe
                            "comparisons": len(forest.comparisons()),
                            "max_depth": forest.max_depth()}}
     metadata["ports"] = {**engine["ports"], "out_score": forest.output_type.width}
+    depth = 1 << (metadata["latency_cycles"] + 2 - 1).bit_length()
+    (folder / AXIS_VERILOG).write_text(axis_verilog(params, metadata, depth))
+    metadata["axis"] = {"top": AXIS_TOP, "depth": depth,
+                        **axis_layout(params, forest.output_type.width, features_out)}
+    metadata["sources"].append(AXIS_VERILOG)
     write_json(folder / METADATA, metadata)
     return metadata
+
+
+AXIS_TOP = "fraud_engine_axis"
+AXIS_VERILOG = f"{AXIS_TOP}.v"
+
+
+def axis_layout(params: EngineParameters, score_bits: int, features_out: bool) -> dict:
+    """Bit fields of the AXI4-Stream top's s_axis_tdata (an op) and m_axis_tdata (a result),
+    LSB first, each bus a whole number of bytes."""
+    s_fields = [("label", 1), ("time", 32), ("card", params.card_bits),
+                ("terminal", params.terminal_bits), ("cents", 24)]
+    m_fields = [("score", score_bits), ("flags", len(FLAGS))] + (
+        [("features", len(FEATURE_COLUMNS) * FEATURE_BITS)] if features_out else [])
+
+    def place(fields):
+        out, offset = {}, 0
+        for name, bits in fields:
+            out[name] = [offset, bits]
+            offset += bits
+        return out, -(-offset // 8) * 8
+    s, s_bits = place(s_fields)
+    m, m_bits = place(m_fields)
+    return {"s_axis_tdata": s, "s_bits": s_bits, "m_axis_tdata": m, "m_bits": m_bits}
+
+
+def axis_verilog(params: EngineParameters, metadata: dict, depth: int) -> str:
+    """The AXI4-Stream top around the engine + forest: ops in on s_axis (one beat each, the
+    transaction id in s_axis_tuser), results out on m_axis in order with their id. The pipeline
+    cannot stall, so admission is by credits, as for the network's AXI4-Stream top: a beat is
+    accepted while fewer than DEPTH transactions are admitted and not delivered, and the result
+    FIFO holds DEPTH. Labels take no credit (they give no result)."""
+    layout = axis_layout(params, int(metadata["ports"]["out_score"]), metadata["features_out"])
+    s, m = layout["s_axis_tdata"], layout["m_axis_tdata"]
+    id_bits = params.id_bits
+    m_used = sum(bits for _, bits in m.values())
+    carried = ["core_flags", "core_score"] if not metadata["features_out"] else \
+        ["core_features", "core_flags", "core_score"]
+
+    def field(name):
+        offset, bits = s[name]
+        return f"s_axis_tdata[{offset + bits - 1}:{offset}]"
+    features_wire = (f"    wire [{len(FEATURE_COLUMNS) * FEATURE_BITS - 1}:0] core_features;\n"
+                     if metadata["features_out"] else "")
+    features_port = ", .out_features(core_features)" if metadata["features_out"] else ""
+    return f"""`timescale 1 ns / 1 ps
+// fraudfpga AXI4-Stream top of the feature engine in front of the forest ({TOP}).
+// s_axis: one op per beat, {layout['s_bits']} bits: {', '.join(f'{k} [{o + b - 1}:{o}]' for k, (o, b) in s.items())}
+//   (label = 1: a fraud label for the transaction at time and terminal; its tuser is ignored);
+//   s_axis_tuser: the transaction's id, returned with its result.
+// m_axis: one result per transaction, in order, {layout['m_bits']} bits: {', '.join(f'{k} [{o + b - 1}:{o}]' for k, (o, b) in m.items())};
+//   m_axis_tuser: the id; m_axis_tlast is high on every beat.
+// Credit-based admission (the pipeline cannot stall): a beat is accepted while fewer than DEPTH
+// transactions are admitted and not yet delivered; the result FIFO has DEPTH entries, so a result
+// can always be stored whatever m_axis_tready does. One op per clock needs DEPTH >= LATENCY + 2.
+// Reset (aresetn low): the ops in flight and the results waiting are dropped; the card and
+// terminal state is not cleared (an op dropped after its write has counted).
+module {AXIS_TOP} #(
+    parameter integer DEPTH = {depth}
+) (
+    input  wire aclk,
+    input  wire aresetn,
+    input  wire s_axis_tvalid,
+    output reg  s_axis_tready,
+    input  wire [{layout['s_bits'] - 1}:0] s_axis_tdata,
+    input  wire [{id_bits - 1}:0] s_axis_tuser,
+    output reg  m_axis_tvalid,
+    input  wire m_axis_tready,
+    output wire [{layout['m_bits'] - 1}:0] m_axis_tdata,
+    output wire [{id_bits - 1}:0] m_axis_tuser,
+    output wire m_axis_tlast,
+    output wire [{32 * len(COUNTERS) - 1}:0] counters
+);
+    localparam integer PTR_BITS = $clog2(DEPTH);
+    localparam integer RESULT_BITS = {id_bits + m_used};
+    wire rst = !aresetn;
+    wire accept = s_axis_tvalid && s_axis_tready;
+    wire is_label = s_axis_tdata[0];
+    wire deliver = m_axis_tvalid && m_axis_tready;
+    wire core_valid;
+    reg  [PTR_BITS:0] in_use, stored;
+    wire [PTR_BITS:0] in_use_next = in_use + {{{{PTR_BITS{{1'b0}}}}, accept && !is_label}}
+                                    - {{{{PTR_BITS{{1'b0}}}}, deliver}};
+    wire [PTR_BITS:0] stored_next = stored + {{{{PTR_BITS{{1'b0}}}}, core_valid}}
+                                    - {{{{PTR_BITS{{1'b0}}}}, deliver}};
+    always @(posedge aclk) begin
+        if (rst) begin
+            in_use <= 0; stored <= 0; s_axis_tready <= 1'b0; m_axis_tvalid <= 1'b0;
+        end else begin
+            in_use <= in_use_next; stored <= stored_next;
+            s_axis_tready <= in_use_next < DEPTH;
+            m_axis_tvalid <= stored_next != 0;
+        end
+    end
+    function [PTR_BITS-1:0] advance(input [PTR_BITS-1:0] pointer);
+        advance = (pointer == DEPTH - 1) ? {{PTR_BITS{{1'b0}}}} : pointer + 1'b1;
+    endfunction
+    wire [{id_bits - 1}:0] core_id; wire [{len(FLAGS) - 1}:0] core_flags;
+    wire [{metadata['ports']['out_score'] - 1}:0] core_score;
+{features_wire}    reg [RESULT_BITS-1:0] results [0:DEPTH-1];
+    reg [PTR_BITS-1:0] write, read;
+    always @(posedge aclk) begin
+        if (core_valid) results[write] <= {{core_id, {", ".join(carried)}}};
+        if (rst) begin
+            write <= 0; read <= 0;
+        end else begin
+            if (core_valid) write <= advance(write);
+            if (deliver) read <= advance(read);
+        end
+    end
+    wire [RESULT_BITS-1:0] head = results[read];
+    assign m_axis_tuser = head[RESULT_BITS-1 -: {id_bits}];
+    assign m_axis_tdata = {{{{{layout['m_bits'] - m_used}{{1'b0}}}}, head[{m_used - 1}:0]}};
+    assign m_axis_tlast = 1'b1;
+    {TOP} core (
+        .clk(aclk), .rst(rst), .in_valid(accept), .in_label(is_label),
+        .in_time({field('time')}), .in_card({field('card')}),
+        .in_terminal({field('terminal')}), .in_cents({field('cents')}), .in_id(s_axis_tuser),
+        .out_valid(core_valid), .out_id(core_id), .out_flags(core_flags){features_port},
+        .out_score(core_score), .counters(counters));
+endmodule
+"""

@@ -42,6 +42,11 @@ class Ops:
     def transactions(self) -> int:
         return int((self.label == 0).sum())
 
+    def head(self, count: int) -> "Ops":
+        """The first `count` ops."""
+        return Ops(*(getattr(self, k)[:count] for k in (
+            "label", "time", "card", "terminal", "cents", "transaction")))
+
 
 def op_stream(seconds, card, terminal, cents, fraud, delay_days: int) -> Ops:
     """Transactions in time order with each fraud's label inserted before the first transaction

@@ -14,6 +14,7 @@ from .engine_rtl import METADATA, EngineParameters, write_engine_rtl
 from .runner import build, run_testbench
 
 ENGINE_TESTBENCH = "fraudfpga.sim.engine_testbench"
+ENGINE_AXIS_TESTBENCH = "fraudfpga.sim.engine_axis_testbench"
 
 
 def build_engine(folder: Path, params: EngineParameters, sim: str, progress=print,
@@ -54,6 +55,31 @@ def replay(folder: Path, metadata: dict, ops: Ops, sim: str, name: str,
                          {"metadata": metadata, "ops": str((work / "ops.npz").resolve()),
                           "expected": str((work / "expected.npz").resolve()),
                           "idle_probability": idle_probability, "seed": seed})
+
+
+def replay_axis(folder: Path, metadata: dict, ops: Ops, sim: str, name: str,
+                expected: Expected, scores: np.ndarray, input_pause: float = 0.0,
+                ready_pause: float = 0.0, seed: int = 0, progress=print) -> dict:
+    """`ops` through the engine + model's AXI4-Stream top (built in `folder`/build_axis), with
+    tready low and input gaps at the given probabilities: its results (engine_axis_testbench)."""
+    folder = Path(folder)
+    top = metadata["axis"]["top"]
+    build(folder / "rtl", metadata, sim, folder / "build_axis", progress, top=top)
+    work = folder / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for data_file in metadata["data_files"]:
+        shutil.copy(folder / "rtl" / data_file, work / data_file)
+    np.savez(work / "ops.npz", label=ops.label, time=ops.time, card=ops.card,
+             terminal=ops.terminal, cents=ops.cents)
+    np.savez(work / "expected.npz", features=expected.features, flags=expected.flags,
+             counters=json.dumps(expected.counters), scores=np.asarray(scores, dtype=np.int64))
+    progress(f"[engine] {sim}: {len(ops):,} ops through the AXI4-Stream top (tready low with "
+             f"probability {ready_pause}, input gaps with {input_pause})")
+    return run_testbench(top, ENGINE_AXIS_TESTBENCH, sim, folder / "build_axis", work,
+                         {"metadata": metadata, "ops": str((work / "ops.npz").resolve()),
+                          "expected": str((work / "expected.npz").resolve()),
+                          "input_pause": input_pause, "ready_pause": ready_pause, "seed": seed})
 
 
 def metadata_of(folder: Path) -> dict:

@@ -280,6 +280,19 @@ def test_the_engine_and_a_forest_give_every_score_bit_exact(month, tmp_path):
     assert results["score_mismatches"] == 0
     assert results["testbench_failures"] == 0 and results["mismatch_count"] == 0
     assert results["latency_cycles"] == [metadata["latency_cycles"]]
+    # the AXI4-Stream top: at full rate, then under backpressure and input gaps
+    from fraudfpga.sim.engine_sim import replay_axis
+
+    for name, input_pause, ready_pause in (("axis_full", 0.0, 0.0), ("axis_pressure", 0.2, 0.5)):
+        axis = replay_axis(tmp_path, metadata, ops, "verilator", name, expected,
+                           forest.forward(data_path)[:, 0], input_pause, ready_pause, seed=3,
+                           progress=lambda m: None)
+        assert axis["testbench_failures"] == 0, axis["mismatches"][:2]
+        assert axis["in_order"] and axis["mismatch_count"] == 0 and axis["counters_ok"]
+        assert axis["lost"] == axis["duplicated"] == axis["reordered"] == 0
+        assert axis["features_checked"]
+        if name == "axis_full":
+            assert axis["ops_per_cycle"] > 0.99 * len(ops) / (len(ops) + metadata["latency_cycles"] + 3)
 
 
 @needs_verilator
@@ -289,7 +302,7 @@ def test_make_engine_on_a_small_streaming_run(tmp_path, capsys):
     from conftest import TINY, cli
 
     projects = str(tmp_path)
-    streaming = [*TINY, "data.features=streaming", "engine.warm_up_days=0"]
+    streaming = [*TINY, "data.features=streaming", "engine.axis_ops=3000"]
     for command in ("data", "forest"):
         assert cli(command, "--run", "s", "--projects-dir", projects, settings=streaming) == 0
     assert cli("engine", "--run", "s", "--projects-dir", projects, settings=streaming) == 0
@@ -303,6 +316,9 @@ def test_make_engine_on_a_small_streaming_run(tmp_path, capsys):
     assert both["scores_checked"] and both["score_mismatches"] == 0
     assert both["test_scores_differing_from_golden"] == 0
     assert both["latency_cycles"] == [both["engine_latency_cycles"] + both["forest_latency_cycles"]]
+    for axis in both["axis"].values():
+        assert axis["ops"] == 3000 and axis["mismatch_count"] == 0 and axis["in_order"]
+        assert axis["lost"] == axis["duplicated"] == axis["reordered"] == 0
     capsys.readouterr()
     for command in ("data", "forest"):
         assert cli(command, "--run", "o", "--projects-dir", projects) == 0

@@ -426,7 +426,7 @@ class EngineConfig:
                                 "terminals", min=0, max=2**30)
     axis_ops: int | Literal["all"] = setting(
         "all", "ops of the replay sent through the engine + forest's AXI4-Stream top at full "
-               "rate, and (at most 50,000 of them) under backpressure: all, or a number (the "
+               "rate, and (at most 100,000 of them) under backpressure: all, or a number (the "
                "first ones)", min=1)
     pnr_cards: int = setting(1024, "card records of the engine + forest placed and routed (make "
                                    "engine-pnr): block RAM holds what fits the part, not "

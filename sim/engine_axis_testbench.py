@@ -123,7 +123,8 @@ async def axis_replay(dut):
     expected_counters = json.loads(str(expected["counters"]))
     cycles = delivered[-1][0] - accepted_cycles[0] + 1 if delivered and accepted_cycles else None
     results = {
-        "ops": len(words), "transactions": n_tx, "delivered": len(delivered),
+        "ops": len(words), "transactions": n_tx, "labels": len(words) - n_tx,
+        "delivered": len(delivered),
         "in_order": in_order, "lost": lost, "duplicated": duplicated, "reordered": reordered,
         "mismatch_count": int(bad.size + (n_tx - count)),
         "mismatches": [{"transaction": int(i), "expected_score": int(expected["scores"][i]),

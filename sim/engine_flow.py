@@ -25,7 +25,8 @@ from .engine_reference import expected_outputs, op_stream
 from .engine_rtl import TEMPLATE, EngineParameters
 from .engine_sim import build_engine, replay, replay_axis
 
-AXIS_BACKPRESSURE_OPS = 50_000  # ops sent through the AXI4-Stream top under backpressure
+AXIS_BACKPRESSURE_OPS = 100_000  # ops sent through the AXI4-Stream top under backpressure (from the
+# start of the replay: the state depends on every op before; the first labels come after the delay)
 
 
 class EngineReplay:
@@ -180,7 +181,8 @@ def verify_engine_forest(run: RunFolder, cfg, progress=print) -> None:
                               scores[:part.transactions], input_pause, ready_pause,
                               seed=cfg["rtl"]["axis_seeds"][0], progress=progress)
         axis[name] = {k: figures[k] for k in (
-            "ops", "transactions", "delivered", "in_order", "lost", "duplicated", "reordered",
+            "ops", "transactions", "labels", "delivered", "in_order", "lost", "duplicated",
+            "reordered",
             "mismatch_count", "counters_ok", "input_pause", "ready_pause", "ops_per_cycle",
             "first_result_latency_cycles", "stream_seconds", "testbench_failures")}
         if figures["testbench_failures"] or figures["mismatch_count"] or not figures["in_order"]:
@@ -202,7 +204,8 @@ def verify_engine_forest(run: RunFolder, cfg, progress=print) -> None:
              f"({metadata['engine_latency_cycles']} engine + "
              f"{metadata['forest_latency_cycles']} forest); AXI4-Stream top: "
              + "; ".join(f"{a['ops']:,} ops, tready low {a['ready_pause']:.0%}, input gaps "
-                         f"{a['input_pause']:.0%}: 0 lost, duplicated or reordered"
+                         f"{a['input_pause']:.0%} ({a['labels']:,} labels): 0 lost, duplicated or "
+                         "reordered"
                          for a in axis.values()))
 
 

@@ -190,19 +190,17 @@ module fraud_feature_engine #(
         cdelta = {1'b0, d8} - {1'b0, crec[15:0]};
         card_late = !l8 && !card_oor8 && cdelta[16];
         card_new = !l8 && (card_oor8 || card_late);
-        if (card_new) crec = {CW{1'b0}};
-        cdelta = {1'b0, d8} - {1'b0, crec[15:0]};
+        if (card_new) begin crec = {CW{1'b0}}; cdelta = {1'b0, d8}; end
         cdays = |cdelta[15:5] ? 6'd31 : {1'b0, cdelta[4:0]};
         cnew = crec;
         cnew[15:0] = d8;
         count = 8'd0; total = 24'd0; same = 1'b0;
         for (su = 0; su < CD; su = su + 1) begin
             cnew[16 + su] = crec[16 + su] && {1'b0, cage8[su*5 +: 5]} >= cdays;
-            if (chot8[su]) begin
-                same = cnew[16 + su];
-                count = crec[CCNT + su*8 +: 8];
-                total = crec[CSUM + su*24 +: 24];
-            end
+            // today's bucket by one-hot AND-OR (no priority chain through the buckets)
+            same = same | (chot8[su] & cnew[16 + su]);
+            count = count | ({8{chot8[su]}} & crec[CCNT + su*8 +: 8]);
+            total = total | ({24{chot8[su]}} & crec[CSUM + su*24 +: 24]);
         end
         if (!same) begin count = 8'd0; total = 24'd0; end
         if (count == 8'hff) ev_card_count = 1'b1; else count = count + 8'd1;
@@ -216,13 +214,12 @@ module fraud_feature_engine #(
             end
         if (l8) begin ev_card_count = 1'b0; ev_card_sum = 1'b0; end
         card_we = v8 && !l8 && !card_new;
-        // the terminal: a transaction counts in today'su bucket, a label adds a fraud to its day'su
+        // the terminal: a transaction counts in today's bucket, a label adds a fraud to its day's
         trec = (terminal_we9 && terminal_addr9 == m8) ? terminal9 : terminal_read8;
         tdelta = {1'b0, d8} - {1'b0, trec[15:0]};
         terminal_late = !l8 && !terminal_oor8 && tdelta[16];
         terminal_new = terminal_oor8 || terminal_late;
-        if (terminal_new) trec = {TW{1'b0}};
-        tdelta = {1'b0, d8} - {1'b0, trec[15:0]};
+        if (terminal_new) begin trec = {TW{1'b0}}; tdelta = {1'b0, d8}; end
         ldelta = {1'b0, trec[15:0]} - {1'b0, d8};
         tdays = |tdelta[15:6] ? 7'd127 : {1'b0, tdelta[5:0]};
         tnew = trec;
@@ -231,10 +228,8 @@ module fraud_feature_engine #(
             count = 8'd0; same = 1'b0;
             for (su = 0; su < TD; su = su + 1) begin
                 tnew[16 + su] = trec[16 + su] && {1'b0, tage8[su*6 +: 6]} >= tdays;
-                if (thot8[su]) begin
-                    same = tnew[16 + su];
-                    count = trec[TCNT + su*8 +: 8];
-                end
+                same = same | (thot8[su] & tnew[16 + su]);
+                count = count | ({8{thot8[su]}} & trec[TCNT + su*8 +: 8]);
             end
             if (!same) count = 8'd0;
             if (count == 8'hff) ev_terminal_count = 1'b1; else count = count + 8'd1;
@@ -246,11 +241,11 @@ module fraud_feature_engine #(
                 end
         end else if (!terminal_oor8) begin
             same = 1'b0;
-            for (su = 0; su < TD; su = su + 1)
-                if (thot8[su]) begin
-                    same = trec[16 + su] && !ldelta[16] && ldelta < TD;
-                    frauds = trec[TFRD + su*8 +: 8];
-                end
+            for (su = 0; su < TD; su = su + 1) begin
+                same = same | (thot8[su] & trec[16 + su]);
+                frauds = frauds | ({8{thot8[su]}} & trec[TFRD + su*8 +: 8]);
+            end
+            same = same && !ldelta[16] && ldelta < TD;
             if (!same) ev_expired = 1'b1;
             else if (frauds == 8'hff) ev_terminal_frauds = 1'b1;
             else frauds = frauds + 8'd1;

@@ -394,24 +394,21 @@ module fraud_feature_engine #(
     end
 
     // ---- counters (models.streaming.OVERFLOWS, then the policy's) --------------------------
+    // the events are registered first, so that no counter's adder sits behind the update
+    reg [__N_COUNTERS__-1:0] events9; reg [2:0] clipped12;
+    always @(posedge clk) begin
+        events9 <= rst || !v8 ? {__N_COUNTERS__{1'b0}} : {ev_late, ev_terminal_capacity,
+            ev_card_capacity, ev_expired, 1'b0, ev_terminal_frauds, ev_terminal_count,
+            ev_card_sum, ev_card_count};
+        clipped12 <= rst || !v11 || l11 ? 3'd0 : clipped11;
+    end
     reg [31:0] counter [0:__N_COUNTERS__-1];
     integer kr;
     always @(posedge clk) begin
-        if (rst) begin
-            for (kr = 0; kr < __N_COUNTERS__; kr = kr + 1) counter[kr] <= 32'd0;
-        end else begin
-            if (v8) begin
-                counter[0] <= counter[0] + ev_card_count;
-                counter[1] <= counter[1] + ev_card_sum;
-                counter[2] <= counter[2] + ev_terminal_count;
-                counter[3] <= counter[3] + ev_terminal_frauds;
-                counter[5] <= counter[5] + ev_expired;
-                counter[6] <= counter[6] + ev_card_capacity;
-                counter[7] <= counter[7] + ev_terminal_capacity;
-                counter[8] <= counter[8] + ev_late;
-            end
-            if (v11 && !l11) counter[4] <= counter[4] + clipped11;
-        end
+        for (kr = 0; kr < __N_COUNTERS__; kr = kr + 1)
+            if (rst) counter[kr] <= 32'd0;
+            else if (kr == 4) counter[kr] <= counter[kr] + clipped12;
+            else counter[kr] <= counter[kr] + events9[kr];
     end
     generate for (w = 0; w < __N_COUNTERS__; w = w + 1) begin : counter_out
         assign counters[w*32 +: 32] = counter[w];

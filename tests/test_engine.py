@@ -11,7 +11,8 @@ from fraudfpga.models.features import SECONDS_PER_DAY
 from fraudfpga.models.simulator import SimulatorSettings, simulate
 from fraudfpga.models.streaming import StreamingEngine
 from fraudfpga.sim.engine_reference import Ops, expected_outputs, op_stream
-from fraudfpga.sim.engine_rtl import DAY_DIVISION, EngineParameters, ExactDivision, render
+from fraudfpga.sim.engine_rtl import (DAY_DIVISION, LATENCY_CYCLES, EngineParameters,
+                                      ExactDivision, render)
 from fraudfpga.sim.engine_sim import build_engine, replay
 from fraudfpga.sim.runner import simulator_version
 
@@ -63,7 +64,7 @@ def _assert_clean(results):
     assert results["mismatch_count"] == 0 and results["in_order"]
     assert results["lost"] == results["duplicated"] == 0
     assert results["counters_ok"], (results["counters"], results["expected_counters"])
-    assert results["latency_cycles"] == [15]
+    assert results["latency_cycles"] == [LATENCY_CYCLES]
 
 
 def test_exact_divisions_hold_over_their_whole_range():
@@ -163,6 +164,14 @@ def _hazards() -> Ops:
              (0, day50 - 3 * SECONDS_PER_DAY, 1, 15, 800), (0, day50 + 40, 1, 2, 4100)]
     # exactly 30 and 31 days later (the 30-day window's edge)
     rows += [(0, day50 + 30 * SECONDS_PER_DAY, 1, 2, 10), (0, day50 + 31 * SECONDS_PER_DAY, 1, 2, 10)]
+    # labels in consecutive clocks with transactions at their terminal: a transaction, its
+    # terminal's label right after it, another transaction right after the label, two labels
+    day90 = t0 + 90 * SECONDS_PER_DAY
+    day97 = day90 + DELAY * SECONDS_PER_DAY
+    rows += [(0, day90 + 100, 20, 40, 300), (0, day90 + 200, 21, 40, 300)]
+    rows += [(0, day97 + 1, 22, 40, 50), (1, day90 + 100, 0, 40, 0), (0, day97 + 2, 23, 40, 60),
+             (1, day90 + 200, 0, 40, 0), (1, day90 + 200, 0, 40, 0), (0, day97 + 3, 24, 40, 70),
+             (0, day97 + DELAY * SECONDS_PER_DAY, 25, 40, 80)]  # reads day 97's bucket
     return _ops(rows)
 
 

@@ -158,119 +158,199 @@ module fraud_feature_engine #(
         terminal_read8 <= terminal_mem[terminal_oor7 ? {TERMINAL_BITS{1'b0}} : m7];
     end
 
-    // ---- stage 8: read-modify-write (records of the op just before forwarded) ---------------
+    // ---- stages 8 (A) and 8b (B): read-modify-write over two clocks -------------------------
+    // A: the record read (or, when the op two before wrote it, that op's record: the read and
+    //    that write met on one clock edge), its buckets of days since its last day invalidated,
+    //    today's bucket selected; registered.
+    // B: today's bucket updated, the record written. When the op just before wrote the same
+    //    record, B starts from that record instead: its last day is that op's day, so the
+    //    buckets it invalidates and whether today's bucket is valid follow from the two ops'
+    //    days alone (computed in A), and today's bucket is the one that op wrote. A fraud label
+    //    changes one fraud count only, so after a label B takes its record and A's bucket facts.
     reg v8, l8, card_oor8, terminal_oor8; reg [CARD_BITS-1:0] c8; reg [TERMINAL_BITS-1:0] m8;
     reg [23:0] a8; reg [ID_BITS-1:0] i8; reg [15:0] d8; reg weekend8, night8;
     reg [CD*5-1:0] cage8; reg [TD*6-1:0] tage8; reg [CD-1:0] chot8, cmask8_1, cmask8_7, cmask8_30;
     reg [TD-1:0] thot8, tmask8_1, tmask8_7, tmask8_30;
+    reg card_fwd2_8, terminal_fwd2_8;  // the op two before wrote this record (now in card9 ...)
+    // B's registers
+    reg v8b, l8b, card_oor8b, terminal_oor8b; reg [CARD_BITS-1:0] c8b; reg [TERMINAL_BITS-1:0] m8b;
+    reg [23:0] a8b; reg [ID_BITS-1:0] i8b; reg [15:0] d8b; reg weekend8b, night8b;
+    // card_we, terminal_we (declared with the memories): B's write enables (combinational)
     always @(posedge clk) begin
         v8 <= rst ? 1'b0 : v7;
         {l8, c8, m8, a8, i8, d8, weekend8, night8} <= {l7, c7, m7, a7, i7, d7, weekend7, night7};
         {card_oor8, terminal_oor8} <= {card_oor7, terminal_oor7};
         {cage8, chot8, cmask8_1, cmask8_7, cmask8_30} <= {cage7, chot7, cmask7_1, cmask7_7, cmask7_30};
         {tage8, thot8, tmask8_1, tmask8_7, tmask8_30} <= {tage7, thot7, tmask7_1, tmask7_7, tmask7_30};
+        card_fwd2_8 <= card_we && c8b == c7;  // the op in B now is two before the one in 7
+        terminal_fwd2_8 <= terminal_we && m8b == m7;
     end
 
     reg [CW-1:0] card9; reg [TW-1:0] terminal9;  // the records written last clock
+    reg [7:0] ccount9, tcount9; reg [23:0] csum9;  // their today's bucket
     reg card_we9, terminal_we9; reg [CARD_BITS-1:0] card_addr9; reg [TERMINAL_BITS-1:0] terminal_addr9;
 
+    // A
+    integer sa;
+    reg [CW-1:0] abase_c; reg [TW-1:0] abase_t;
+    reg [16:0] cdelta, tdelta, ldelta, dd, ldd; reg [5:0] cdays, cdd; reg [6:0] tdays, tdd;
+    reg a_card_late, a_card_new, a_terminal_late, a_terminal_new, a_csame, a_tsame, a_lvalid;
+    reg [7:0] a_ccount, a_tcount; reg [23:0] a_csum; reg [CD-1:0] a_cvalid, ckeep_prev;
+    reg [TD-1:0] a_tvalid, tkeep_prev; reg same_prev, late_prev, lwithin_prev;
+    always @* begin
+        abase_c = card_fwd2_8 ? card9 : card_read8;
+        cdelta = {1'b0, d8} - {1'b0, abase_c[15:0]};
+        a_card_late = !l8 && !card_oor8 && cdelta[16];
+        a_card_new = !l8 && (card_oor8 || a_card_late);
+        if (a_card_new) begin abase_c = {CW{1'b0}}; cdelta = {1'b0, d8}; end
+        cdays = |cdelta[15:5] ? 6'd31 : {1'b0, cdelta[4:0]};
+        a_csame = 1'b0; a_ccount = 8'd0; a_csum = 24'd0;
+        for (sa = 0; sa < CD; sa = sa + 1) begin
+            a_cvalid[sa] = abase_c[16 + sa] && {1'b0, cage8[sa*5 +: 5]} >= cdays;
+            // today's bucket by one-hot AND-OR (no priority chain through the buckets)
+            a_csame = a_csame | (chot8[sa] & a_cvalid[sa]);
+            a_ccount = a_ccount | ({8{chot8[sa]}} & abase_c[CCNT + sa*8 +: 8]);
+            a_csum = a_csum | ({24{chot8[sa]}} & abase_c[CSUM + sa*24 +: 24]);
+        end
+        abase_t = terminal_fwd2_8 ? terminal9 : terminal_read8;
+        tdelta = {1'b0, d8} - {1'b0, abase_t[15:0]};
+        a_terminal_late = !l8 && !terminal_oor8 && tdelta[16];
+        a_terminal_new = terminal_oor8 || a_terminal_late;
+        if (a_terminal_new) begin abase_t = {TW{1'b0}}; tdelta = {1'b0, d8}; end
+        ldelta = {1'b0, abase_t[15:0]} - {1'b0, d8};
+        tdays = |tdelta[15:6] ? 7'd127 : {1'b0, tdelta[5:0]};
+        a_tsame = 1'b0; a_tcount = 8'd0; a_lvalid = 1'b0;
+        for (sa = 0; sa < TD; sa = sa + 1) begin
+            a_tvalid[sa] = abase_t[16 + sa] && {1'b0, tage8[sa*6 +: 6]} >= tdays;
+            a_tsame = a_tsame | (thot8[sa] & a_tvalid[sa]);
+            a_tcount = a_tcount | ({8{thot8[sa]}} & abase_t[TCNT + sa*8 +: 8]);
+            a_lvalid = a_lvalid | (thot8[sa] & abase_t[16 + sa]);
+        end
+        a_lvalid = a_lvalid && !ldelta[16] && ldelta < TD;
+        // the op in B now (just before this one), from the two days only
+        dd = {1'b0, d8} - {1'b0, d8b};
+        late_prev = dd[16];
+        same_prev = dd == 17'd0;
+        cdd = |dd[15:5] ? 6'd31 : {1'b0, dd[4:0]};
+        tdd = |dd[15:6] ? 7'd127 : {1'b0, dd[5:0]};
+        for (sa = 0; sa < CD; sa = sa + 1) ckeep_prev[sa] = {1'b0, cage8[sa*5 +: 5]} >= cdd;
+        for (sa = 0; sa < TD; sa = sa + 1) tkeep_prev[sa] = {1'b0, tage8[sa*6 +: 6]} >= tdd;
+        ldd = {1'b0, d8b} - {1'b0, d8};
+        lwithin_prev = !ldd[16] && ldd < TD;
+    end
+
+    reg [CW-1:0] abase_c8b; reg [TW-1:0] abase_t8b;
+    reg a_card_late8b, a_terminal_late8b, a_csame8b, a_tsame8b, a_lvalid8b;
+    reg [7:0] a_ccount8b, a_tcount8b; reg [23:0] a_csum8b; reg [CD-1:0] a_cvalid8b, ckeep_prev8b;
+    reg [TD-1:0] a_tvalid8b, tkeep_prev8b; reg same_prev8b, late_prev8b, lwithin_prev8b;
+    reg card_fwd1_8b, terminal_fwd1_8b, prev_label8b;
+    reg [CD-1:0] chot8b, cmask8b_1, cmask8b_7, cmask8b_30;
+    reg [TD-1:0] thot8b, tmask8b_1, tmask8b_7, tmask8b_30;
+    always @(posedge clk) begin
+        v8b <= rst ? 1'b0 : v8;
+        {l8b, c8b, m8b, a8b, i8b, d8b, weekend8b, night8b} <= {l8, c8, m8, a8, i8, d8, weekend8, night8};
+        {card_oor8b, terminal_oor8b} <= {card_oor8, terminal_oor8};
+        {chot8b, cmask8b_1, cmask8b_7, cmask8b_30} <= {chot8, cmask8_1, cmask8_7, cmask8_30};
+        {thot8b, tmask8b_1, tmask8b_7, tmask8b_30} <= {thot8, tmask8_1, tmask8_7, tmask8_30};
+        {abase_c8b, a_cvalid8b, a_csame8b, a_ccount8b, a_csum8b, a_card_late8b} <=
+            {abase_c, a_cvalid, a_csame, a_ccount, a_csum, a_card_late};
+        {abase_t8b, a_tvalid8b, a_tsame8b, a_tcount8b, a_lvalid8b, a_terminal_late8b} <=
+            {abase_t, a_tvalid, a_tsame, a_tcount, a_lvalid, a_terminal_late};
+        {ckeep_prev8b, tkeep_prev8b, same_prev8b, late_prev8b, lwithin_prev8b} <=
+            {ckeep_prev, tkeep_prev, same_prev, late_prev, lwithin_prev};
+        card_fwd1_8b <= card_we && c8b == c8;  // the op in B now is the one just before
+        terminal_fwd1_8b <= terminal_we && m8b == m8;
+        prev_label8b <= l8b;
+    end
+
+    // B
     integer su;
-    reg [CW-1:0] crec, cnew; reg [TW-1:0] trec, tnew;
-    reg [16:0] cdelta, tdelta, ldelta; reg [5:0] cdays; reg [6:0] tdays;
-    reg card_late, terminal_late, card_new, terminal_new, same;
-    reg [7:0] count; reg [23:0] total; reg [24:0] added; reg [7:0] frauds;
+    reg [CW-1:0] crec, cnew; reg [TW-1:0] trec, tnew; reg [CD-1:0] cvalid; reg [TD-1:0] tvalid;
+    reg card_late, terminal_late, card_new, terminal_new, csame, tsame, lvalid;
+    reg [7:0] count, tcount; reg [23:0] total; reg [24:0] added; reg [7:0] frauds;
     reg ev_card_count, ev_card_sum, ev_terminal_count, ev_terminal_frauds, ev_expired;
     reg ev_card_capacity, ev_terminal_capacity, ev_late;
     always @* begin
         ev_card_count = 1'b0; ev_card_sum = 1'b0; ev_terminal_count = 1'b0;
-        ev_terminal_frauds = 1'b0; ev_expired = 1'b0;
-        card_we = 1'b0; terminal_we = 1'b0; frauds = 8'd0;
+        ev_terminal_frauds = 1'b0; ev_expired = 1'b0; frauds = 8'd0;
         // the card (transactions only)
-        crec = (card_we9 && card_addr9 == c8) ? card9 : card_read8;
-        cdelta = {1'b0, d8} - {1'b0, crec[15:0]};
-        card_late = !l8 && !card_oor8 && cdelta[16];
-        card_new = !l8 && (card_oor8 || card_late);
-        if (card_new) begin crec = {CW{1'b0}}; cdelta = {1'b0, d8}; end
-        cdays = |cdelta[15:5] ? 6'd31 : {1'b0, cdelta[4:0]};
-        cnew = crec;
-        cnew[15:0] = d8;
-        count = 8'd0; total = 24'd0; same = 1'b0;
-        for (su = 0; su < CD; su = su + 1) begin
-            cnew[16 + su] = crec[16 + su] && {1'b0, cage8[su*5 +: 5]} >= cdays;
-            // today's bucket by one-hot AND-OR (no priority chain through the buckets)
-            same = same | (chot8[su] & cnew[16 + su]);
-            count = count | ({8{chot8[su]}} & crec[CCNT + su*8 +: 8]);
-            total = total | ({24{chot8[su]}} & crec[CSUM + su*24 +: 24]);
+        if (card_fwd1_8b) begin
+            crec = card9; cvalid = card9[16 +: CD] & ckeep_prev8b; csame = same_prev8b;
+            count = ccount9; total = csum9; card_late = !l8b && late_prev8b;
+        end else begin
+            crec = abase_c8b; cvalid = a_cvalid8b; csame = a_csame8b;
+            count = a_ccount8b; total = a_csum8b; card_late = a_card_late8b;
         end
-        if (!same) begin count = 8'd0; total = 24'd0; end
+        card_new = !l8b && (card_oor8b || card_late);
+        if (card_new) begin crec = {CW{1'b0}}; cvalid = {CD{1'b0}}; csame = 1'b0; end
+        if (!csame) begin count = 8'd0; total = 24'd0; end
         if (count == 8'hff) ev_card_count = 1'b1; else count = count + 8'd1;
-        added = {1'b0, total} + {1'b0, a8};
+        added = {1'b0, total} + {1'b0, a8b};
         if (added[24]) begin ev_card_sum = 1'b1; total = 24'hffffff; end else total = added[23:0];
-        for (su = 0; su < CD; su = su + 1)
-            if (chot8[su]) begin
-                cnew[16 + su] = 1'b1;
+        cnew = crec;
+        cnew[15:0] = d8b;
+        for (su = 0; su < CD; su = su + 1) begin
+            cnew[16 + su] = cvalid[su] | chot8b[su];
+            if (chot8b[su]) begin
                 cnew[CCNT + su*8 +: 8] = count;
                 cnew[CSUM + su*24 +: 24] = total;
             end
-        if (l8) begin ev_card_count = 1'b0; ev_card_sum = 1'b0; end
-        card_we = v8 && !l8 && !card_new;
+        end
+        if (l8b) begin ev_card_count = 1'b0; ev_card_sum = 1'b0; end
+        card_we = v8b && !l8b && !card_new;
         // the terminal: a transaction counts in today's bucket, a label adds a fraud to its day's
-        trec = (terminal_we9 && terminal_addr9 == m8) ? terminal9 : terminal_read8;
-        tdelta = {1'b0, d8} - {1'b0, trec[15:0]};
-        terminal_late = !l8 && !terminal_oor8 && tdelta[16];
-        terminal_new = terminal_oor8 || terminal_late;
-        if (terminal_new) begin trec = {TW{1'b0}}; tdelta = {1'b0, d8}; end
-        ldelta = {1'b0, trec[15:0]} - {1'b0, d8};
-        tdays = |tdelta[15:6] ? 7'd127 : {1'b0, tdelta[5:0]};
+        if (terminal_fwd1_8b && !prev_label8b) begin
+            trec = terminal9; tvalid = terminal9[16 +: TD] & tkeep_prev8b; tsame = same_prev8b;
+            tcount = tcount9; terminal_late = !l8b && late_prev8b;
+            lvalid = |(thot8b & terminal9[16 +: TD]) && lwithin_prev8b;
+        end else begin
+            trec = terminal_fwd1_8b ? terminal9 : abase_t8b;
+            tvalid = a_tvalid8b; tsame = a_tsame8b; tcount = a_tcount8b;
+            terminal_late = a_terminal_late8b; lvalid = a_lvalid8b;
+        end
+        terminal_new = terminal_oor8b || terminal_late;
+        if (terminal_new) begin trec = {TW{1'b0}}; tvalid = {TD{1'b0}}; tsame = 1'b0; end
         tnew = trec;
-        if (!l8) begin
-            tnew[15:0] = d8;
-            count = 8'd0; same = 1'b0;
+        if (!l8b) begin
+            if (!tsame) tcount = 8'd0;
+            if (tcount == 8'hff) ev_terminal_count = 1'b1; else tcount = tcount + 8'd1;
+            tnew[15:0] = d8b;
             for (su = 0; su < TD; su = su + 1) begin
-                tnew[16 + su] = trec[16 + su] && {1'b0, tage8[su*6 +: 6]} >= tdays;
-                same = same | (thot8[su] & tnew[16 + su]);
-                count = count | ({8{thot8[su]}} & trec[TCNT + su*8 +: 8]);
-            end
-            if (!same) count = 8'd0;
-            if (count == 8'hff) ev_terminal_count = 1'b1; else count = count + 8'd1;
-            for (su = 0; su < TD; su = su + 1)
-                if (thot8[su]) begin
-                    tnew[16 + su] = 1'b1;
-                    tnew[TCNT + su*8 +: 8] = count;
-                    tnew[TFRD + su*8 +: 8] = same ? trec[TFRD + su*8 +: 8] : 8'd0;
+                tnew[16 + su] = tvalid[su] | thot8b[su];
+                if (thot8b[su]) begin
+                    tnew[TCNT + su*8 +: 8] = tcount;
+                    tnew[TFRD + su*8 +: 8] = tsame ? trec[TFRD + su*8 +: 8] : 8'd0;
                 end
-        end else if (!terminal_oor8) begin
-            same = 1'b0;
-            for (su = 0; su < TD; su = su + 1) begin
-                same = same | (thot8[su] & trec[16 + su]);
-                frauds = frauds | ({8{thot8[su]}} & trec[TFRD + su*8 +: 8]);
             end
-            same = same && !ldelta[16] && ldelta < TD;
-            if (!same) ev_expired = 1'b1;
+        end else if (!terminal_oor8b) begin
+            for (su = 0; su < TD; su = su + 1)
+                frauds = frauds | ({8{thot8b[su]}} & trec[TFRD + su*8 +: 8]);
+            if (!lvalid) ev_expired = 1'b1;
             else if (frauds == 8'hff) ev_terminal_frauds = 1'b1;
             else frauds = frauds + 8'd1;
             for (su = 0; su < TD; su = su + 1)
-                if (thot8[su]) tnew[TFRD + su*8 +: 8] = frauds;
+                if (thot8b[su]) tnew[TFRD + su*8 +: 8] = frauds;
         end
-        terminal_we = v8 && !terminal_new;
-        ev_card_capacity = v8 && !l8 && card_oor8;
-        ev_terminal_capacity = v8 && terminal_oor8;
-        ev_late = v8 && (card_late || terminal_late);
-        card_waddr = c8; card_wdata = cnew;
-        terminal_waddr = m8; terminal_wdata = tnew;
+        terminal_we = v8b && !terminal_new;
+        ev_card_capacity = v8b && !l8b && card_oor8b;
+        ev_terminal_capacity = v8b && terminal_oor8b;
+        ev_late = v8b && (card_late || terminal_late);
+        card_waddr = c8b; card_wdata = cnew;
+        terminal_waddr = m8b; terminal_wdata = tnew;
     end
 
     reg v9, l9; reg [ID_BITS-1:0] i9; reg [23:0] a9; reg weekend9, night9; reg [2:0] flags9;
     reg [CD-1:0] cmask9_1, cmask9_7, cmask9_30; reg [TD-1:0] tmask9_1, tmask9_7, tmask9_30;
     always @(posedge clk) begin
-        v9 <= rst ? 1'b0 : v8;
-        {l9, i9, a9, weekend9, night9} <= {l8, i8, a8, weekend8, night8};
+        v9 <= rst ? 1'b0 : v8b;
+        {l9, i9, a9, weekend9, night9} <= {l8b, i8b, a8b, weekend8b, night8b};
         flags9 <= {card_late || terminal_late, terminal_new, card_new};
-        {cmask9_1, cmask9_7, cmask9_30} <= {cmask8_1, cmask8_7, cmask8_30};
-        {tmask9_1, tmask9_7, tmask9_30} <= {tmask8_1, tmask8_7, tmask8_30};
+        {cmask9_1, cmask9_7, cmask9_30} <= {cmask8b_1, cmask8b_7, cmask8b_30};
+        {tmask9_1, tmask9_7, tmask9_30} <= {tmask8b_1, tmask8b_7, tmask8b_30};
         card9 <= cnew; terminal9 <= tnew;
+        ccount9 <= count; csum9 <= total; tcount9 <= tcount;
         card_we9 <= card_we && !rst; terminal_we9 <= terminal_we && !rst;
-        card_addr9 <= c8; terminal_addr9 <= m8;
+        card_addr9 <= c8b; terminal_addr9 <= m8b;
     end
 
     // ---- stages 9-10: window sums over the updated records (two adder levels) ---------------
@@ -397,7 +477,7 @@ module fraud_feature_engine #(
     // the events are registered first, so that no counter's adder sits behind the update
     reg [__N_COUNTERS__-1:0] events9; reg [2:0] clipped12;
     always @(posedge clk) begin
-        events9 <= rst || !v8 ? {__N_COUNTERS__{1'b0}} : {ev_late, ev_terminal_capacity,
+        events9 <= rst || !v8b ? {__N_COUNTERS__{1'b0}} : {ev_late, ev_terminal_capacity,
             ev_card_capacity, ev_expired, 1'b0, ev_terminal_frauds, ev_terminal_count,
             ev_card_sum, ev_card_count};
         clipped12 <= rst || !v11 || l11 ? 3'd0 : clipped11;

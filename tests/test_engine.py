@@ -302,34 +302,3 @@ def test_the_engine_and_a_forest_give_every_score_bit_exact(month, tmp_path):
         assert axis["features_checked"]
         if name == "axis_full":
             assert axis["ops_per_cycle"] > 0.99 * len(ops) / (len(ops) + metadata["latency_cycles"] + 3)
-
-
-@needs_verilator
-def test_make_engine_on_a_small_streaming_run(tmp_path, capsys):
-    """The engine steps on a run of their own: the engine alone, then in front of the run's
-    forest; a run with offline features is refused by the forest one, by name."""
-    from conftest import TINY, cli
-
-    projects = str(tmp_path)
-    streaming = [*TINY, "data.features=streaming", "engine.axis_ops=3000"]
-    for command in ("data", "forest"):
-        assert cli(command, "--run", "s", "--projects-dir", projects, settings=streaming) == 0
-    assert cli("engine", "--run", "s", "--projects-dir", projects, settings=streaming) == 0
-    import json
-    engine = json.loads((tmp_path / "s" / "engine" / "results.json").read_text())
-    both = json.loads((tmp_path / "s" / "engine" / "forest_results.json").read_text())
-    for result in (engine, both):
-        assert result["mismatches"] == 0 and result["in_order"] and result["counters_ok"]
-        assert result["test_inputs_differing_from_data_step"] == 0
-        assert result["transactions"] > result["test_transactions"] > 1000
-    assert both["scores_checked"] and both["score_mismatches"] == 0
-    assert both["test_scores_differing_from_golden"] == 0
-    assert both["latency_cycles"] == [both["engine_latency_cycles"] + both["forest_latency_cycles"]]
-    for axis in both["axis"].values():
-        assert axis["ops"] == 3000 and axis["mismatch_count"] == 0 and axis["in_order"]
-        assert axis["lost"] == axis["duplicated"] == axis["reordered"] == 0
-    capsys.readouterr()
-    for command in ("data", "forest"):
-        assert cli(command, "--run", "o", "--projects-dir", projects) == 0
-    assert cli("step", "engine_forest", "--run", "o", "--projects-dir", projects) == 2
-    assert "set data.features=streaming" in capsys.readouterr().err

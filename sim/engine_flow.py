@@ -62,9 +62,10 @@ class EngineReplay:
                                    raw["cents"] / 100.0, raw["fraud"], delay, extra)
         whole_test = np.column_stack([whole.values[name][test] for name in FEATURE_COLUMNS])
         replayed_test = to_model_units(self.expected.features[self.test])
-        differ = int((replayed_test != whole_test).any(axis=1).sum())
-        if differ:
-            raise FlowError(f"the engine's warm-up of {self.warm_days} days leaves {differ} test "
+        self.differ_from_history = int((replayed_test != whole_test).any(axis=1).sum())
+        if self.differ_from_history:
+            raise FlowError(f"the engine's warm-up of {self.warm_days} days leaves "
+                            f"{self.differ_from_history} test "
                             "transactions with other inputs than the whole history's: raise "
                             "engine.warm_up_days")
         self.differ_from_data = None
@@ -91,7 +92,7 @@ class EngineReplay:
             "score_mismatches": results["score_mismatches"],
             "counters": results["counters"], "counters_ok": results["counters_ok"],
             "ops_per_cycle": results["ops_per_cycle"],
-            "test_inputs_differing_from_whole_history": 0,
+            "test_inputs_differing_from_whole_history": self.differ_from_history,
             "test_inputs_differing_from_data_step": self.differ_from_data,
             "state": {**metadata["state"], "bits": state_bits,
                       "vs_ecp5_85f_block_ram": state_bits / ECP5_85F_BLOCK_RAM_BITS},

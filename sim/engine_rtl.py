@@ -13,6 +13,7 @@ does. `engine_reference` holds the same arithmetic op by op, with the engine's c
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -123,9 +124,9 @@ def render(params: EngineParameters) -> str:
     text = resources.files("fraudfpga.sim").joinpath(f"templates/{TEMPLATE.name}").read_text()
     for key, value in values.items():
         text = text.replace(f"__{key}__", str(value))
-    if "__" in text.replace("__init__", ""):
-        missing = text[text.index("__"):].split()[0]
-        raise ValueError(f"feature_engine.v: placeholder {missing} has no value")
+    missing = re.search(r"__[A-Z0-9_]+__", text)
+    if missing:
+        raise ValueError(f"feature_engine.v: placeholder {missing.group()} has no value")
     return text
 
 

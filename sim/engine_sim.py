@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .engine_reference import Expected, Ops, expected_outputs
-from .engine_rtl import METADATA, EngineParameters, write_engine_rtl
+from .engine_rtl import EngineParameters, write_engine_rtl
 from .runner import build, run_testbench
 
 ENGINE_TESTBENCH = "fraudfpga.sim.engine_testbench"
@@ -80,7 +80,3 @@ def replay_axis(folder: Path, metadata: dict, ops: Ops, sim: str, name: str,
                          {"metadata": metadata, "ops": str((work / "ops.npz").resolve()),
                           "expected": str((work / "expected.npz").resolve()),
                           "input_pause": input_pause, "ready_pause": ready_pause, "seed": seed})
-
-
-def metadata_of(folder: Path) -> dict:
-    return json.loads((Path(folder) / "rtl" / METADATA).read_text())

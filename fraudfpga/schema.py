@@ -229,8 +229,11 @@ class FpgaConfig:
     stages: int = setting(0, "pipeline stages; 0 = chosen by fpga.objective from the family's "
                              "delay model", min=0)
     seed: int = setting(1, "nextpnr placement seed of `make pnr`", min=0)
-    placer: str = setting("heap", "nextpnr placer: heap (analytic, then annealing refinement), "
-                                  "sa (annealing only), static", choices=("heap", "sa", "static"))
+    placer: str = setting("default", "nextpnr placer: default (the family's: on ECP5 static "
+                                     "for a netlist of 10,000 logic cells or more, heap below; "
+                                     "heap on Nexus), heap (analytic, then annealing "
+                                     "refinement), sa (annealing only), static (electrostatic)",
+                          choices=("default", "heap", "sa", "static"))
     router: str = setting("default", "nextpnr router: default (the family's: router1 on ECP5 "
                                      "and Nexus, router2 when router1 would exceed "
                                      "fpga.router1_budget), router1, or router2 (faster on "

@@ -21,6 +21,11 @@ Info:      86000 |    25690      60309 |  299   701 |     40099|       1.73     
 PLACER = """Info: Running main analytical placer, max placement attempts per cell = 6306576.
 Info:     at iteration #7, type ALL: wirelen solved = 15946, spread = 48607, legal = 49818; time = 0.34s
 """
+STATIC = """Info: Running Static placer...
+Info: overlap: COMB=99.7%, FF=98.1%, RAM=0.0%, MUL=0.0%
+Info: iter=204 steplen=0.654024 a=104.158005 penalty=[0.01, 0.01, 0.01, 0.01]
+Info:    update_chains distance 95.49
+"""
 ANNEALING = """Info: Running simulated annealing placer for refinement.
 Info:   at iteration #15: temp = 0.000000, timing cost = 2083, wirelen = 36058
 """
@@ -30,6 +35,9 @@ def test_the_stage_and_its_figures_come_from_the_log():
     assert phase(ROUTER2) == ("routing (router2)", "iteration 2, 15,508 overused wires")
     assert phase(ROUTER1) == ("routing (router1)", "86,000 arc routings, 40,099 arcs remaining")
     assert phase(PLACER) == ("placing (analytic HeAP)", "iteration 7")
+    assert phase(STATIC) == ("placing (static, electrostatic)", "iteration 204")
+    assert phase(STATIC.splitlines()[1]) == ("placing (static, electrostatic)",
+                                             "logic overlap 99.7 %")
     assert phase(ANNEALING) == ("placing (annealing refinement)",
                                 "iteration 15, wirelength 36,058")
     assert phase("Info: Packing IOs..") == ("packing", "")
@@ -66,9 +74,20 @@ def test_ecp5_clock_on_a_primary_clock_pin_and_options_from_the_configuration():
     options = nextpnr_options(ecp5, {"placer": "static", "router": "router2",
                                      "router1_budget": 0})
     assert (options.placer, options.router) == ("static", "router2")
-    default = nextpnr_options(ecp5, {"placer": "heap", "router": "default",
+    default = nextpnr_options(ecp5, {"placer": "default", "router": "default",
                                      "router1_budget": 300_000})
-    assert default.router == ecp5.default_options.router and default.router1_budget == 300_000
+    assert (default.placer, default.router, default.router1_budget) == (
+        "default", "router1", 300_000)  # the placer is the family's for the netlist's size
+
+
+def test_the_default_placer_follows_the_netlists_size():
+    def usage(cells):
+        return {"TRELLIS_COMB": {"used": cells, "available": 83_640}}
+
+    ecp5, nexus = family("ecp5"), family("nexus")
+    assert [ecp5.placer_for(usage(n)) for n in (2_159, 9_999, 10_000, 23_419)] == [
+        "heap", "heap", "static", "static"]
+    assert nexus.placer_for({"OXIDE_COMB": {"used": 30_000, "available": 32_000}}) == "heap"
 
 
 def _router1_log(points):

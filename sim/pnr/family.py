@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -84,6 +84,9 @@ class Family:
     # nextpnr routes this family's placed design when loaded again (--write after --no-route,
     # then --no-pack --no-place); nextpnr-nexus 0.11 then fails to route its clock to the DCC.
     routes_a_placed_design: bool = False
+    # (logic cells, placer): the default placer of a netlist with at least that many logic
+    # cells in Yosys' count; smaller ones get default_options.placer.
+    large_design_placer: tuple[int, str] | None = None
 
     def device(self, name: str) -> Device:
         if name in ("", "default"):
@@ -92,6 +95,13 @@ class Family:
             raise FlowError(f"fpga.device: {name!r} is not a supported {self.title} device; "
                             f"supported: {', '.join(self.devices)}")
         return self.devices[name]
+
+    def placer_for(self, usage: dict[str, dict]) -> str:
+        """The default placer of a netlist with this resource use (`fit_check`)."""
+        cells = usage.get(self.logic_bel, {}).get("used", 0)
+        if self.large_design_placer and cells >= self.large_design_placer[0]:
+            return self.large_design_placer[1]
+        return self.default_options.placer
 
     def constraints(self) -> str:
         """Pin constraints for the harness's ports (empty when the family places I/O itself)."""
@@ -122,7 +132,7 @@ def family(name: str) -> Family:
 
 def nextpnr_options(fam: Family, fpga_cfg) -> NextpnrOptions:
     """The placer and router of the configuration (`fpga.placer`, `fpga.router`); `default`
-    is the family's router."""
+    is the family's router, and the family's placer for the netlist's size once it is known."""
     router = fpga_cfg["router"]
     return NextpnrOptions(fpga_cfg["placer"],
                           fam.default_options.router if router == "default" else router,
@@ -303,6 +313,8 @@ def place_and_route(fam: Family, device_name: str, rtl_dir: Path, metadata: dict
                                         sources, progress)
     elif netlist.folder != out_dir:
         shutil.copyfile(netlist.folder / "netlist.json", out_dir / "netlist.json")
+    if options.placer == "default":
+        options = replace(options, placer=fam.placer_for(netlist.usage))
     constraints = fam.constraints()
     if constraints:
         (out_dir / f"pins{fam.constraint_suffix}").write_text(constraints)

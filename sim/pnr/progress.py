@@ -2,9 +2,9 @@
 
 nextpnr writes its log as it goes (`--log`); a large design spends tens of minutes in the
 placer or the router, so the driver reads the log's last lines every few seconds and reports
-the phase (packing, analytic placement, annealing refinement, routing with router1 or router2),
-the placer's or router's iteration, router2's overused wires or router1's remaining arcs, and
-the time so far.
+the phase (packing, analytic or electrostatic placement, annealing refinement, routing with
+router1 or router2), the placer's or router's iteration, router2's overused wires or router1's
+remaining arcs, and the time so far.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ from pathlib import Path
 from fraudfpga.progress import duration
 
 PACKING, ANALYTIC, ANNEALING = "packing", "placing (analytic HeAP)", "placing (annealing refinement)"
+STATIC = "placing (static, electrostatic)"
 ROUTER1, ROUTER2, TIMING = "routing (router1)", "routing (router2)", "timing analysis"
 PATTERNS = (  # (pattern, stage, details from the match)
     (re.compile(r"Info: Packing"), PACKING, lambda m: ""),
     (re.compile(r"initial placer iter (\d+)"), ANALYTIC, lambda m: f"initial iteration {m[1]}"),
     (re.compile(r"at iteration #(\d+), type \w+: wirelen solved"), ANALYTIC,
      lambda m: f"iteration {m[1]}"),
+    (re.compile(r"Running Static placer"), STATIC, lambda m: ""),
+    (re.compile(r"overlap: COMB=([\d.]+)%"), STATIC, lambda m: f"logic overlap {m[1]} %"),
+    (re.compile(r"Info: iter=(\d+) steplen="), STATIC, lambda m: f"iteration {m[1]}"),
     (re.compile(r"Running simulated annealing placer"), ANNEALING, lambda m: ""),
     (re.compile(r"at iteration #(\d+): temp = [\d.]+, timing cost = \d+, wirelen = (\d+)"),
      ANNEALING, lambda m: f"iteration {m[1]}, wirelength {int(m[2]):,}"),

@@ -11,7 +11,7 @@ from fraudfpga.models.references.search import fit_final, search_rows, tune
 from fraudfpga.progress import Stopwatch
 
 SETTINGS = {"trials": 2, "forest_trees": 60, "boosting_rounds": 40, "early_stopping_rounds": 10,
-            "search_rows": 0}
+            "search_rows": 0, "pruning": False}
 
 
 def imbalanced(rows=6000, seed=0):
@@ -60,6 +60,30 @@ def test_a_search_on_a_sample_fits_its_trials_on_the_sample():
     assert all(top > 1 for _, top in seen)  # genuine rows weighted up
     assert result["search_rows"]["rows"] == 1500 and result["search_rows"]["of"] == 4000
     assert any("each trial fits on 1,500 of 4,000 rows" in line for line in lines)
+
+
+def test_a_pruned_search_stops_the_trials_behind_and_keeps_the_best():
+    x, y = imbalanced(rows=4000, seed=1)
+    ref = reference("random_forest")
+    settings = dict(SETTINGS, trials=8, forest_trees=100)
+    lines = []
+    pruned = tune(ref, x[:2800], y[:2800], x[2800:], y[2800:], dict(settings, pruning=True),
+                  seed=0, progress=lines.append)
+    whole = tune(ref, x[:2800], y[:2800], x[2800:], y[2800:], settings, seed=0,
+                 progress=lambda line: None)
+    stopped = [t for t in pruned["trials"] if "pruned_at" in t]
+    assert stopped and all(t["trial"] >= 3 for t in stopped)  # the first three run whole
+    assert {t["pruned_at"] for t in stopped} <= {"25 trees", "50 trees", "75 trees"}
+    assert sum("pruned at" in line for line in lines) == len(stopped)
+    finished = [t for t in pruned["trials"] if "pruned_at" not in t]
+    assert pruned["valid_ap"] == max(t["valid_ap"] for t in finished)
+    assert pruned["params"] == next(t["params"] for t in finished
+                                    if t["valid_ap"] == pruned["valid_ap"])
+    # Until the first pruned trial both searches tried the same settings and found the same APs.
+    first = stopped[0]["trial"]
+    assert [(t["params"], t["valid_ap"]) for t in pruned["trials"][:first]] == [
+        (t["params"], t["valid_ap"]) for t in whole["trials"][:first]]
+    assert not any("pruned_at" in t for t in whole["trials"])
 
 
 @pytest.mark.parametrize("name", ["random_forest", "xgboost"])

@@ -28,6 +28,9 @@ class Reference:
     score: Callable[[Any, np.ndarray], np.ndarray]
     # parameters the search may leave out of the final fit (the search's own speed-ups)
     final: Callable[[dict, dict], dict] = lambda params, settings: params
+    # the unit of the steps at which fit calls `prune(step, validation AP)` as the model grows
+    # (search pruning, e.g. "trees"); empty: fit takes no `prune`
+    prune_unit: str = ""
 
 
 def register(reference: Reference) -> Reference:

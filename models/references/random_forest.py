@@ -1,18 +1,20 @@
 """Random forest (scikit-learn). No early stopping exists for it: the search tunes depth, leaf
 size, features per split and class weighting on a forest of at most 100 trees (a forest's AP
-settles well before that); the final fit uses references.forest_trees."""
+settles well before that), grown 25 trees at a time so that a trial behind the others can be
+pruned on its validation AP (`references.pruning`); the final fit uses references.forest_trees."""
 
 from __future__ import annotations
 
 import warnings
 
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import average_precision_score
 
 from . import Reference, register
 
 SEARCH_TREES = 100
-# Trees added per fit call when a progress line is asked for (warm start: the forest equals
-# one fit of every tree, since each tree's seed is drawn from the same sequence).
+# Trees added per fit call when a progress line or pruning is asked for (warm start: the forest
+# equals one fit of every tree, since each tree's seed is drawn from the same sequence).
 TREES_PER_STEP = 25
 
 
@@ -26,18 +28,22 @@ def suggest(trial, settings: dict, fraud_ratio: float) -> dict:
 
 
 def fit(params: dict, x, y, seed: int, settings: dict, validation=None, weight=None,
-        progress=None):
+        progress=None, prune=None):
+    """`prune(trees, validation AP)`, with a validation window, is called after every
+    TREES_PER_STEP trees but the last and may stop the trial (it raises)."""
     arguments = dict(params, class_weight=None if params["class_weight"] == "none"
                      else params["class_weight"])
     total = arguments.pop("n_estimators")
     model = RandomForestClassifier(random_state=seed, n_jobs=-1, warm_start=True, **arguments)
-    step = TREES_PER_STEP if progress else total
+    step = TREES_PER_STEP if progress or prune else total
     with warnings.catch_warnings():  # the same rows every call: the class weights are the same
         warnings.filterwarnings("ignore", message="class_weight presets")
         for trees in sorted({*range(step, total, step), total}):
             model.set_params(n_estimators=trees).fit(x, y, sample_weight=weight)
             if progress:
                 progress.update(trees, total, "trees")
+            if prune and validation is not None and trees < total:
+                prune(trees, average_precision_score(validation[1], score(model, validation[0])))
     return model, dict(params)
 
 
@@ -49,4 +55,5 @@ def final(params: dict, settings: dict) -> dict:
     return dict(params, n_estimators=settings["forest_trees"])
 
 
-register(Reference("random_forest", "random forest", suggest, fit, score, final))
+register(Reference("random_forest", "random forest", suggest, fit, score, final,
+                   prune_unit="trees"))

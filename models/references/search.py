@@ -52,40 +52,64 @@ def search_rows(x: np.ndarray, y: np.ndarray, max_rows: int, seed: int) -> Searc
     return SearchRows(x[keep], y[keep], weight, share)
 
 
+# Search pruning (`references.pruning`): the first trials run whole, later ones stop at a
+# step where their validation AP is below the median of the earlier trials at that step.
+PRUNER_STARTUP_TRIALS = 3
+
+
 def tune(ref: Reference, fit_x, fit_y, valid_x, valid_y, settings: dict, seed: int,
          progress=print) -> dict:
     """Search `settings['trials']` parameter sets on `search_rows` of the fit rows. Returns the
     best parameters (as fitted, with the early-stopped round count), its validation AP, the
-    model fitted without the validation window (`selection_model`) and every trial."""
+    model fitted without the validation window (`selection_model`) and every trial (a pruned
+    one with the step it stopped at and its validation AP there)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = search_rows(fit_x, fit_y, settings["search_rows"], seed)
-    progress(f"[train] {ref.name}: each trial fits on {rows.describe(len(fit_y))}")
+    pruning = settings["pruning"] and bool(ref.prune_unit)
+    progress(f"[train] {ref.name}: each trial fits on {rows.describe(len(fit_y))}"
+             + ("; a trial behind the median of the earlier ones is pruned" if pruning else ""))
     fraud_ratio = float((fit_y == 0).sum()) / max(int((fit_y == 1).sum()), 1)
     best: dict = {"valid_ap": -1.0}
     trials: list[dict] = []
     started = time.perf_counter()
 
+    def line(trial, trial_started: float, what: str) -> None:
+        done, spent = trial.number + 1, time.perf_counter() - started
+        left = spent / done * (settings["trials"] - done)
+        progress(f"[train] {ref.name} trial {done}/{settings['trials']}: {what} "
+                 f"(best {best['valid_ap']:.4f}), {duration(time.perf_counter() - trial_started)}"
+                 + (f"; about {duration(left)} left" if done < settings["trials"] else ""))
+
     def objective(trial) -> float:
         trial_started = time.perf_counter()
         params = ref.suggest(trial, settings, fraud_ratio)
+
+        def prune(step: int, ap: float) -> None:
+            trial.report(ap, step)
+            if trial.should_prune():
+                trials.append({"trial": trial.number, "params": params, "valid_ap": float(ap),
+                               "pruned_at": f"{step} {ref.prune_unit}",
+                               "seconds": round(time.perf_counter() - trial_started, 2)})
+                line(trial, trial_started, f"pruned at {step} {ref.prune_unit} (valid AP "
+                                           f"{ap:.4f}, below the earlier trials' median)")
+                raise optuna.TrialPruned()
+
         model, fitted = ref.fit(params, rows.x, rows.y, seed, settings, (valid_x, valid_y),
-                                weight=rows.weight)
+                                weight=rows.weight, **({"prune": prune} if pruning else {}))
         ap = float(average_precision_score(valid_y, ref.score(model, valid_x)))
         trials.append({"trial": trial.number, "params": fitted, "valid_ap": ap,
                        "seconds": round(time.perf_counter() - trial_started, 2)})
         if ap > best["valid_ap"]:
             best.update(valid_ap=ap, params=fitted, selection_model=model)
-        done, spent = trial.number + 1, time.perf_counter() - started
-        left = spent / done * (settings["trials"] - done)
-        progress(f"[train] {ref.name} trial {done}/{settings['trials']}: valid AP {ap:.4f} "
-                 f"(best {best['valid_ap']:.4f}), {duration(time.perf_counter() - trial_started)}"
-                 + (f"; about {duration(left)} left" if done < settings["trials"] else ""))
+        line(trial, trial_started, f"valid AP {ap:.4f}")
         return ap
 
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS)
+        if pruning else optuna.pruners.NopPruner())
     study.optimize(objective, n_trials=settings["trials"])
     return {"params": best["params"], "valid_ap": best["valid_ap"],
             "selection_model": best["selection_model"], "trials": trials,

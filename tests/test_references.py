@@ -79,10 +79,13 @@ def test_a_pruned_search_stops_the_trials_behind_and_keeps_the_best():
     assert pruned["valid_ap"] == max(t["valid_ap"] for t in finished)
     assert pruned["params"] == next(t["params"] for t in finished
                                     if t["valid_ap"] == pruned["valid_ap"])
-    # Until the first pruned trial both searches tried the same settings and found the same APs.
+    # Until the first pruned trial both searches tried the same settings and found the same APs
+    # (to the last bits: the forests grown in steps sum their trees' votes in another order).
     first = stopped[0]["trial"]
-    assert [(t["params"], t["valid_ap"]) for t in pruned["trials"][:first]] == [
-        (t["params"], t["valid_ap"]) for t in whole["trials"][:first]]
+    assert [t["params"] for t in pruned["trials"][:first]] == [
+        t["params"] for t in whole["trials"][:first]]
+    assert [t["valid_ap"] for t in pruned["trials"][:first]] == pytest.approx(
+        [t["valid_ap"] for t in whole["trials"][:first]], rel=1e-12)
     assert not any("pruned_at" in t for t in whole["trials"])
 
 

@@ -34,9 +34,10 @@ ECP5 = register_family(Ecp5Family(
     cell_resources={"LUT4": ("TRELLIS_COMB", 1), "CCU2C": ("TRELLIS_COMB", 2),
                     "TRELLIS_FF": ("TRELLIS_FF", 1)},
     default_options=NextpnrOptions(placer="heap", router="router1"),
-    # The static placer on the default network's netlist (23,419 cells, seed 1): placement
-    # 157 s + router1 132 s, 49.5 MHz, against heap's 149 s + 360 s, 48.4 MHz; on a 2,159-cell
-    # network 14 s against heap's 6 s (2026-12-07, this project's 2-core machine).
+    # Static on the default network (23,419 cells, seed 1): router1 made as many arc routings
+    # as on HeAP's placement in about a third of the time, 49.5 MHz against 48.4; in `make all`
+    # the step took 364 s of CPU against 481 s. On a 2,159-cell network static placed in 14 s,
+    # HeAP in 6 s (2026-12-07, this project's 2-core machine; docs/results/network-fpga.md).
     large_design_placer=(10_000, "static"), constraint_suffix=".lpf",
     constraint_flag="--lpf", pins=PINS, routes_a_placed_design=True,
 ))

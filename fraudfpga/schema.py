@@ -257,6 +257,10 @@ class FpgaConfig:
 @dataclass
 class BaselineConfig:
     quick: bool = setting(False, "true: batch sizes 1, 64, 4096 and 5 calls each (for tests)")
+    seconds_per_point: float = setting(
+        0.2, "least seconds each batch size, compile mode and data variant is called for "
+             "(at least 50 calls, at most 2,000)",
+        min=0, max=60)
 
 
 @dataclass

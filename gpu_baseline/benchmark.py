@@ -121,10 +121,12 @@ def benchmark_model(model, name: str, inputs: np.ndarray, batch_sizes: list[int]
     return rows
 
 
-def run_baseline(models: dict, inputs: np.ndarray, quick: bool, progress=print) -> dict:
+def run_baseline(models: dict, inputs: np.ndarray, quick: bool, seconds_per_point: float,
+                 progress=print) -> dict:
     info = device_info()
     settings = ({"warmup": 2, "min_calls": 5, "min_seconds": 0.0, "max_calls": 5} if quick else
-                {"warmup": 10, "min_calls": 50, "min_seconds": 0.5, "max_calls": 2000})
+                {"warmup": 10, "min_calls": 50, "min_seconds": seconds_per_point,
+                 "max_calls": 2000})
     batch_sizes = QUICK_BATCH_SIZES if quick else FULL_BATCH_SIZES
     label = info["label"]
     progress(f"[baseline] TensorFlow {info['tensorflow']} on {info['name']} ({label})")

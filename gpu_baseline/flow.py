@@ -31,7 +31,8 @@ def measure(run: RunFolder, cfg, progress=print) -> None:
     data = PreparedData(run.root)
     models = {"float": load_model(run.path(FLOAT_MODEL)),
               "qkeras": load_model(run.path(QKERAS_MODEL))}
-    results = run_baseline(models, data.inputs("test"), cfg["baseline"]["quick"], progress)
+    results = run_baseline(models, data.inputs("test"), cfg["baseline"]["quick"],
+                           cfg["baseline"]["seconds_per_point"], progress)
     write_json(run.path(BASELINE), results)
 
 

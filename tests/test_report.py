@@ -16,7 +16,8 @@ def test_quick_baseline_writes_every_setting():
     set_seeds(0)
     model = build_float_model(15, {"hidden": [8]})
     inputs = np.random.default_rng(0).normal(size=(100, 15)).astype(np.float32)
-    results = run_baseline({"float": model}, inputs, quick=True, progress=lambda _: None)
+    results = run_baseline({"float": model}, inputs, quick=True, seconds_per_point=0.2,
+                           progress=lambda _: None)
     rows = results["results"]
     combos = {(r["compile"], r["variant"], r["batch_size"]) for r in rows}
     assert combos == {(c, v, b) for c in ("tf.function", "xla") for v in ("device_resident", "host_copy")

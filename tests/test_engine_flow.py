@@ -30,6 +30,20 @@ def test_make_engine_on_a_small_streaming_run(tmp_path, capsys):
     for axis in both["axis"].values():
         assert axis["ops"] == 3000 and axis["mismatch_count"] == 0 and axis["in_order"]
         assert axis["lost"] == axis["duplicated"] == axis["reordered"] == 0
+    # The report's transaction-to-decision row and the answer's line read the replay.
+    from types import SimpleNamespace
+
+    from fraudfpga.report import transaction
+    from fraudfpga.sim.artifacts import ENGINE_FOREST_RESULTS
+
+    run = SimpleNamespace(optional_inputs={ENGINE_FOREST_RESULTS}, stale_inputs={},
+                          path=lambda name: tmp_path / "s" / name)
+    (_, _, _, rows), = transaction.section(run, None)
+    fpga = next(row for row in rows if row[0].startswith("FPGA"))
+    assert f"{both['latency_cycles'][0]} cycles from the transaction's last input beat" in fpga[1]
+    assert "not placed and routed in this run (`make engine-pnr`)" in fpga[1]
+    assert f"{both['transactions']:,} transactions" in fpga[2] and "0 feature and 0 score" in fpga[2]
+    assert f"take {both['latency_cycles'][0]} cycles" in transaction.verdict_line(run)
     capsys.readouterr()
     for command in ("data", "forest"):
         assert cli(command, "--run", "o", "--projects-dir", projects) == 0

@@ -181,8 +181,11 @@ def test_transaction_to_decision_replays_the_data_steps_inputs_and_decisions(tmp
     (title, text, header, rows), = transaction.section(run, {"latency_ns": 72.0})
     table = {row[0].split(":")[0]: row for row in rows}
     assert f"p50 {total['p50_us']:.1f} us" in rows[0][1] and "measured" in rows[0][2]
-    assert "not built yet" in table["FPGA"][1] and "72 ns" in table["FPGA"][1]
+    assert "not in this run (`make engine`" in table["FPGA"][1] and "72 ns" in table["FPGA"][1]
     assert sum("cited, not measured here" in row[2] for row in rows) == 2
+    line = transaction.verdict_line(run)  # the answer's line: the CPU's figure, the anchor
+    assert f"p50 {total['p50_us']:.1f} us, p99 {total['p99_us']:.1f} us" in line
+    assert "FPGA" not in line and "cited, not measured here" in line
     # a run on the offline features is refused with the setting to change
     assert cli("data", "--run", "offline", "--projects-dir", str(tmp_path), settings=TINY) == 0
     assert cli("forest", "--run", "offline", "--projects-dir", str(tmp_path), settings=TINY) == 0

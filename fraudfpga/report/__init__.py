@@ -219,10 +219,12 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
     rows += cpu_gpu.gpu_platform_rows()
     yours = imported.verdict_line(run, metrics, decided["sides"]) if with_imported else None
     answer = ("The answer", first_screen.verdict(platforms, metrics, quality, labels, strongest,
-                                                 targets, top_load, _gpu_note(), yours),
+                                                 targets, top_load, _gpu_note(), yours,
+                                                 transaction.verdict_line(run)),
               header, rows)
     sections = [
         answer,
+        *transaction.section(run, forest_fpga[0] if forest_fpga else None),
         decision_section(serving, decided, link, network_bytes),
         model_section(metrics),
         *seeds_section(run),
@@ -232,7 +234,6 @@ def build_report(run: RunFolder, cfg, progress=print) -> list[str]:
                         metrics["models"]["firmware"]["average_precision"]),
         *forest.fusion_section(run),
         *imported.section(run, metrics, labels),
-        *transaction.section(run, forest_fpga[0] if forest_fpga else None),
         *axis_section(sim, yosys, pnr),
         *(interface_study_section(load(run, INTERFACE_STUDY))
           if INTERFACE_STUDY in run.optional_inputs else []),

@@ -76,9 +76,11 @@ def table(platforms: list[Platform], metrics: dict, quality: dict | None,
 
 def verdict(platforms: list[Platform], metrics: dict, quality: dict | None, labels: dict,
             strongest: str | None, targets: list[float], top_load: float,
-            gpu_note: str, yours: str | None = None) -> list[str]:
+            gpu_note: str, yours: str | None = None,
+            transaction: str | None = None) -> list[str]:
     """One sentence per question: model, latency, load, quality, trust, GPU; `yours`: the
-    sentence on a team's imported model, after the model's."""
+    sentence on a team's imported model, after the model's; `transaction`: the one on
+    transaction to decision (the windows included), after the model's latency and load."""
     chosen = best_firmware(metrics, quality)
     fpga = next((p for p in platforms if p.fpga and p.model == chosen), None)
     cpu = [p for p in platforms if not p.fpga and p.extra.get("serves") == chosen]
@@ -132,5 +134,7 @@ def verdict(platforms: list[Platform], metrics: dict, quality: dict | None, labe
     else:
         lines.append(f"**Platform**: the {labels[chosen]} has no timed FPGA result in this run "
                      "(its place and route is missing or stale; see 'FPGA implementation').")
+    if transaction:
+        lines.append(transaction)
     lines.append(gpu_note)
     return lines

@@ -8,6 +8,8 @@ nlohmann JSON from PyPI (`nlohmann-json`) and ap_types from hls4ml.
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -89,15 +91,46 @@ def build_library(project_dir: Path, forest: FixedForest, progress=print) -> Pat
              *[f"-I{d}" for d in include_dirs()],
              f"-DFRAUDFPGA_INPUT_T={conifer_precision(forest.input_type)}",
              f"-DFRAUDFPGA_SCORE_T={conifer_precision(forest.output_type)}"]
+    stored = library_cache() / _library_key(flags, source) / LIBRARY
+    if stored.is_file():
+        progress(f"[forest] conifer's C++ emulation for these types compiled before: {stored}")
+        shutil.copyfile(stored, partial)
+        os.replace(partial, target)
+        return target
     progress(f"[forest] compiling conifer's C++ emulation ({source.name}, conifer.h)")
-    done = subprocess.run(["g++", *flags, "-shared", str(source), "-o", str(partial)],
-                          capture_output=True, text=True)
+    done = _compile(["g++", *flags, "-shared", str(source), "-o", str(partial)])
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
         raise RuntimeError(f"g++ failed to compile conifer's emulation in {project_dir}:\n"
                            f"{done.stderr[-4000:]}")
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    copy = stored.with_name(f".{LIBRARY}.partial-{os.getpid()}")
+    shutil.copyfile(partial, copy)
+    os.replace(copy, stored)  # atomic: parallel builds of the same types are safe
     os.replace(partial, target)
     return target
+
+
+def library_cache() -> Path:
+    """Compiled emulations, one per source, flags (the input and score types among them),
+    compiler and header packages: the library reads the forest from its JSON at run time, so
+    every forest of the same types shares it (7 s of g++ each, about 15 times a test run)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "fraudfpga" / "conifer-emulation"
+
+
+def _library_key(flags: list[str], source: Path) -> str:
+    from importlib import metadata
+
+    compiler = _compile(["g++", "--version"]).stdout.splitlines()[:1]
+    versions = [metadata.version(p) for p in ("conifer", "nlohmann-json", "hls4ml")]
+    digest = hashlib.sha256(json.dumps([flags, compiler, versions]).encode())
+    digest.update(source.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _compile(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True)
 
 
 class ConiferEmulation:

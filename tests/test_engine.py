@@ -34,9 +34,10 @@ needs_verilator = pytest.mark.skipif(_simulator_available() is not None,
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
+def engine(tmp_path_factory, month):
     folder = tmp_path_factory.mktemp("engine")
-    return folder, build_engine(folder, PARAMS, "verilator", progress=lambda m: None)
+    return folder, build_engine(folder, PARAMS, "verilator", progress=lambda m: None,
+                                ops=len(month["seconds"]))
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +283,8 @@ def test_the_engine_and_a_forest_give_every_score_bit_exact(month, tmp_path):
     metadata = build_engine(tmp_path, PARAMS, "verilator", progress=lambda m: None,
                             write=lambda rtl: write_engine_forest_rtl(
                                 rtl, PARAMS, raw_forest(forest, codes),
-                                ForestPipeline(tree_stages=2, adder_levels=2, fanout_trees=5)))
+                                ForestPipeline(tree_stages=2, adder_levels=2, fanout_trees=5)),
+                            ops=len(ops))
     results = replay(tmp_path, metadata, ops, "verilator", "replay", expected=expected,
                      scores=forest.forward(data_path)[:, 0], progress=lambda m: None)
     assert results["scores_checked"] and results["features_checked"]

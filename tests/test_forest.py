@@ -106,7 +106,8 @@ def test_forest_rtl_equals_the_emulation_in_cocotb_and_a_wrong_comparator_is_cau
                                progress=lambda _: None)
     assert "fraud_forest_fanout" in (tmp_path / "rtl" / "fraud_forest_core.v").read_text()
     assert meta["forest"]["comparators"] == len(forest.comparisons())
-    build(tmp_path / "rtl", meta, "verilator", tmp_path / "build", progress=lambda _: None)
+    build(tmp_path / "rtl", meta, "verilator", tmp_path / "build", progress=lambda _: None,
+          vectors=len(codes))
     result = simulate(tmp_path / "rtl", meta, codes, golden, "verilator", tmp_path / "build",
                       tmp_path / "work", progress=lambda _: None)
     assert result["mismatch_count"] == 0 and result["testbench_failures"] == 0
@@ -122,7 +123,7 @@ def test_forest_rtl_equals_the_emulation_in_cocotb_and_a_wrong_comparator_is_cau
     broken_meta = generate_forest_rtl(broken, tmp_path / "rtl_broken", ForestPipeline(), 100.0,
                                       16, progress=lambda _: None)
     build(tmp_path / "rtl_broken", broken_meta, "verilator", tmp_path / "build_broken",
-          progress=lambda _: None)
+          progress=lambda _: None, vectors=len(codes))
     caught = simulate(tmp_path / "rtl_broken", broken_meta, codes, golden, "verilator",
                       tmp_path / "build_broken", tmp_path / "work_broken", progress=lambda _: None)
     assert caught["mismatch_count"] > 0
@@ -225,7 +226,8 @@ def test_boosted_trees_rtl_equals_the_emulation_in_cocotb(tmp_path, boosted):
     golden = emulation.run(codes)
     meta = generate_forest_rtl(forest, tmp_path / "rtl", ForestPipeline(tree_stages=2), 100.0, 16,
                                progress=lambda _: None)
-    build(tmp_path / "rtl", meta, "verilator", tmp_path / "build", progress=lambda _: None)
+    build(tmp_path / "rtl", meta, "verilator", tmp_path / "build", progress=lambda _: None,
+          vectors=len(codes))
     result = simulate(tmp_path / "rtl", meta, codes, golden, "verilator", tmp_path / "build",
                       tmp_path / "work", progress=lambda _: None)
     assert result["mismatch_count"] == 0 and result["outputs"] == len(codes)

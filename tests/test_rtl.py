@@ -13,7 +13,7 @@ from fraudfpga.hls.flow import random_vectors
 from fraudfpga.sim import runner as sim_runner
 from fraudfpga.sim.interfaces import VALID_TOP as TOP
 from fraudfpga.sim.rtl import PipelineChoice, generate_rtl
-from fraudfpga.sim.runner import build, simulate, simulator_version
+from fraudfpga.sim.runner import DESIGN_OPT, FEW_VECTORS, build, design_opt, simulate, simulator_version
 from fraudfpga.sim.yosys import synthesize
 
 from test_hls import firmware, random_qkeras_model
@@ -32,7 +32,8 @@ def design(tmp_path, bits, hidden, objective="fmax", seed=0, family="ecp5"):
 
 
 def run_sim(tmp_path, meta, codes, golden, sim="verilator", name="build"):
-    build(tmp_path / "rtl", meta, sim, tmp_path / f"{name}_{sim}", progress=lambda _: None)
+    build(tmp_path / "rtl", meta, sim, tmp_path / f"{name}_{sim}", progress=lambda _: None,
+          vectors=len(codes))
     return simulate(tmp_path / "rtl", meta, codes, golden, sim, tmp_path / f"{name}_{sim}",
                     tmp_path / f"work_{name}_{sim}", progress=lambda _: None)
 
@@ -50,6 +51,15 @@ def test_rtl_equals_csim_and_latency_equals_metadata(tmp_path, bits, hidden):
     assert result["bubble_replay"]["ok"]
     written = json.loads((tmp_path / "rtl" / "metadata.json").read_text())
     assert written["latency_cycles"] == meta["latency_cycles"]
+    # 400 vectors: the design's C++ compiled without optimisation (the build is all that costs)
+    compiles = [line for line in (tmp_path / "build_verilator" / "build.log").read_text().splitlines()
+                if " c++ " in line and " -c " in line and "Vtop" in line]
+    assert compiles and all(" -O0 " in line and " -O1 " not in line for line in compiles)
+
+
+def test_the_build_is_optimised_only_for_many_vectors():
+    assert design_opt(FEW_VECTORS - 1) == "OPT_FAST=-O0 OPT_SLOW=-O0"
+    assert design_opt(FEW_VECTORS) == design_opt(None) == DESIGN_OPT == "OPT_FAST=-O1 OPT_SLOW=-O0"
 
 
 def test_broken_rtl_fails_the_testbench(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 
 from fraudfpga.optional import NOT_AVAILABLE
 
@@ -57,6 +56,8 @@ def card_precision_missing(day: np.ndarray | None, card: np.ndarray | None) -> s
 
 def average_precision(label: np.ndarray, score: np.ndarray) -> float | None:
     """AP, or None where the labels hold one class (AP is undefined there)."""
+    from sklearn.metrics import average_precision_score  # 0.9 s: not in every step's process
+
     label = np.asarray(label).astype(int)
     return float(average_precision_score(label, score)) if np.unique(label).size == 2 else None
 
@@ -66,6 +67,8 @@ def evaluate(label: np.ndarray, score: np.ndarray, threshold: float,
              top_k: int = 100) -> dict:
     """The metrics of one model's scores; a metric the data cannot give is None, with its
     reason under `not_available`."""
+    from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
+
     label = np.asarray(label).astype(int)
     predicted = (np.asarray(score) > threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(label, predicted, labels=[0, 1]).ravel()

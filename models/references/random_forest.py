@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import warnings
 
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import average_precision_score
-
 from . import Reference, register
 
 SEARCH_TREES = 100
@@ -31,6 +28,9 @@ def fit(params: dict, x, y, seed: int, settings: dict, validation=None, weight=N
         progress=None, prune=None):
     """`prune(trees, validation AP)`, with a validation window, is called after every
     TREES_PER_STEP trees but the last and may stop the trial (it raises)."""
+    from sklearn.ensemble import RandomForestClassifier  # imported when fitted: every run's
+    from sklearn.metrics import average_precision_score  # configuration check lists the families
+
     arguments = dict(params, class_weight=None if params["class_weight"] == "none"
                      else params["class_weight"])
     total = arguments.pop("n_estimators")

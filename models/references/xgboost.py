@@ -4,8 +4,6 @@ the best round is kept; the refit on the whole training period uses that many ro
 
 from __future__ import annotations
 
-from sklearn.metrics import average_precision_score
-
 from . import Reference, register
 
 
@@ -35,6 +33,7 @@ def round_reporter(progress, total: int):
 def fit(params: dict, x, y, seed: int, settings: dict, validation=None, weight=None,
         progress=None):
     import xgboost
+    from sklearn.metrics import average_precision_score
 
     common = dict(tree_method="hist", random_state=seed, n_jobs=-1, **params)
     if validation is None:

@@ -33,7 +33,7 @@ def build_library(project_dir: Path, network: FixedNetwork, progress=print) -> P
              f"-I{project_dir / 'firmware'}", f"-I{project_dir / 'firmware/ap_types'}",
              f'-DWEIGHTS_DIR="{project_dir / "firmware/weights"}"',
              f"-DFRAUDFPGA_N_IN={network.n_inputs}", f"-DFRAUDFPGA_N_OUT={network.n_outputs}"]
-    sources = ["firmware/myproject.cpp", "myproject_bridge.cpp", "fraudfpga_batch.cpp"]
+    sources = ["fraudfpga_batch.cpp"]  # it includes firmware/myproject.cpp
     progress(f"[hls] compiling the C simulation ({', '.join(sources)})")
     done = subprocess.run(["g++", *flags, "-shared", *[str(project_dir / s) for s in sources],
                            "-o", str(partial)], capture_output=True, text=True)

@@ -27,24 +27,24 @@ TESTBENCH = "fraudfpga.sim.testbench"
 # step took 108 s (121 s of CPU) with -Os, 44 s (55 s of CPU) with these, alone, at
 # 58,615 instead of 43,886 vectors/s; -O0 for both: 40 s, 40,184 vectors/s (docs/rtl.md).
 DESIGN_OPT = "OPT_FAST=-O1 OPT_SLOW=-O0"
-# Below FEW_VECTORS vectors the build is all that costs: -O0 for both. The tiny run's network
-# (792 kB of generated C++ in its largest file) compiled in 0.8 s at -O0 against 6.8 s at -O1;
+# Below FEW_VECTORS vectors the build is all that costs: -O0 for both. The import tests' Keras
+# network (792 kB of generated C++ in its largest file) compiled in 0.8 s at -O0, 6.8 s at -O1;
 # at the default run's 220,000 vectors and beats -O1 still wins (network 58 s of CPU against
 # 64 s, forest 55 s against 81 s; 2026-12-07, this project's 2-core machine, alone).
 FEW_VECTORS = 20_000
 FEW_VECTORS_OPT = "OPT_FAST=-O0 OPT_SLOW=-O0"
 # One translation unit (Vtop__ALL.cpp) instead of one per generated file, each with two
-# precompiled headers: the default network's build took 10.7 s of CPU instead of 14.9 s, the
-# forest's 13.4 s instead of 17.2 s, the imported Keras network's at -O0 4.5 s instead of 10.2 s
-# (2026-12-07, this project's 2-core machine); make -j gains wall time only where a core is
-# free, and the flow's steps and the test workers keep both busy.
+# precompiled headers: the default network's build took 10.7–12.5 s of CPU instead of 14.9 s,
+# the forest's 13.4 s instead of 17.2 s, the imported Keras network's at -O0 4.5–4.9 s instead
+# of 10.2 s (2026-12-07, this project's 2-core machine); make -j gains wall time only where a
+# core is free, and the flow's steps and the test workers keep both busy.
 ONE_UNIT = "VM_PARALLEL_BUILDS=0"
+AXIS_TESTBENCH = "fraudfpga.sim.axis_testbench"
 
 
 def design_opt(vectors: int | None) -> str:
     """verilated.mk's optimisation levels for a build that streams `vectors` (None: unknown)."""
     return FEW_VECTORS_OPT if vectors is not None and vectors < FEW_VECTORS else DESIGN_OPT
-AXIS_TESTBENCH = "fraudfpga.sim.axis_testbench"
 
 
 def verilator_root() -> Path | None:

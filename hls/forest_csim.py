@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy import ctypeslib
 
+from fraudfpga.compile_cache import cache_folder, copy_atomically
 from fraudfpga.errors import PrerequisiteError, ToolMissing
 
 from .fixed import FixedType
@@ -94,8 +95,7 @@ def build_library(project_dir: Path, forest: FixedForest, progress=print) -> Pat
     stored = library_cache() / _library_key(flags, source) / LIBRARY
     if stored.is_file():
         progress(f"[forest] conifer's C++ emulation for these types compiled before: {stored}")
-        shutil.copyfile(stored, partial)
-        os.replace(partial, target)
+        copy_atomically(stored, target)
         return target
     progress(f"[forest] compiling conifer's C++ emulation ({source.name}, conifer.h)")
     done = _compile(["g++", *flags, "-shared", str(source), "-o", str(partial)])
@@ -104,9 +104,7 @@ def build_library(project_dir: Path, forest: FixedForest, progress=print) -> Pat
         raise RuntimeError(f"g++ failed to compile conifer's emulation in {project_dir}:\n"
                            f"{done.stderr[-4000:]}")
     stored.parent.mkdir(parents=True, exist_ok=True)
-    copy = stored.with_name(f".{LIBRARY}.partial-{os.getpid()}")
-    shutil.copyfile(partial, copy)
-    os.replace(copy, stored)  # atomic: parallel builds of the same types are safe
+    copy_atomically(partial, stored)
     os.replace(partial, target)
     return target
 
@@ -115,8 +113,7 @@ def library_cache() -> Path:
     """Compiled emulations, one per source, flags (the input and score types among them),
     compiler and header packages: the library reads the forest from its JSON at run time, so
     every forest of the same types shares it (7 s of g++ each, about 15 times a test run)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "fraudfpga" / "conifer-emulation"
+    return cache_folder("conifer-emulation")
 
 
 def _library_key(flags: list[str], source: Path) -> str:

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from fraudfpga.compile_cache import cache_folder, copy_atomically
 
 RUNTIME_SOURCES = ("verilated.cpp", "verilated_vpi.cpp", "verilated_threads.cpp")
 
 
 def cache_root() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "fraudfpga" / "verilator-runtime"
+    return cache_folder("verilator-runtime")
 
 
 def key(command: list[str], output: str, source: Path) -> str:
@@ -35,12 +34,6 @@ def key(command: list[str], output: str, source: Path) -> str:
                                         compiler.splitlines()[:1]]).encode())
     digest.update(source.read_bytes())
     return digest.hexdigest()[:24]
-
-
-def _copy(source: Path, target: Path) -> None:
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
 
 
 def main(command: list[str]) -> int:
@@ -52,13 +45,13 @@ def main(command: list[str]) -> int:
     stored = cache_root() / key(command, output, source)
     if all((stored / p.name).is_file() for p in made):
         for p in made:
-            _copy(stored / p.name, p)
+            copy_atomically(stored / p.name, p)
         return 0
     status = subprocess.call(command)
     if status == 0 and all(p.is_file() for p in made):
         stored.mkdir(parents=True, exist_ok=True)
         for p in made:
-            _copy(p, stored / p.name)
+            copy_atomically(p, stored / p.name)
     return status
 
 

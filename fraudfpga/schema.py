@@ -153,8 +153,12 @@ class ReferencesConfig:
                           min=1, max=1000)
     search_rows: int = setting(50000, "training rows a search trial fits on at most: every "
                                       "fraud and a seeded share of the genuine rows, weighted "
-                                      "by the inverse share (the final fit uses every row; 0: "
-                                      "every row)", min=0)
+                                      "by the inverse share (0: every row)", min=0)
+    final_sample: bool = setting(True, "random forest: the final fit draws its rows as the "
+                                       "search did, every fraud of the training period and the "
+                                       "search's share of its genuine rows, weighted by the "
+                                       "inverse share (the settings found were judged on trees "
+                                       "of that size); false: every row")
     pruning: bool = setting(True, "random forest search: a trial whose validation AP after "
                                   "25, 50 or 75 trees is below the median of the earlier "
                                   "trials at that count stops there (Optuna's MedianPruner, "

@@ -25,7 +25,7 @@ from .metrics import evaluate
 from .network import build_float_model, build_qkeras_model
 from .operating import operating_point
 from .references import reference
-from .references.search import fit_final, tune
+from .references.search import fit_final, genuine_share, search_rows, tune
 
 NETWORKS = {"qkeras": build_qkeras_model, "float": build_float_model}
 
@@ -250,13 +250,17 @@ def train_reference(name: str, split: TrainingData, settings: dict, seed: int,
         search = tune(ref, split.x["train"], split.y["train"], split.x["valid"], split.y["valid"],
                       settings, seed, progress)
         selection = search.pop("selection_model")
-    else:
-        selection, _ = ref.fit(params, split.x["train"], split.y["train"], seed, settings)
+    else:  # fitted on the rows a search trial of these settings fitted on
+        rows = search_rows(split.x["train"], split.y["train"], settings["search_rows"], seed)
+        selection, _ = ref.fit(params, rows.x, rows.y, seed, settings, weight=rows.weight)
         search = {"params": params, "reused": True}
     selection_valid_score = np.asarray(ref.score(selection, split.x["valid"]), np.float64)
+    share = (genuine_share(split.y["train"], settings["search_rows"])
+             if settings["final_sample"] and ref.samples_final_fit else 1.0)
     model = fit_final(ref, search["params"], split.final_x, split.final_y, seed, settings,
-                      progress)
-    return Trained(model, {"label": ref.label, **search, "final_rows": int(len(split.final_y))},
+                      progress, share)
+    return Trained(model, {"label": ref.label, **search, "final_rows": int(len(split.final_y)),
+                           "final_genuine_share": share},
                    split.score_parts(lambda x: ref.score(model, x)), selection_valid_score)
 
 

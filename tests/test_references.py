@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from fraudfpga.models.references import reference
-from fraudfpga.models.references.search import fit_final, search_rows, tune
+from fraudfpga.models.references.search import fit_final, genuine_share, search_rows, tune
 from fraudfpga.progress import Stopwatch
 
 SETTINGS = {"trials": 2, "forest_trees": 60, "boosting_rounds": 40, "early_stopping_rounds": 10,
@@ -60,6 +60,75 @@ def test_a_search_on_a_sample_fits_its_trials_on_the_sample():
     assert all(top > 1 for _, top in seen)  # genuine rows weighted up
     assert result["search_rows"]["rows"] == 1500 and result["search_rows"]["of"] == 4000
     assert any("each trial fits on 1,500 of 4,000 rows" in line for line in lines)
+
+
+@pytest.mark.parametrize("name", ["random_forest", "xgboost"])
+def test_the_final_fit_draws_its_rows_as_the_search_did(name):
+    """Every fraud of the whole period and the search's share of its genuine rows, weighted up;
+    a search on every row leaves the final fit every row, unweighted."""
+    x, y = imbalanced()
+    ref = reference(name)
+    share = genuine_share(y[:4000], 1500)
+    assert share == pytest.approx((1500 - y[:4000].sum()) / (y[:4000] == 0).sum())
+    assert genuine_share(y[:4000], 0) == genuine_share(y[:4000], 4000) == 1.0
+    seen = []
+    real_fit = ref.fit
+
+    def spy(params, fx, fy, *args, weight=None, **kwargs):
+        seen.append((len(fy), int(fy.sum()), None if weight is None else float(weight.max())))
+        return real_fit(params, fx, fy, *args, weight=weight, **kwargs)
+
+    params = ({"max_depth": 6, "min_samples_leaf": 2, "max_features": 0.6, "class_weight": "none",
+               "n_estimators": 20} if name == "random_forest"
+              else {"max_depth": 3, "learning_rate": 0.2, "n_estimators": 20})
+    lines = []
+    object.__setattr__(ref, "fit", spy)
+    try:
+        sampled = fit_final(ref, params, x[:4500], y[:4500], 0, SETTINGS, lines.append, share)
+        every = fit_final(ref, params, x[:4500], y[:4500], 0, SETTINGS, lines.append)
+    finally:
+        object.__setattr__(ref, "fit", real_fit)
+    frauds, genuine = int(y[:4500].sum()), int((y[:4500] == 0).sum())
+    kept = round(share * genuine)
+    assert seen == [(frauds + kept, frauds, pytest.approx(genuine / kept)), (4500, frauds, None)]
+    # The sampled fit is another model that still ranks the later frauds.
+    later_ap = [average_precision_score(y[4500:], ref.score(model, x[4500:]))
+                for model in (sampled, every)]
+    assert later_ap[0] != later_ap[1] and min(later_ap) > 5 * y.mean()
+
+
+@pytest.mark.parametrize("name,sampled", [("random_forest", True), ("xgboost", False)])
+def test_only_the_random_forest_refits_on_the_search_share(name, sampled):
+    """At scale the random forest's final fit costs minutes per share of the rows; XGBoost's
+    hist fit costs seconds on every row, and keeps them."""
+    from types import SimpleNamespace
+
+    from fraudfpga.models.train import train_reference
+
+    x, y = imbalanced()
+    split = SimpleNamespace(x={"train": x[:4000], "valid": x[4000:4500]},
+                            y={"train": y[:4000], "valid": y[4000:4500]},
+                            final_x=x[:4500], final_y=y[:4500],
+                            score_parts=lambda score: {"test": score(x[4500:])})
+    ref = reference(name)
+    seen = []
+    real_fit = ref.fit
+
+    def spy(params, fx, fy, seed, settings, validation=None, weight=None, **kwargs):
+        if "progress" in kwargs:  # the final fit (the search's and the selection's have none)
+            seen.append((len(fy), weight is not None))
+        return real_fit(params, fx, fy, seed, settings, validation, weight=weight, **kwargs)
+
+    object.__setattr__(ref, "fit", spy)
+    try:
+        trained = train_reference(name, split, dict(SETTINGS, search_rows=1500, final_sample=True),
+                                  0, progress=lambda line: None)
+    finally:
+        object.__setattr__(ref, "fit", real_fit)
+    share = genuine_share(y[:4000], 1500)
+    frauds, genuine = int(y[:4500].sum()), int((y[:4500] == 0).sum())
+    assert seen == ([(frauds + round(share * genuine), True)] if sampled else [(4500, False)])
+    assert trained.record["final_genuine_share"] == (share if sampled else 1.0)
 
 
 def test_a_pruned_search_stops_the_trials_behind_and_keeps_the_best():

@@ -1,7 +1,8 @@
 """Random forest (scikit-learn). No early stopping exists for it: the search tunes depth, leaf
 size, features per split and class weighting on a forest of at most 100 trees (a forest's AP
 settles well before that), grown 25 trees at a time so that a trial behind the others can be
-pruned on its validation AP (`references.pruning`); the final fit uses references.forest_trees."""
+pruned on its validation AP (`references.pruning`); the final fit uses references.forest_trees,
+on the rows drawn as the search's (`references.final_sample`)."""
 
 from __future__ import annotations
 
@@ -56,4 +57,4 @@ def final(params: dict, settings: dict) -> dict:
 
 
 register(Reference("random_forest", "random forest", suggest, fit, score, final,
-                   prune_unit="trees"))
+                   prune_unit="trees", samples_final_fit=True))

@@ -3,7 +3,10 @@
 On large data a search trial fits on a sample of the training rows (`references.search_rows`):
 every fraud and a random share of the genuine rows, each kept genuine row weighted by the
 inverse of that share, so the class balance a tree sees is the full period's. The validation
-window is never sampled, and the final fit uses every row.
+window is never sampled. The final fit draws its rows from the whole training period the same
+way, with the search's share (`references.final_sample`): the settings found (leaf size, depth,
+rounds) were judged on trees grown from that many rows, and the fit costs what a trial's did
+times the period's length, not the square of the data's size.
 """
 
 from __future__ import annotations
@@ -34,22 +37,36 @@ class SearchRows:
                 "genuine rows, weighted by the inverse share)")
 
 
-def search_rows(x: np.ndarray, y: np.ndarray, max_rows: int, seed: int) -> SearchRows:
-    """Every fraud and a seeded share of the genuine rows, so that at most `max_rows` rows
-    remain (0: every row); the rows keep their time order."""
-    fraud = y == 1
-    genuine_kept = max_rows - int(fraud.sum())
+def genuine_share(y: np.ndarray, max_rows: int) -> float:
+    """The share of the genuine rows a search trial keeps so that every fraud and at most
+    `max_rows` rows remain (0: every row; 1.0 then)."""
+    frauds = int((y == 1).sum())
     if max_rows == 0 or len(y) <= max_rows:
-        return SearchRows(x, y, None, 1.0)
-    if genuine_kept < 1:
-        raise ValueError(f"references.search_rows={max_rows:,} is below the {int(fraud.sum()):,} "
+        return 1.0
+    if max_rows - frauds < 1:
+        raise ValueError(f"references.search_rows={max_rows:,} is below the {frauds:,} "
                          "frauds of the training rows; raise it (or 0: every row)")
+    return (max_rows - frauds) / (len(y) - frauds)
+
+
+def sample_rows(x: np.ndarray, y: np.ndarray, share: float, seed: int) -> SearchRows:
+    """Every fraud and a seeded `share` of the genuine rows, each weighted by the inverse share;
+    the rows keep their time order."""
+    if share >= 1.0:
+        return SearchRows(x, y, None, 1.0)
+    fraud = y == 1
     genuine = np.flatnonzero(~fraud)
-    share = genuine_kept / len(genuine)
+    kept = max(1, round(share * len(genuine)))
     keep = np.sort(np.concatenate([np.flatnonzero(fraud), np.random.default_rng(seed).choice(
-        genuine, genuine_kept, replace=False)]))
-    weight = np.where(y[keep] == 1, 1.0, 1.0 / share)
-    return SearchRows(x[keep], y[keep], weight, share)
+        genuine, kept, replace=False)]))
+    weight = np.where(y[keep] == 1, 1.0, len(genuine) / kept)
+    return SearchRows(x[keep], y[keep], weight, kept / len(genuine))
+
+
+def search_rows(x: np.ndarray, y: np.ndarray, max_rows: int, seed: int) -> SearchRows:
+    """The rows of a search trial: every fraud and a seeded share of the genuine rows, so that
+    at most `max_rows` rows remain (0: every row)."""
+    return sample_rows(x, y, genuine_share(y, max_rows), seed)
 
 
 # Search pruning (`references.pruning`): the first trials run whole, later ones stop at a
@@ -117,8 +134,13 @@ def tune(ref: Reference, fit_x, fit_y, valid_x, valid_y, settings: dict, seed: i
                             "genuine_share": rows.genuine_share}}
 
 
-def fit_final(ref: Reference, params: dict, x, y, seed: int, settings: dict, progress=print):
-    """The found settings fitted on every given row (no validation window left to stop on)."""
-    model, _ = ref.fit(ref.final(params, settings), x, y, seed, settings,
-                       progress=Stopwatch(f"[train] {ref.name} final fit on {len(y):,} rows", progress))
+def fit_final(ref: Reference, params: dict, x, y, seed: int, settings: dict, progress=print,
+              share: float = 1.0):
+    """The found settings fitted on the given rows (no validation window left to stop on): every
+    fraud and `share` of the genuine rows, weighted as in the search (1.0: every row)."""
+    rows = sample_rows(x, y, share, seed)
+    model, _ = ref.fit(ref.final(params, settings), rows.x, rows.y, seed, settings,
+                       weight=rows.weight,
+                       progress=Stopwatch(f"[train] {ref.name} final fit on "
+                                          f"{rows.describe(len(y))}", progress))
     return model

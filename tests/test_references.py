@@ -97,10 +97,11 @@ def test_the_final_fit_draws_its_rows_as_the_search_did(name):
     assert later_ap[0] != later_ap[1] and min(later_ap) > 5 * y.mean()
 
 
-@pytest.mark.parametrize("name,sampled", [("random_forest", True), ("xgboost", False)])
-def test_only_the_random_forest_refits_on_the_search_share(name, sampled):
-    """At scale the random forest's final fit costs minutes per share of the rows; XGBoost's
-    hist fit costs seconds on every row, and keeps them."""
+@pytest.mark.parametrize("name,final_sample,sampled", [
+    ("random_forest", True, True), ("random_forest", False, False), ("xgboost", True, False)])
+def test_only_the_random_forest_refits_on_the_search_share(name, final_sample, sampled):
+    """At scale the random forest's final fit costs minutes per share of the rows, if asked
+    (references.final_sample); XGBoost's hist fit costs seconds on every row, and keeps them."""
     from types import SimpleNamespace
 
     from fraudfpga.models.train import train_reference
@@ -121,7 +122,7 @@ def test_only_the_random_forest_refits_on_the_search_share(name, sampled):
 
     object.__setattr__(ref, "fit", spy)
     try:
-        trained = train_reference(name, split, dict(SETTINGS, search_rows=1500, final_sample=True),
+        trained = train_reference(name, split, dict(SETTINGS, search_rows=1500, final_sample=final_sample),
                                   0, progress=lambda line: None)
     finally:
         object.__setattr__(ref, "fit", real_fit)

@@ -2,7 +2,7 @@
 size, features per split and class weighting on a forest of at most 100 trees (a forest's AP
 settles well before that), grown 25 trees at a time so that a trial behind the others can be
 pruned on its validation AP (`references.pruning`); the final fit uses references.forest_trees,
-on the rows drawn as the search's (`references.final_sample`)."""
+on every row (or, with `references.final_sample`, on the rows drawn as the search's)."""
 
 from __future__ import annotations
 

@@ -3,10 +3,10 @@
 On large data a search trial fits on a sample of the training rows (`references.search_rows`):
 every fraud and a random share of the genuine rows, each kept genuine row weighted by the
 inverse of that share, so the class balance a tree sees is the full period's. The validation
-window is never sampled. The final fit draws its rows from the whole training period the same
-way, with the search's share (`references.final_sample`): the settings found (leaf size, depth,
-rounds) were judged on trees grown from that many rows, and the fit costs what a trial's did
-times the period's length, not the square of the data's size.
+window is never sampled. The final fit uses every row of the whole training period, or, for the
+random forest with `references.final_sample`, draws them the same way with the search's share:
+a fit that costs the share's part of the time, and on large data some of the forest's AP (the
+trees see fewer genuine rows).
 """
 
 from __future__ import annotations

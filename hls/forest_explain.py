@@ -22,11 +22,12 @@ from importlib import metadata
 import numpy as np
 
 from fraudfpga.models.artifacts import DATA_SUMMARY, SCALER, SPLIT_FILES
+from fraudfpga.progress import Stopwatch
 from fraudfpga.registry import Step, register
 from fraudfpga.runfolder import RunFolder, write_json
 
 from .artifacts import FOREST_EXPLAIN, FOREST_FIXED, FOREST_METRICS, FOREST_MODEL, FOREST_REASONS
-from .explain import reason_codes, shap_values, write_reason_codes
+from .explain import ROWS_PER_CALL, reason_codes, shap_values, write_reason_codes
 from .forest import FixedForest
 from .forest_models import check_model
 
@@ -35,10 +36,14 @@ MIN_CORRELATION = 0.99   # of the two explanations' values on those alerts
 EXPLAINED = {"probability": "probability", "raw": "margin (log-odds)"}  # by TreeSHAP's output
 
 
-def tree_shap(model, rows: np.ndarray, background: np.ndarray,
-              model_output: str) -> tuple[np.ndarray, float]:
+def tree_shap(model, rows: np.ndarray, background: np.ndarray, model_output: str,
+              progress=None) -> tuple[np.ndarray, float]:
     """Exact interventional Shapley values of the fraud score (`model_output`: TreeSHAP's
-    "probability" or "raw" margin), and the expected value."""
+    "probability" or "raw" margin), and the expected value.
+
+    The rows go through the explainer ROWS_PER_CALL at a time, so `progress` (a Stopwatch) can
+    report them; a single long call also makes shap's C++ code draw its own progress bar on the
+    terminal (a large forest: about a minute for 900 alerts)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import shap
@@ -46,7 +51,12 @@ def tree_shap(model, rows: np.ndarray, background: np.ndarray,
         explainer = shap.TreeExplainer(model, data=background,
                                        feature_perturbation="interventional",
                                        model_output=model_output)
-        values = np.asarray(explainer.shap_values(rows))
+        parts = []
+        for start in range(0, len(rows), ROWS_PER_CALL):
+            parts.append(np.asarray(explainer.shap_values(rows[start:start + ROWS_PER_CALL])))
+            if progress:
+                progress.update(min(start + ROWS_PER_CALL, len(rows)), len(rows), "alerts")
+    values = np.concatenate(parts)
     expected = np.atleast_1d(explainer.expected_value)
     if values.ndim == 3:  # one set per class (scikit-learn): the fraud class's
         return values[..., 1], float(expected[1])
@@ -92,7 +102,8 @@ def explain_forest(run: RunFolder, cfg, progress=print) -> None:
                            "point: nothing to explain")
     started = time.perf_counter()
     values, expected = tree_shap(model, t.to_float(test_codes[alerted]),
-                                 t.to_float(background_codes), entry.shap_output)
+                                 t.to_float(background_codes), entry.shap_output,
+                                 Stopwatch("[explain] forest (TreeSHAP)", progress))
     tree_seconds = time.perf_counter() - started
     float_scores = entry.explained_scores(model, t.to_float(test_codes[alerted]))
     additivity = float(np.max(np.abs(values.sum(axis=1) - (float_scores - expected))))

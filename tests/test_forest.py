@@ -260,6 +260,28 @@ def test_boosted_trees_reason_codes_explain_the_margin_and_match_the_firmware(bo
     assert np.corrcoef(values.ravel(), permuted.ravel())[0, 1] > 0.99
 
 
+def test_tree_shap_in_calls_reports_its_alerts_and_equals_one_call():
+    """The alerts go through TreeSHAP ROWS_PER_CALL at a time, with progress lines (one long call
+    draws shap's own bar); the values are one call's, the fraud class's for a scikit-learn forest."""
+    import shap
+
+    from fraudfpga.hls.explain import ROWS_PER_CALL
+    from fraudfpga.hls.forest_explain import tree_shap
+    from fraudfpga.progress import Stopwatch
+
+    x, y = grid_data()
+    model = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(x, y)
+    rows, background = x[:2 * ROWS_PER_CALL + 7], x[-30:]
+    lines = []
+    values, expected = tree_shap(model, rows, background, "probability",
+                                 Stopwatch("[explain] forest (TreeSHAP)", lines.append, quiet_s=0))
+    whole = shap.TreeExplainer(model, data=background, feature_perturbation="interventional",
+                               model_output="probability")
+    np.testing.assert_allclose(values, np.asarray(whole.shap_values(rows))[..., 1], atol=1e-12)
+    assert expected == pytest.approx(float(np.atleast_1d(whole.expected_value)[1]))
+    assert lines[-1].startswith(f"[explain] forest (TreeSHAP): {len(rows)}/{len(rows)} alerts")
+
+
 @pytest.mark.parametrize("width", [1, 2, 5, 8])
 def test_a_comparison_written_as_logic_is_at_most_for_every_input_and_threshold(width):
     """The RTL writes `input <= threshold` as logic on the offset-binary bits (no carry chain);

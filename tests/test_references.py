@@ -39,6 +39,30 @@ def test_the_search_sample_keeps_every_fraud_and_the_class_balance():
         search_rows(x, y, 50, seed=3)
 
 
+def test_a_forest_on_the_search_sample_counts_its_leaf_size_in_rows_of_the_full_data():
+    """On the weighted sample a leaf must hold `min_samples_leaf` rows' weight, so its trees are
+    about as coarse as on every row; counted in sampled rows they would be far coarser."""
+    x, y = imbalanced()
+    rows = search_rows(x, y, 1500, seed=3)
+    ref = reference("random_forest")
+    params = {"max_depth": 14, "min_samples_leaf": 20, "max_features": 0.6,
+              "class_weight": "none", "n_estimators": 10}
+    sampled, _ = ref.fit(params, rows.x, rows.y, 0, SETTINGS, weight=rows.weight)
+    every, _ = ref.fit(params, x, y, 0, SETTINGS)
+
+    def leaves(tree):
+        return tree.tree_.children_left == -1
+
+    for tree in sampled.estimators_:
+        t = tree.tree_  # the tree's total weight: its bootstrap of the weighted rows
+        floor = 20 / rows.weight.sum() * t.weighted_n_node_samples[0]
+        assert (t.weighted_n_node_samples[leaves(tree)] >= floor - 1e-9).all()
+        assert t.n_node_samples[leaves(tree)].min() < 20  # in sampled rows, fewer than 20
+    assert all(t.tree_.n_node_samples[leaves(t)].min() >= 20 for t in every.estimators_)
+    sizes = [np.mean([leaves(t).sum() for t in forest.estimators_]) for forest in (sampled, every)]
+    assert 0.5 < sizes[0] / sizes[1] < 2
+
+
 def test_a_search_on_a_sample_fits_its_trials_on_the_sample():
     x, y = imbalanced()
     ref = reference("random_forest")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from . import Reference, register
 
 SEARCH_TREES = 100
@@ -34,6 +36,8 @@ def fit(params: dict, x, y, seed: int, settings: dict, validation=None, weight=N
 
     arguments = dict(params, class_weight=None if params["class_weight"] == "none"
                      else params["class_weight"])
+    if weight is not None:
+        arguments.update(leaf_by_weight(arguments.pop("min_samples_leaf"), weight))
     total = arguments.pop("n_estimators")
     model = RandomForestClassifier(random_state=seed, n_jobs=-1, warm_start=True, **arguments)
     step = TREES_PER_STEP if progress or prune else total
@@ -46,6 +50,15 @@ def fit(params: dict, x, y, seed: int, settings: dict, validation=None, weight=N
             if prune and validation is not None and trees < total:
                 prune(trees, average_precision_score(validation[1], score(model, validation[0])))
     return model, dict(params)
+
+
+def leaf_by_weight(min_samples_leaf: int, weight) -> dict:
+    """The leaf size `min_samples_leaf` in rows of the full data, on weighted rows (a search's
+    sample, where a kept genuine row stands for 1/share of them): a leaf must hold that many
+    rows' weight. Counted in sampled rows instead, a leaf of 12 held about 41 rows' worth of
+    genuine transactions on a ULB-sized CSV, and the search ranked such settings well below
+    where a search on every row put them."""
+    return {"min_samples_leaf": 1, "min_weight_fraction_leaf": min_samples_leaf / float(np.sum(weight))}
 
 
 def score(model, x):

@@ -157,9 +157,9 @@ class ReferencesConfig:
     final_sample: bool = setting(False, "random forest: the final fit draws its rows as the "
                                         "search did, every fraud of the training period and "
                                         "the search's share of its genuine rows, weighted by "
-                                        "the inverse share (about the share's part of the time; "
-                                        "on a ULB-sized CSV 4.5 instead of 25 min on 2 cores, "
-                                        "test AP 0.620 instead of 0.646); false: every row")
+                                        "the inverse share: about the share's part of the time, "
+                                        "with less AP (docs/models.md: -0.026 on a ULB-sized "
+                                        "CSV); false: every row")
     pruning: bool = setting(True, "random forest search: a trial whose validation AP after "
                                   "25, 50 or 75 trees is below the median of the earlier "
                                   "trials at that count stops there (Optuna's MedianPruner, "

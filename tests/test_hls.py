@@ -36,11 +36,16 @@ def random_qkeras_model(bits, hidden, seed=0):
     return model
 
 
-def firmware(model, tmp_path, rounding="RND"):
+def converted(model, tmp_path, rounding="RND"):
+    """The hls4ml project written and read back as a FixedNetwork, its C simulation not compiled
+    (for tests that only read the network)."""
     hls_cfg = default_config()["hls"] | {"activation_rounding": rounding}
-    config = firmware_config(model, hls_cfg)
-    hls_model = convert(model, config, hls_cfg, tmp_path / "project")
-    network = network_from_hls_model(hls_model)
+    hls_model = convert(model, firmware_config(model, hls_cfg), hls_cfg, tmp_path / "project")
+    return hls_model, network_from_hls_model(hls_model)
+
+
+def firmware(model, tmp_path, rounding="RND"):
+    hls_model, network = converted(model, tmp_path, rounding)
     build_library(tmp_path / "project", network, progress=lambda _: None)
     return hls_model, network, CSimulation(tmp_path / "project", network)
 
@@ -115,7 +120,7 @@ def test_batch_library_equals_hls4ml_predict(tmp_path):
 
 
 def test_network_json_round_trip(tmp_path):
-    _, network, _ = firmware(random_qkeras_model(4, [8]), tmp_path)
+    _, network = converted(random_qkeras_model(4, [8]), tmp_path)
     network.save(tmp_path / "network.json")
     again = FixedNetwork.load(tmp_path / "network.json")
     codes = edge_vectors(network)
@@ -167,7 +172,7 @@ def test_unsupported_layers_and_quantizers_are_named():
 
 
 def test_missing_compiler_is_reported(tmp_path, monkeypatch):
-    _, network, _ = firmware(random_qkeras_model(4, [8]), tmp_path)
+    _, network = converted(random_qkeras_model(4, [8]), tmp_path)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(ToolMissing, match="apt-get install g\\+\\+"):
         build_library(tmp_path / "project", network, progress=lambda _: None)

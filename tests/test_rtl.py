@@ -16,7 +16,7 @@ from fraudfpga.sim.rtl import PipelineChoice, generate_rtl
 from fraudfpga.sim.runner import DESIGN_OPT, FEW_VECTORS, build, design_opt, simulate, simulator_version
 from fraudfpga.sim.yosys import synthesize
 
-from test_hls import firmware, random_qkeras_model
+from test_hls import converted, firmware, random_qkeras_model
 
 CASES = [(4, [8]), (6, [8, 6]), (8, [6, 5, 4]), (12, [7])]
 
@@ -92,7 +92,7 @@ def test_icarus_runs_a_few_vectors(tmp_path):
 
 
 def test_fmax_objective_pipelines_deeper_than_latency_and_stages_can_be_fixed(tmp_path):
-    _, network, _ = firmware(random_qkeras_model(8, [8, 6]), tmp_path)
+    _, network = converted(random_qkeras_model(8, [8, 6]), tmp_path)
     codes = random_vectors(network, 50, seed=1)
     quiet = {"progress": lambda _: None}
     fast = generate_rtl(network, tmp_path / "fast", PipelineChoice("ecp5", "fmax"), codes, **quiet)
@@ -107,7 +107,7 @@ def test_fmax_objective_pipelines_deeper_than_latency_and_stages_can_be_fixed(tm
 
 
 def test_rtl_generator_refuses_convergent_rounding(tmp_path):
-    _, network, _ = firmware(random_qkeras_model(6, [5]), tmp_path, rounding="RND_CONV")
+    _, network = converted(random_qkeras_model(6, [5]), tmp_path, rounding="RND_CONV")
     with pytest.raises(ValueError, match="RND_CONV.*cannot be generated as RTL"):
         generate_rtl(network, tmp_path / "rtl", PipelineChoice("ecp5"),
                      random_vectors(network, 5, 0), progress=lambda _: None)

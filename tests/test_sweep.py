@@ -122,7 +122,7 @@ def test_pruning_zeroes_weights_and_removes_adders(tmp_path):
     da4ml builds fewer adders (Yosys counts fewer LUTs) than for the unpruned twin."""
     from fraudfpga.sim.rtl import PipelineChoice, generate_rtl
     from fraudfpga.sim.yosys import synthesize
-    from test_hls import firmware
+    from test_hls import converted
 
     from fraudfpga.kerasenv import keras
     from fraudfpga.models import compression
@@ -146,7 +146,7 @@ def test_pruning_zeroes_weights_and_removes_adders(tmp_path):
             model = compression.strip_pruning(model)
             zeros = compression.kernel_sparsity(model)
             assert all(abs(z - sparsity) < 0.05 for z in zeros.values()), zeros
-        _, network, _ = firmware(model, tmp_path / f"fw{sparsity}")
+        _, network = converted(model, tmp_path / f"fw{sparsity}")
         codes = random_vectors(network, 50, seed=1)
         meta = generate_rtl(network, tmp_path / f"rtl{sparsity}", PipelineChoice("ecp5", "latency"),
                             codes, progress=lambda _: None)

@@ -45,6 +45,17 @@ def device_info() -> dict:
     return info
 
 
+def visible_device_name() -> str:
+    """The first GPU's name as nvidia-smi lists it (the name TensorFlow reports for it), else
+    the CPU's: what the baseline steps rerun for when it changes."""
+    if shutil.which("nvidia-smi") is not None:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                              capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip().splitlines()[0]
+    return cpu_name()
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +38,11 @@ def measure(run: RunFolder, cfg, progress=print) -> None:
 
 
 def _device() -> dict:
-    from .benchmark import device_info
+    """The machine facts a baseline measurement depends on, read without importing TensorFlow
+    (about 5 s of CPU, paid by every process that checks whether these steps are current)."""
+    from .benchmark import visible_device_name
 
-    device = device_info()
-    return {"device": device["name"], "tensorflow": device["tensorflow"]}
+    return {"device": visible_device_name(), "tensorflow": importlib.metadata.version("tensorflow")}
 
 
 def export(run: RunFolder, cfg, progress=print) -> None:

@@ -150,7 +150,7 @@ all: setup
 # built strictly (a broken link or a page missing from the navigation fails).
 TEST_WORKERS ?= auto
 test: setup
-	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadscope --durations=15
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 	$(MAKE) --no-print-directory docs
 
 # The documentation site (MkDocs + Material) into build/site.

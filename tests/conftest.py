@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 # Two pytest-xdist workers and the flow's background steps share two cores: an OpenMP thread
@@ -105,14 +106,15 @@ def tiny_copy(tiny_run, tmp_path):
 
 
 # Under `pytest -n N --dist loadscope` a module's tests run on one worker (its module-scoped
-# fixtures are built once) and modules go to the workers in the order of their first test: the
-# long modules that do not read the tiny run (whole flows on CSVs), the other modules that do
-# not, and last those that read it, the long ones (place and route, sweeps) first, so that the
-# tiny run's build (started with the session) has run beside them. xdist then sorts the modules
-# by their number of tests (its default `--loadscope-reorder`; stable, so this order holds among
-# modules of one size): on 2026-12-07 `--no-loadscope-reorder`, which keeps only this order,
-# took 13 min 9 s against 12 min 8 s with the reorder, so make test keeps xdist's.
-HEAVY = ("test_realdata", "test_realdata_generic", "test_timing", "test_sweep")
+# fixtures are built once) and modules go to the workers in the order of their first test, as
+# sorted here (`make test` passes `--no-loadscope-reorder`, so xdist keeps this order): first
+# the modules that do not read the tiny run, then those that do (the tiny run's build, started
+# with the session, runs beside the first ones). Within each, the long modules come first, in
+# HEAVY's order (longest first: whole flows on CSVs, sweeps, place and route), then the others by
+# their number of tests, most first. xdist's own order (by number of tests alone) put the
+# one-test, two-minute `test_realdata_generic` last: on 2026-12-07 the suite's last two minutes
+# ran it and `test_realdata` on one core each after everything else had finished.
+HEAVY = ("test_realdata", "test_realdata_generic", "test_sweep", "test_timing")
 
 
 NEEDS_TINY = pytest.StashKey[bool]()
@@ -122,8 +124,11 @@ def pytest_collection_modifyitems(config, items):
     tiny = {i.module.__name__ for i in items if "tiny_run" in getattr(i, "fixturenames", ())}
     config.stash[NEEDS_TINY] = bool(tiny)
 
+    tests_in = Counter(i.module.__name__ for i in items)
+
     def rank(item):
         module = item.module.__name__
-        return (2 if module in tiny else 0) + (0 if module in HEAVY else 1)
+        heavy = HEAVY.index(module) if module in HEAVY else len(HEAVY)
+        return module in tiny, heavy, -tests_in[module], module
 
-    items.sort(key=rank)  # stable: pytest-randomly's order within each rank stays
+    items.sort(key=rank)  # stable: pytest-randomly's order within each module stays

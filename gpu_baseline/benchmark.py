@@ -48,12 +48,7 @@ def device_info() -> dict:
 def visible_device_name() -> str:
     """The first GPU's name as nvidia-smi lists it (the name TensorFlow reports for it), else
     the CPU's: what the baseline steps rerun for when it changes."""
-    if shutil.which("nvidia-smi") is not None:
-        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                              capture_output=True, text=True)
-        if done.returncode == 0 and done.stdout.strip():
-            return done.stdout.strip().splitlines()[0]
-    return cpu_name()
+    return _first_gpu("name") or cpu_name()
 
 
 def cpu_name() -> str:
@@ -67,11 +62,16 @@ def cpu_name() -> str:
 
 
 def _nvidia_driver() -> str | None:
+    return _first_gpu("driver_version")
+
+
+def _first_gpu(field: str) -> str | None:
+    """One nvidia-smi field of the first GPU; None without nvidia-smi or a GPU."""
     if shutil.which("nvidia-smi") is None:
         return None
-    done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+    done = subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
                           capture_output=True, text=True)
-    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout else None
+    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
 
 
 def _time_calls(call, warmup: int, min_calls: int, min_seconds: float, max_calls: int) -> np.ndarray:

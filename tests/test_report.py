@@ -50,10 +50,12 @@ def test_device_info_labels_a_gpu_as_gpu(monkeypatch):
     assert info["name"] == "NVIDIA H100 80GB HBM3" and info["compute_capability"] == (9, 0)
     assert "note" not in info
 
+
 def test_the_baseline_steps_machine_facts_need_no_tensorflow_import(monkeypatch):
     """Whether the baseline steps are current is checked by every `report` and `status`: their
     machine facts come from the package metadata and nvidia-smi, the same values TensorFlow
     gives, without its import."""
+    import ast
     import subprocess
     import sys
 
@@ -66,7 +68,7 @@ def test_the_baseline_steps_machine_facts_need_no_tensorflow_import(monkeypatch)
     from fraudfpga.gpu_baseline import benchmark, flow
 
     facts = flow._device()
-    assert facts == eval(done.stdout)
+    assert facts == ast.literal_eval(done.stdout)
     assert facts["tensorflow"] == tf.__version__
     if not tf.config.list_physical_devices("GPU"):
         assert facts["device"] == benchmark.device_info()["name"]
@@ -74,7 +76,6 @@ def test_the_baseline_steps_machine_facts_need_no_tensorflow_import(monkeypatch)
     monkeypatch.setattr(benchmark.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
         a, 0, stdout="NVIDIA H100 80GB HBM3\nNVIDIA H100 80GB HBM3\n"))
     assert flow._device()["device"] == "NVIDIA H100 80GB HBM3"
-
 
 
 SIM = {"latency_cycles": 8, "initiation_interval_cycles": 1.0, "simulator": "verilator"}

@@ -120,9 +120,17 @@ HEAVY = ("test_realdata", "test_realdata_generic", "test_sweep", "test_timing")
 NEEDS_TINY = pytest.StashKey[bool]()
 
 
+def _reads_tiny(item) -> bool:
+    return "tiny_run" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_finish(session):
+    """The tests left after `-k`/`-m` deselection decide whether the tiny run is built."""
+    session.config.stash[NEEDS_TINY] = any(_reads_tiny(i) for i in session.items)
+
+
 def pytest_collection_modifyitems(config, items):
-    tiny = {i.module.__name__ for i in items if "tiny_run" in getattr(i, "fixturenames", ())}
-    config.stash[NEEDS_TINY] = bool(tiny)
+    tiny = {i.module.__name__ for i in items if _reads_tiny(i)}
 
     tests_in = Counter(i.module.__name__ for i in items)
 

@@ -154,17 +154,15 @@ class ReferencesConfig:
     search_rows: int = setting(50000, "training rows a search trial fits on at most: every "
                                       "fraud and a seeded share of the genuine rows, weighted "
                                       "by the inverse share (0: every row)", min=0)
-    final_sample: bool = setting(False, "random forest: the final fit draws its rows as the "
-                                        "search did, every fraud of the training period and "
-                                        "the search's share of its genuine rows, weighted by "
-                                        "the inverse share: about the share's part of the time, "
-                                        "with less AP (docs/models.md: -0.026 on a ULB-sized "
-                                        "CSV); false: every row")
     pruning: bool = setting(True, "random forest search: a trial whose validation AP after "
                                   "25, 50 or 75 trees is below the median of the earlier "
                                   "trials at that count stops there (Optuna's MedianPruner, "
                                   "after 3 whole trials)")
     forest_trees: int = setting(300, "trees of the random forest", min=1, max=5000)
+    forest_bins: int = setting(8192, "random forest: split points searched per input (quantile "
+                                     "bins of the fit's rows); fewer is faster and coarser "
+                                     "(docs/models.md: 256 lost 0.039 of test AP on the "
+                                     "default data)", min=16, max=65536)
     boosting_rounds: int = setting(2000, "most XGBoost rounds; early stopping on validation AP "
                                          "picks the count", min=1, max=100000)
     early_stopping_rounds: int = setting(100, "XGBoost: rounds without a better validation AP "

@@ -25,7 +25,7 @@ from .metrics import evaluate
 from .network import build_float_model, build_qkeras_model
 from .operating import operating_point
 from .references import reference
-from .references.search import fit_final, genuine_share, search_rows, tune
+from .references.search import fit_final, search_rows, tune
 
 NETWORKS = {"qkeras": build_qkeras_model, "float": build_float_model}
 
@@ -255,12 +255,8 @@ def train_reference(name: str, split: TrainingData, settings: dict, seed: int,
         selection, _ = ref.fit(params, rows.x, rows.y, seed, settings, weight=rows.weight)
         search = {"params": params, "reused": True}
     selection_valid_score = np.asarray(ref.score(selection, split.x["valid"]), np.float64)
-    share = (genuine_share(split.y["train"], settings["search_rows"])
-             if settings["final_sample"] and ref.samples_final_fit else 1.0)
-    model = fit_final(ref, search["params"], split.final_x, split.final_y, seed, settings,
-                      progress, share)
-    return Trained(model, {"label": ref.label, **search, "final_rows": int(len(split.final_y)),
-                           "final_genuine_share": share},
+    model = fit_final(ref, search["params"], split.final_x, split.final_y, seed, settings, progress)
+    return Trained(model, {"label": ref.label, **search, "final_rows": int(len(split.final_y))},
                    split.score_parts(lambda x: ref.score(model, x)), selection_valid_score)
 
 

@@ -69,7 +69,7 @@ def test_tuned_references_beat_crippled_ones(tiny_run):
     data = PreparedData(tiny_run)
     fit = data.inputs("train"), data.labels("train")
     valid = data.inputs("valid"), data.labels("valid")
-    settings = {"trials": 3, "forest_trees": 30, "boosting_rounds": 300,
+    settings = {"trials": 3, "forest_trees": 30, "forest_bins": 256, "boosting_rounds": 300,
                 "early_stopping_rounds": 30, "search_rows": 0, "pruning": True}
     crippled = {"random_forest": {"max_depth": 1, "min_samples_leaf": 40, "max_features": 0.15,
                                   "class_weight": "none", "n_estimators": 1},

@@ -4,13 +4,14 @@ import pickle
 
 import numpy as np
 import pytest
+import xgboost
 from sklearn.metrics import average_precision_score
 
 from fraudfpga.models.references import reference
-from fraudfpga.models.references.search import fit_final, genuine_share, search_rows, tune
+from fraudfpga.models.references.search import fit_final, search_rows, tune
 from fraudfpga.progress import Stopwatch
 
-SETTINGS = {"trials": 2, "forest_trees": 60, "boosting_rounds": 40, "early_stopping_rounds": 10,
+SETTINGS = {"trials": 2, "forest_trees": 60, "forest_bins": 256, "boosting_rounds": 40, "early_stopping_rounds": 10,
             "search_rows": 0, "pruning": False}
 
 
@@ -50,16 +51,18 @@ def test_a_forest_on_the_search_sample_counts_its_leaf_size_in_rows_of_the_full_
     sampled, _ = ref.fit(params, rows.x, rows.y, 0, SETTINGS, weight=rows.weight)
     every, _ = ref.fit(params, x, y, 0, SETTINGS)
 
-    def leaves(tree):
-        return tree.tree_.children_left == -1
+    def leaves(forest):
+        trees = forest.groups[0][0].trees_to_dataframe()
+        return trees[trees["Feature"] == "Leaf"]
 
-    for tree in sampled.estimators_:
-        t = tree.tree_  # the tree's total weight: its bootstrap of the weighted rows
-        floor = 20 / rows.weight.sum() * t.weighted_n_node_samples[0]
-        assert (t.weighted_n_node_samples[leaves(tree)] >= floor - 1e-9).all()
-        assert t.n_node_samples[leaves(tree)].min() < 20  # in sampled rows, fewer than 20
-    assert all(t.tree_.n_node_samples[leaves(t)].min() >= 20 for t in every.estimators_)
-    sizes = [np.mean([leaves(t).sum() for t in forest.estimators_]) for forest in (sampled, every)]
+    for forest in (sampled, every):  # a leaf's cover: the weight of its rows in its subsample
+        assert (leaves(forest)["Cover"] >= 20 - 1e-6).all()
+    # In sampled rows a leaf holds fewer: a genuine row of the sample weighs about 4 rows.
+    leaf_of_row = sampled.groups[0][0].predict(xgboost.DMatrix(rows.x.astype(np.float32)),
+                                               pred_leaf=True)[:, 0].astype(int)
+    sampled_rows_per_leaf = np.bincount(leaf_of_row)
+    assert sampled_rows_per_leaf[sampled_rows_per_leaf > 0].min() < 20
+    sizes = [len(leaves(forest)) for forest in (sampled, every)]
     assert 0.5 < sizes[0] / sizes[1] < 2
 
 
@@ -87,45 +90,9 @@ def test_a_search_on_a_sample_fits_its_trials_on_the_sample():
 
 
 @pytest.mark.parametrize("name", ["random_forest", "xgboost"])
-def test_the_final_fit_draws_its_rows_as_the_search_did(name):
-    """Every fraud of the whole period and the search's share of its genuine rows, weighted up;
-    a search on every row leaves the final fit every row, unweighted."""
-    x, y = imbalanced()
-    ref = reference(name)
-    share = genuine_share(y[:4000], 1500)
-    assert share == pytest.approx((1500 - y[:4000].sum()) / (y[:4000] == 0).sum())
-    assert genuine_share(y[:4000], 0) == genuine_share(y[:4000], 4000) == 1.0
-    seen = []
-    real_fit = ref.fit
-
-    def spy(params, fx, fy, *args, weight=None, **kwargs):
-        seen.append((len(fy), int(fy.sum()), None if weight is None else float(weight.max())))
-        return real_fit(params, fx, fy, *args, weight=weight, **kwargs)
-
-    params = ({"max_depth": 6, "min_samples_leaf": 2, "max_features": 0.6, "class_weight": "none",
-               "n_estimators": 20} if name == "random_forest"
-              else {"max_depth": 3, "learning_rate": 0.2, "n_estimators": 20})
-    lines = []
-    object.__setattr__(ref, "fit", spy)
-    try:
-        sampled = fit_final(ref, params, x[:4500], y[:4500], 0, SETTINGS, lines.append, share)
-        every = fit_final(ref, params, x[:4500], y[:4500], 0, SETTINGS, lines.append)
-    finally:
-        object.__setattr__(ref, "fit", real_fit)
-    frauds, genuine = int(y[:4500].sum()), int((y[:4500] == 0).sum())
-    kept = round(share * genuine)
-    assert seen == [(frauds + kept, frauds, pytest.approx(genuine / kept)), (4500, frauds, None)]
-    # The sampled fit is another model that still ranks the later frauds.
-    later_ap = [average_precision_score(y[4500:], ref.score(model, x[4500:]))
-                for model in (sampled, every)]
-    assert later_ap[0] != later_ap[1] and min(later_ap) > 5 * y.mean()
-
-
-@pytest.mark.parametrize("name,final_sample,sampled", [
-    ("random_forest", True, True), ("random_forest", False, False), ("xgboost", True, False)])
-def test_only_the_random_forest_refits_on_the_search_share(name, final_sample, sampled):
-    """At scale the random forest's final fit costs minutes per share of the rows, if asked
-    (references.final_sample); XGBoost's hist fit costs seconds on every row, and keeps them."""
+def test_the_final_fit_uses_every_row_when_the_search_sampled(name):
+    """A search on a sample of the rows; the settings it found refitted on every row of the whole
+    training period, unweighted."""
     from types import SimpleNamespace
 
     from fraudfpga.models.train import train_reference
@@ -140,20 +107,20 @@ def test_only_the_random_forest_refits_on_the_search_share(name, final_sample, s
     real_fit = ref.fit
 
     def spy(params, fx, fy, seed, settings, validation=None, weight=None, **kwargs):
-        if "progress" in kwargs:  # the final fit (the search's and the selection's have none)
-            seen.append((len(fy), weight is not None))
+        seen.append((len(fy), weight is not None, "progress" in kwargs))
         return real_fit(params, fx, fy, seed, settings, validation, weight=weight, **kwargs)
 
     object.__setattr__(ref, "fit", spy)
     try:
-        trained = train_reference(name, split, dict(SETTINGS, search_rows=1500, final_sample=final_sample),
-                                  0, progress=lambda line: None)
+        trained = train_reference(name, split, dict(SETTINGS, search_rows=1500), 0,
+                                  progress=lambda line: None)
     finally:
         object.__setattr__(ref, "fit", real_fit)
-    share = genuine_share(y[:4000], 1500)
-    frauds, genuine = int(y[:4500].sum()), int((y[:4500] == 0).sum())
-    assert seen == ([(frauds + round(share * genuine), True)] if sampled else [(4500, False)])
-    assert trained.record["final_genuine_share"] == (share if sampled else 1.0)
+    # Two search trials and the selection model on the weighted sample, then the final fit.
+    assert seen[:-1] == [(1500, True, False)] * (len(seen) - 1) and len(seen) >= 3
+    assert seen[-1] == (4500, False, True)
+    assert trained.record["final_rows"] == 4500
+    assert average_precision_score(y[4500:], trained.scores["test"]) > 5 * y.mean()
 
 
 def test_a_pruned_search_stops_the_trials_behind_and_keeps_the_best():
@@ -188,17 +155,15 @@ def test_a_final_fit_with_progress_equals_one_fit_and_reports_its_steps(name):
     x, y = imbalanced()
     ref = reference(name)
     params = ({"max_depth": 8, "min_samples_leaf": 2, "max_features": 0.6,
-               "class_weight": "balanced_subsample", "n_estimators": 60} if name == "random_forest"
+               "class_weight": "balanced", "n_estimators": 60} if name == "random_forest"
               else {"max_depth": 3, "learning_rate": 0.2, "n_estimators": 40})
     lines = []
     stepped = fit_final(ref, params, x, y, 0, SETTINGS, progress=lines.append)
     stepped = pickle.loads(pickle.dumps(stepped))  # the train step saves it with joblib
     whole, _ = ref.fit(ref.final(params, SETTINGS), x, y, 0, SETTINGS)
-    if name == "random_forest":  # the same trees (scores may differ in the last bit: threads sum them)
-        assert len(stepped.estimators_) == len(whole.estimators_) == 60
-        for a, b in zip(stepped.estimators_, whole.estimators_):
-            np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)
-            np.testing.assert_array_equal(a.tree_.value, b.tree_.value)
+    if name == "random_forest":  # the same trees, grown in the same groups
+        assert stepped.trees == whole.trees == 60 and len(stepped.groups) == 3
+        assert [b.get_dump() for b, _ in stepped.groups] == [b.get_dump() for b, _ in whole.groups]
     np.testing.assert_allclose(ref.score(stepped, x), ref.score(whole, x), rtol=1e-12, atol=1e-15)
     assert average_precision_score(y, ref.score(whole, x)) > 0.5
     # A fit this short prints nothing; a stopwatch that is never quiet prints the last step.

@@ -31,9 +31,6 @@ class Reference:
     # the unit of the steps at which fit calls `prune(step, validation AP)` as the model grows
     # (search pruning, e.g. "trees"); empty: fit takes no `prune`
     prune_unit: str = ""
-    # whether `references.final_sample` applies: the final fit then draws its rows as the search
-    # did (for a family whose fit costs far more than the search's rows suggest at scale)
-    samples_final_fit: bool = False
 
 
 def register(reference: Reference) -> Reference:

@@ -3,10 +3,7 @@
 On large data a search trial fits on a sample of the training rows (`references.search_rows`):
 every fraud and a random share of the genuine rows, each kept genuine row weighted by the
 inverse of that share, so the class balance a tree sees is the full period's. The validation
-window is never sampled. The final fit uses every row of the whole training period, or, for the
-random forest with `references.final_sample`, draws them the same way with the search's share:
-a fit that costs the share's part of the time, and on large data some of the forest's AP (the
-trees see fewer genuine rows).
+window is never sampled. The final fit uses every row of the whole training period.
 """
 
 from __future__ import annotations
@@ -134,13 +131,9 @@ def tune(ref: Reference, fit_x, fit_y, valid_x, valid_y, settings: dict, seed: i
                             "genuine_share": rows.genuine_share}}
 
 
-def fit_final(ref: Reference, params: dict, x, y, seed: int, settings: dict, progress=print,
-              share: float = 1.0):
-    """The found settings fitted on the given rows (no validation window left to stop on): every
-    fraud and `share` of the genuine rows, weighted as in the search (1.0: every row)."""
-    rows = sample_rows(x, y, share, seed)
-    model, _ = ref.fit(ref.final(params, settings), rows.x, rows.y, seed, settings,
-                       weight=rows.weight,
-                       progress=Stopwatch(f"[train] {ref.name} final fit on "
-                                          f"{rows.describe(len(y))}", progress))
+def fit_final(ref: Reference, params: dict, x, y, seed: int, settings: dict, progress=print):
+    """The found settings fitted on every given row (no validation window left to stop on)."""
+    model, _ = ref.fit(ref.final(params, settings), x, y, seed, settings,
+                       progress=Stopwatch(f"[train] {ref.name} final fit on {len(y):,} rows",
+                                          progress))
     return model

@@ -163,7 +163,7 @@ class ReferencesConfig:
     forest_trees: int = setting(300, "trees of the random forest", min=1, max=5000)
     forest_bins: int = setting(8192, "random forest: split points searched per input (quantile "
                                      "bins of the fit's rows); fewer is faster and coarser "
-                                     "(docs/models.md: 256 lost 0.039 of test AP on the "
+                                     "(docs/models.md: 256 lost 0.035 of test AP on the "
                                      "default data)", min=16, max=65536)
     boosting_rounds: int = setting(2000, "most XGBoost rounds; early stopping on validation AP "
                                          "picks the count", min=1, max=100000)

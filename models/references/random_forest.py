@@ -8,11 +8,11 @@ variance, which for a 0/1 label is half its Gini impurity (scikit-learn's criter
 leaf's value is the (weighted) fraud fraction of its rows; the forest's score is the mean over
 its trees, the probability a random forest reports. Split points are searched among
 `references.forest_bins` quantile bins per input instead of every distinct value. With 8,192
-(the default) the final 300-tree fit with scikit-learn's chosen settings took 93 s instead of
-17 min 53 s on a ULB-sized CSV (170,884 rows, 29 inputs; test AP 0.6544 against 0.6501) and
-18 s on the default data (0.6962 against 0.6976); with 256 bins 8 s on the ULB-sized CSV
-(0.6497) but 0.6586 on the default data, whose simulated frauds include a sharp amount
-threshold (docs/models.md).
+(the default) the final 300-tree fit with the settings scikit-learn's search chose took 80 s
+instead of 17 min 53 s on a ULB-sized CSV (199,364 rows, 29 inputs; test AP 0.6555 against
+0.6501) and 15 s on the default data (0.6950 against 0.6976); with 256 bins 7 s on the
+ULB-sized CSV (0.6465) and 0.6604 on the default data, whose simulated frauds include a sharp
+amount threshold (docs/models.md).
 
 The search tunes depth, leaf size, features per split and class weighting on a forest of at
 most 100 trees, grown 25 trees at a time so that a trial behind the others can be pruned on its

@@ -175,3 +175,15 @@ def test_a_final_fit_with_progress_equals_one_fit_and_reports_its_steps(name):
     total = 60 if name == "random_forest" else 40
     assert loud and loud[-1].startswith(f"[train] fit: {total:,}/{total:,} {unit}")
     assert "left" not in loud[-1]
+
+
+def test_balanced_class_weights_give_each_class_half_the_weight():
+    from fraudfpga.models.references.random_forest import class_weights
+
+    y = np.array([0, 0, 0, 1])
+    weight = class_weights(y, np.array([1.0, 1.0, 2.0, 1.0]), "balanced")
+    assert weight[y == 0].sum() == pytest.approx(2.5) and weight[y == 1].sum() == pytest.approx(2.5)
+    assert weight[2] == pytest.approx(2 * weight[0])  # a sample's weights kept within a class
+    np.testing.assert_array_equal(class_weights(y, None, "none"), np.ones(4))
+    with pytest.raises(ValueError, match="'balanced_subsample' is not none or balanced"):
+        class_weights(y, None, "balanced_subsample")

@@ -63,6 +63,8 @@ def suggest(trial, settings: dict, fraud_ratio: float) -> dict:
 def class_weights(y, weight, class_weight: str):
     """Row weights: the given ones (a search's sample), times, for `balanced`, n / (2 n_class)
     per class (each class weighs half of the rows' total, as scikit-learn's `balanced`)."""
+    if class_weight not in ("none", "balanced"):
+        raise ValueError(f"random forest: class_weight {class_weight!r} is not none or balanced")
     weight = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
     if class_weight == "none":
         return weight
